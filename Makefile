@@ -1,0 +1,81 @@
+# meter_etl - PGXS build
+#
+#   make                 build the extension (warnings are errors)
+#   make install         install into the PostgreSQL found by $(PG_CONFIG)
+#   make unit            build and run the cmocka unit tests (no server needed)
+#   make installcheck    run the pg_regress suites against a running server
+#   make check-all       everything CI runs, on a throwaway cluster (test/run_all.sh)
+#   make demo            the end-to-end demo on a throwaway cluster (test/demo.sh)
+#   make bench           the benchmarks, side by side with their plain-SQL peers
+
+EXTENSION = meter_etl
+EXTVERSION = 0.1
+MODULE_big = meter_etl
+
+# Pure C: no postgres.h, tested by cmocka and the fuzzer without a server.
+PURE_SRCS = src/me_alloc.c src/parse.c src/tzconv.c src/rules.c src/csvmap.c \
+	src/reader.c
+# PostgreSQL glue.
+GLUE_SRCS = src/meter_etl.c src/guc.c src/stage.c src/ingest.c src/store.c \
+	src/quarantine.c src/profile.c $(wildcard src/srf_*.c) $(wildcard src/archive.c)
+
+OBJS = $(PURE_SRCS:.c=.o) $(GLUE_SRCS:.c=.o)
+DATA = $(EXTENSION)--$(EXTVERSION).sql
+PGFILEDESC = "meter_etl - smart-meter ETL inside PostgreSQL"
+
+REGRESS = setup raw_zone ingest_formats accounting trigger reasons profiles security_raw
+REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
+
+WARN = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers \
+	-Wno-sign-compare -Wno-cast-function-type
+PG_CPPFLAGS = -Isrc $(WARN)
+SHLIB_LINK = -lcsv -lzstd
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# ---------------------------------------------------------------- unit tests
+UNIT_CC ?= cc
+UNIT_CFLAGS ?= -O1 -g -std=gnu11 -Isrc $(WARN)
+UNIT_LIBS = -lcmocka -lcsv -lzstd -lm
+UNIT_TESTS = $(patsubst test/%.c,test/build/%,$(wildcard test/test_*.c))
+
+# Each unit test links only the pure sources it exercises.
+test_parse_SRCS = src/me_alloc.c src/parse.c src/tzconv.c src/rules.c
+test_reader_SRCS = src/me_alloc.c src/parse.c src/tzconv.c src/rules.c src/csvmap.c src/reader.c
+test_series_SRCS = src/me_alloc.c src/tzconv.c $(wildcard src/series.c src/series_fill.c src/series_outlier.c src/series_faults.c src/orderstat.c)
+test_parquet_SRCS = src/me_alloc.c $(wildcard src/parquet/*.c)
+
+.SECONDEXPANSION:
+test/build/%: test/%.c $$($$*_SRCS) $(wildcard src/*.h src/parquet/*.h test/*.h)
+	@mkdir -p test/build
+	$(UNIT_CC) $(UNIT_CFLAGS) $(UNIT_SANITIZE) -o $@ $< $($*_SRCS) $(UNIT_LIBS)
+
+.PHONY: unit unit-build
+unit-build: $(UNIT_TESTS)
+unit: unit-build
+	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
+
+# ---------------------------------------------------------------- tools
+bin/meter-etl-load: tools/meter_etl_load.c
+	$(UNIT_CC) $(UNIT_CFLAGS) -I$(shell $(PG_CONFIG) --includedir) -o $@ $< -L$(shell $(PG_CONFIG) --libdir) -lpq
+
+bin/meter-etl-gen: tools/gen_fleet.c src/me_time.h
+	$(UNIT_CC) -O2 -std=gnu11 -Isrc $(WARN) -o $@ $< -lm
+
+.PHONY: tools
+tools: bin/meter-etl-load bin/meter-etl-gen
+all: tools
+
+.PHONY: check-all demo bench
+check-all:
+	test/run_all.sh
+demo:
+	test/demo.sh
+bench:
+	test/bench.sh
+
+clean: clean-unit
+clean-unit:
+	rm -rf test/build bin/meter-etl-load bin/meter-etl-gen

@@ -1,0 +1,48 @@
+/*
+ * me_alloc.h - allocation hooks for meter_etl's pure C code
+ *
+ * The pure modules (parsers, rules, CSV reader, series algorithms, Parquet
+ * encoder) never include postgres.h, so cmocka and libFuzzer can drive them
+ * without a server.  They allocate through these hooks.  Stand-alone builds
+ * get malloc/realloc/free; inside the server, _PG_init points the hooks at
+ * palloc in CurrentMemoryContext, so the glue code decides the lifetime by
+ * choosing the context and an ERROR (longjmp) cannot leak.
+ *
+ * Inside the server an allocation failure raises an ERROR and never returns
+ * NULL; stand-alone, a NULL return must be handled by the caller.
+ */
+#ifndef ME_ALLOC_H
+#define ME_ALLOC_H
+
+#include <stddef.h>
+
+typedef void *(*me_alloc_fn) (size_t size);
+typedef void *(*me_realloc_fn) (void *ptr, size_t size);
+typedef void (*me_free_fn) (void *ptr);
+
+extern me_alloc_fn me_alloc_hook;
+extern me_realloc_fn me_realloc_hook;
+extern me_free_fn me_free_hook;
+
+static inline void *
+me_alloc(size_t size)
+{
+	return me_alloc_hook(size ? size : 1);
+}
+
+static inline void *
+me_realloc(void *ptr, size_t size)
+{
+	if (ptr == NULL)
+		return me_alloc_hook(size ? size : 1);
+	return me_realloc_hook(ptr, size ? size : 1);
+}
+
+static inline void
+me_free(void *ptr)
+{
+	if (ptr != NULL)
+		me_free_hook(ptr);
+}
+
+#endif							/* ME_ALLOC_H */

@@ -1,0 +1,114 @@
+/*
+ * meter_etl.c - module entry point and small shared helpers
+ *
+ * _PG_init only wires things up: it points the pure modules' allocation
+ * hooks at palloc and defines the configuration parameters.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "pgtime.h"
+#include "utils/memutils.h"
+
+#include "me_alloc.h"
+#include "meter_etl.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+/* palloc in the current context; huge so a large line is not refused at 1 GB. */
+static void *
+pg_me_alloc(size_t size)
+{
+	return MemoryContextAllocHuge(CurrentMemoryContext, size);
+}
+
+static void *
+pg_me_realloc(void *ptr, size_t size)
+{
+	return repalloc_huge(ptr, size);
+}
+
+static void
+pg_me_free(void *ptr)
+{
+	pfree(ptr);
+}
+
+/* Module load. */
+void
+_PG_init(void)
+{
+	me_alloc_hook = pg_me_alloc;
+	me_realloc_hook = pg_me_realloc;
+	me_free_hook = pg_me_free;
+	me_define_gucs();
+}
+
+/* Offset callback for tzconv: PostgreSQL's tz database. */
+static int32_t
+pg_gmtoff(void *ctx, int64_t unix_secs)
+{
+	pg_time_t	t = (pg_time_t) unix_secs;
+	struct pg_tm *tm = pg_localtime(&t, (const pg_tz *) ctx);
+
+	return tm ? (int32_t) tm->tm_gmtoff : 0;
+}
+
+/*
+ * Set up a zone by name: UTC as a fixed offset (fast path), anything else
+ * through the tz database.  Returns false for an unknown name.
+ */
+bool
+me_zone_setup(MeZone *zone, const char *tzname)
+{
+	pg_tz	   *tz;
+
+	if (pg_strcasecmp(tzname, "UTC") == 0 || pg_strcasecmp(tzname, "Etc/UTC") == 0 ||
+		pg_strcasecmp(tzname, "GMT") == 0)
+	{
+		me_zone_init_fixed(zone, 0);
+		return true;
+	}
+	tz = pg_tzset(tzname);
+	if (tz == NULL)
+		return false;
+	me_zone_init(zone, pg_gmtoff, tz);
+	return true;
+}
+
+/*
+ * Text for a quarantine column from bytes that may not be valid UTF-8:
+ * invalid bytes and NULs become \xNN, so the raw content stays visible.
+ */
+char *
+me_sanitize_text(const char *s, size_t len)
+{
+	StringInfoData buf;
+	size_t		i = 0;
+
+	if (me_valid_utf8(s, len))
+		return pnstrdup(s, len);
+	initStringInfo(&buf);
+	while (i < len)
+	{
+		size_t		j = i + 1;
+
+		/* find the longest valid UTF-8 sequence start at i (1..4 bytes) */
+		while (j <= len && j - i <= 4 && !me_valid_utf8(s + i, j - i))
+			j++;
+		if (j <= len && j - i <= 4)
+		{
+			appendBinaryStringInfo(&buf, s + i, j - i);
+			i = j;
+		}
+		else
+		{
+			appendStringInfo(&buf, "\\x%02X", (unsigned char) s[i]);
+			i++;
+		}
+	}
+	return buf.data;
+}

@@ -1,0 +1,75 @@
+/*
+ * parse.h - field parsers for meter files: numbers, dates and times, units
+ *
+ * Pure C (no postgres.h).  Every parser takes a pointer and a length, trims
+ * surrounding blanks itself, never reads past the length, and reports
+ * failure instead of guessing: the caller turns failures into quarantine
+ * reason codes.
+ */
+#ifndef ME_PARSE_H
+#define ME_PARSE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Outcome of me_parse_number. */
+typedef enum MeNumStatus
+{
+	ME_NUM_OK = 0,
+	ME_NUM_EMPTY,				/* only blanks */
+	ME_NUM_INVALID,				/* not a decimal number */
+	ME_NUM_NONFINITE			/* NaN, Inf or out of double range */
+} MeNumStatus;
+
+/* Units a reading may carry; energy units are per interval. */
+typedef enum MeUnit
+{
+	ME_UNIT_UNKNOWN = 0,
+	ME_UNIT_W,
+	ME_UNIT_KW,
+	ME_UNIT_MW,
+	ME_UNIT_WH,
+	ME_UNIT_KWH,
+	ME_UNIT_MWH
+} MeUnit;
+
+/* Order of day, month and year in numeric dates. */
+typedef enum MeDateOrder
+{
+	ME_DATE_YMD = 0,
+	ME_DATE_DMY,
+	ME_DATE_MDY
+} MeDateOrder;
+
+/* A parsed civil date-time; offset_s is valid only if has_offset. */
+typedef struct MeDateTime
+{
+	int			year;
+	int			month;
+	int			day;
+	int			hour;
+	int			minute;
+	int			second;
+	int32_t		usec;
+	bool		has_time;
+	bool		has_offset;
+	int32_t		offset_s;		/* seconds east of UTC */
+} MeDateTime;
+
+extern void me_trim(const char **s, size_t *len);
+extern MeNumStatus me_parse_number(const char *s, size_t len, double *out);
+extern MeUnit me_parse_unit(const char *s, size_t len);
+extern const char *me_unit_name(MeUnit unit);
+extern bool me_unit_is_energy(MeUnit unit);
+extern double me_to_kw(double value, MeUnit unit, int64_t interval_us);
+
+extern bool me_parse_datetime(const char *s, size_t len, MeDateOrder order,
+							  MeDateTime *dt);
+extern bool me_parse_date(const char *s, size_t len, MeDateOrder order,
+						  MeDateTime *dt, size_t *consumed);
+extern bool me_parse_time(const char *s, size_t len, MeDateTime *dt);
+extern int64_t me_datetime_to_ts(const MeDateTime *dt);
+extern bool me_parse_date_order(const char *s, MeDateOrder *order);
+
+#endif							/* ME_PARSE_H */

@@ -1,0 +1,728 @@
+/*
+ * series_faults.c - faulty-meter detection on one series
+ *
+ * Only present readings with from <= ts < to are looked at.  Detectors:
+ *
+ * stuck_zero / flatline: a run of readings with the same value (exactly 0,
+ *   or the same non-zero value), consecutive up to run_gap_tolerance_us of
+ *   missing time, of at least the minimum duration (last - first +
+ *   interval) and reading count.  Evidence keeps legitimate patterns out
+ *   (PV export at night, a constant night load): reference readings are
+ *   those within +-run_ref_days of the run, outside it, at the same local
+ *   slots of day.  A run reading is "unusual" when at its slot of day at
+ *   least run_min_unusual of the reference readings differ from the run
+ *   value (or there are none); the run is reported only if its unusual
+ *   readings alone still meet both minimums.
+ *
+ * level_shift: the energy of each local day (from the MeZone), as mean kW
+ *   x 24 so that 23/25-hour and slightly incomplete days compare fairly;
+ *   days below day_min_coverage of their slots, or cut by [from, to), are
+ *   skipped.  Baseline = median of the same weekday over the previous
+ *   shift_weeks weeks; scale = 1.4826 x median |day - its weekday median|
+ *   over the valid days of those weeks (weekday groups of 2+ days), so the
+ *   weekly pattern does not inflate it.  A day is flagged when |robust z| >=
+ *   shift_min_z and |day / baseline - 1| >= shift_min_rel_change; adjacent
+ *   flagged days with the same sign form one episode.  The baseline is the
+ *   meter's own history, flagged days included: a sustained shift is
+ *   flagged from its first day until the weekday medians adopt the new
+ *   level (about shift_weeks / 2 weeks, e.g. 14 days for K = 4), so an
+ *   episode of 7+ days marks a change point, 1-3 days a transient.
+ *
+ * offline: on the slot grid of [from, to) (a reading marks the slot it
+ *   starts in), slots covered by a window of offline_window_us with at
+ *   least offline_min_missing of its slots missing, or by a single gap of
+ *   offline_gap_us, are merged into episodes trimmed to missing slots.
+ *
+ * Cost: O(n) for the data, plus O(run + readings within +-ref days) per
+ * candidate run, O(days * weeks) for level shift, O(slots) for offline.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "me_alloc.h"
+#include "series.h"
+#include "series_int.h"
+
+/* Present readings inside [from, to), with local times. */
+typedef struct FData
+{
+	size_t		m;
+	int64_t    *ts;
+	int64_t    *lts;
+	double	   *kw;
+} FData;
+
+/* Growable output list. */
+typedef struct FBuf
+{
+	MeFaultList *list;
+	size_t		cap;
+} FBuf;
+
+/* Per-day aggregates for level shift. */
+typedef struct Days
+{
+	int64_t		nd;
+	int64_t    *start;			/* nd + 1 UTC day starts */
+	double	   *val;			/* kWh per 24 h */
+	bool	   *ok;
+	double	   *scratch;		/* 7 * weeks */
+	double	   *res;			/* 7 * weeks */
+} Days;
+
+/* Defaults drawn from common VEE practice; see the report in the header. */
+void
+series_fault_params_default(MeFaultParams *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->kinds = ME_FAULT_ALL;
+	p->interval_us = 15 * ME_USECS_PER_MIN;
+	p->zone = NULL;
+	p->run_gap_tolerance_us = ME_USECS_PER_HOUR;
+	p->stuck_zero_min_us = 8 * ME_USECS_PER_HOUR;
+	p->stuck_zero_min_readings = 4;
+	p->flatline_min_us = 8 * ME_USECS_PER_HOUR;
+	p->flatline_min_readings = 16;
+	p->run_ref_days = 14;
+	p->run_min_unusual = 0.5;
+	p->shift_weeks = 4;
+	p->shift_min_same_weekday = 2;
+	p->shift_min_history_days = 14;
+	p->shift_min_z = 4.0;
+	p->shift_min_rel_change = 0.5;
+	p->day_min_coverage = 0.9;
+	p->offline_gap_us = 24 * ME_USECS_PER_HOUR;
+	p->offline_window_us = 24 * ME_USECS_PER_HOUR;
+	p->offline_min_missing = 0.5;
+}
+
+/* Reject parameters the detectors cannot honour. */
+static int
+check_params(const MeFaultParams *p, int64_t from, int64_t to)
+{
+	if (p == NULL || from > to || p->interval_us <= 0 || p->run_gap_tolerance_us < 0 ||
+		p->stuck_zero_min_us < 0 || p->stuck_zero_min_readings < 1 ||
+		p->flatline_min_us < 0 || p->flatline_min_readings < 1 ||
+		p->run_ref_days < 0 || p->run_ref_days > 3660 ||
+		!(p->run_min_unusual >= 0.0 && p->run_min_unusual <= 1.0) ||
+		p->shift_weeks < 1 || p->shift_weeks > 52 || p->shift_min_same_weekday < 1 ||
+		p->shift_min_history_days < 1 || isnan(p->shift_min_z) ||
+		isnan(p->shift_min_rel_change) ||
+		!(p->day_min_coverage > 0.0 && p->day_min_coverage <= 1.0) ||
+		p->offline_gap_us <= 0 || p->offline_window_us < p->interval_us ||
+		!(p->offline_min_missing > 0.0 && p->offline_min_missing <= 1.0))
+		return ME_SERIES_EINVAL;
+	return ME_SERIES_OK;
+}
+
+/* Append one fault. */
+static int
+push_fault(FBuf *fb, const MeFault *f)
+{
+	int			rc = series_reserve((void **) &fb->list->items, &fb->cap,
+									fb->list->n + 1, sizeof(MeFault));
+
+	if (rc == ME_SERIES_OK)
+		fb->list->items[fb->list->n++] = *f;
+	return rc;
+}
+
+/* Release the in-range copy of the data. */
+static void
+fdata_free(FData *d)
+{
+	me_free(d->ts);
+	me_free(d->lts);
+	me_free(d->kw);
+}
+
+/* Copy present readings in [from, to) and their local times. */
+static int
+fdata_build(const MeSeries *in, int64_t from, int64_t to, MeLocal *lc, FData *d)
+{
+	size_t		i;
+
+	memset(d, 0, sizeof(*d));
+	d->ts = me_alloc(in->n * sizeof(int64_t));
+	d->lts = me_alloc(in->n * sizeof(int64_t));
+	d->kw = me_alloc(in->n * sizeof(double));
+	if (d->ts == NULL || d->lts == NULL || d->kw == NULL)
+		return ME_SERIES_ENOMEM;
+	for (i = 0; i < in->n; i++)
+	{
+		if (!series_present(in, i) || in->ts[i] < from || in->ts[i] >= to)
+			continue;
+		d->ts[d->m] = in->ts[i];
+		d->lts[d->m] = series_to_local(lc, in->ts[i]);
+		d->kw[d->m] = in->kw[i];
+		d->m++;
+	}
+	return ME_SERIES_OK;
+}
+
+/* Scratch for judging runs: per local slot of day. */
+typedef struct RunScratch
+{
+	size_t		spd;			/* slots per day */
+	uint8_t    *mask;			/* slot occurs in the run */
+	int64_t    *tot;			/* reference readings at the slot */
+	int64_t    *diff;			/* ... that differ from the run value */
+} RunScratch;
+
+/* Local slot of day of a local time. */
+static inline size_t
+slot_of_day(int64_t lts, int64_t interval)
+{
+	return (size_t) (series_mod(lts, ME_USECS_PER_DAY) / interval);
+}
+
+/* First index with ts >= t. */
+static size_t
+lower_ts(const FData *d, int64_t t)
+{
+	size_t		lo = 0,
+				hi = d->m;
+
+	while (lo < hi)
+	{
+		size_t		mid = lo + (hi - lo) / 2;
+
+		if (d->ts[mid] < t)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * Reference readings of run [i, j]: within +-ref days, outside the run, at
+ * a local slot of day the run covers.  Fills rs per slot; returns their
+ * mean kW (0 if none).
+ */
+static double
+run_reference(const FData *d, const MeFaultParams *p, size_t i, size_t j, double v,
+			  RunScratch *rs)
+{
+	int64_t		span = (int64_t) p->run_ref_days * ME_USECS_PER_DAY;
+	double		sum = 0.0;
+	int64_t		n = 0;
+	size_t		r;
+
+	memset(rs->mask, 0, rs->spd);
+	memset(rs->tot, 0, rs->spd * sizeof(int64_t));
+	memset(rs->diff, 0, rs->spd * sizeof(int64_t));
+	for (r = i; r <= j; r++)
+		rs->mask[slot_of_day(d->lts[r], p->interval_us)] = 1;
+	for (r = lower_ts(d, d->ts[i] - span); r < d->m && d->ts[r] <= d->ts[j] + span; r++)
+	{
+		size_t		s;
+
+		if (r == i)
+		{
+			r = j;
+			continue;
+		}
+		s = slot_of_day(d->lts[r], p->interval_us);
+		if (!rs->mask[s])
+			continue;
+		rs->tot[s]++;
+		rs->diff[s] += d->kw[r] != v;
+		sum += d->kw[r];
+		n++;
+	}
+	return n > 0 ? sum / (double) n : 0.0;
+}
+
+/*
+ * Judge run [i, j] of value v: count its readings at slots where v is
+ * unusual for this meter, and report the run if those alone meet the
+ * minimum duration and count.
+ */
+static int
+judge_run(const FData *d, const MeFaultParams *p, size_t i, size_t j, double v,
+		  RunScratch *rs, FBuf *fb)
+{
+	bool		zero = v == 0.0;
+	int64_t		min_us = zero ? p->stuck_zero_min_us : p->flatline_min_us;
+	int64_t		min_n = zero ? p->stuck_zero_min_readings : p->flatline_min_readings;
+	int64_t		unusual = 0;
+	double		mean = run_reference(d, p, i, j, v, rs);
+	size_t		r;
+	MeFault		f;
+
+	for (r = i; r <= j; r++)
+	{
+		size_t		s = slot_of_day(d->lts[r], p->interval_us);
+
+		if (rs->tot[s] == 0 || (double) rs->diff[s] >= p->run_min_unusual * (double) rs->tot[s])
+			unusual++;
+	}
+	if (unusual < min_n || unusual * p->interval_us < min_us)
+		return ME_SERIES_OK;
+	memset(&f, 0, sizeof(f));
+	f.kind = zero ? ME_FAULT_STUCK_ZERO : ME_FAULT_FLATLINE;
+	f.start_ts = d->ts[i];
+	f.end_ts = d->ts[j] + p->interval_us;
+	f.n = (int64_t) (j - i + 1);
+	f.value = v;
+	f.score = (double) unusual / (double) f.n;
+	f.baseline = mean;
+	return push_fault(fb, &f);
+}
+
+/* Find runs of equal values (zero runs if zero, else non-zero) and judge them. */
+static int
+detect_runs(const FData *d, const MeFaultParams *p, bool zero, RunScratch *rs, FBuf *fb)
+{
+	int64_t		min_us = zero ? p->stuck_zero_min_us : p->flatline_min_us;
+	int64_t		min_n = zero ? p->stuck_zero_min_readings : p->flatline_min_readings;
+	int64_t		step = p->interval_us + p->run_gap_tolerance_us;
+	size_t		i = 0,
+				j;
+	int			rc;
+
+	while (i < d->m)
+	{
+		double		v = d->kw[i];
+
+		j = i;
+		while (j + 1 < d->m && d->kw[j + 1] == v && d->ts[j + 1] - d->ts[j] <= step)
+			j++;
+		if ((v == 0.0) == zero && (int64_t) (j - i + 1) >= min_n &&
+			d->ts[j] - d->ts[i] + p->interval_us >= min_us &&
+			(rc = judge_run(d, p, i, j, v, rs, fb)) != ME_SERIES_OK)
+			return rc;
+		i = j + 1;
+	}
+	return ME_SERIES_OK;
+}
+
+/* Run both run detectors with a shared per-slot scratch. */
+static int
+detect_all_runs(const FData *d, const MeFaultParams *p, FBuf *fb)
+{
+	RunScratch	rs;
+	int			rc = ME_SERIES_OK;
+
+	rs.spd = (size_t) series_ceil_div(ME_USECS_PER_DAY, p->interval_us);
+	rs.mask = me_alloc(rs.spd);
+	rs.tot = me_alloc(rs.spd * sizeof(int64_t));
+	rs.diff = me_alloc(rs.spd * sizeof(int64_t));
+	if (rs.mask == NULL || rs.tot == NULL || rs.diff == NULL)
+		rc = ME_SERIES_ENOMEM;
+	if (rc == ME_SERIES_OK && (p->kinds & (1u << ME_FAULT_STUCK_ZERO)))
+		rc = detect_runs(d, p, true, &rs, fb);
+	if (rc == ME_SERIES_OK && (p->kinds & (1u << ME_FAULT_FLATLINE)))
+		rc = detect_runs(d, p, false, &rs, fb);
+	me_free(rs.mask);
+	me_free(rs.tot);
+	me_free(rs.diff);
+	return rc;
+}
+
+/* qsort comparator for doubles. */
+static int
+cmp_double(const void *a, const void *b)
+{
+	double		x = *(const double *) a;
+	double		y = *(const double *) b;
+
+	return (x > y) - (x < y);
+}
+
+/* Median of v[0..n) (n > 0), sorting v in place (n <= 7 * 52). */
+static double
+small_median(double *v, size_t n)
+{
+	qsort(v, n, sizeof(double), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
+}
+
+/* Release the per-day arrays. */
+static void
+days_free(Days *y)
+{
+	me_free(y->start);
+	me_free(y->val);
+	me_free(y->ok);
+	me_free(y->scratch);
+	me_free(y->res);
+}
+
+/* Energy per 24 h of each local day, and whether the day is usable. */
+static int
+days_build(const FData *d, int64_t from, int64_t to, const MeFaultParams *p,
+		   MeLocal *lc, Days *y)
+{
+	int64_t		d0 = INT64_MAX,
+				d1 = INT64_MIN;
+	int64_t    *cnt;
+	int64_t		k;
+	size_t		r;
+
+	/* local time can step back (fall back), so take the extremes */
+	for (r = 0; r < d->m; r++)
+	{
+		k = me_floor_div(d->lts[r], ME_USECS_PER_DAY);
+		d0 = k < d0 ? k : d0;
+		d1 = k > d1 ? k : d1;
+	}
+	memset(y, 0, sizeof(*y));
+	y->nd = d1 - d0 + 1;
+	y->start = me_alloc((y->nd + 1) * sizeof(int64_t));
+	y->val = me_alloc(y->nd * sizeof(double));
+	y->ok = me_alloc(y->nd * sizeof(bool));
+	y->scratch = me_alloc(7 * p->shift_weeks * sizeof(double));
+	y->res = me_alloc(7 * p->shift_weeks * sizeof(double));
+	cnt = me_alloc(y->nd * sizeof(int64_t));
+	if (!y->start || !y->val || !y->ok || !y->scratch || !y->res || !cnt)
+	{
+		me_free(cnt);
+		return ME_SERIES_ENOMEM;
+	}
+	memset(y->val, 0, y->nd * sizeof(double));
+	memset(cnt, 0, y->nd * sizeof(int64_t));
+	for (r = 0; r < d->m; r++)
+	{
+		k = me_floor_div(d->lts[r], ME_USECS_PER_DAY) - d0;
+		y->val[k] += d->kw[r];
+		cnt[k]++;
+	}
+	for (k = 0; k <= y->nd; k++)
+		y->start[k] = series_day_start(lc, d0 + k);
+	for (k = 0; k < y->nd; k++)
+	{
+		double		expected = (double) (y->start[k + 1] - y->start[k]) / (double) p->interval_us;
+
+		y->ok[k] = cnt[k] > 0 && y->start[k] >= from && y->start[k + 1] <= to &&
+			(double) cnt[k] >= p->day_min_coverage * expected;
+		y->val[k] = cnt[k] > 0 ? y->val[k] / (double) cnt[k] * 24.0 : 0.0;
+	}
+	me_free(cnt);
+	return ME_SERIES_OK;
+}
+
+/*
+ * Baseline (same-weekday median of the previous K weeks) and robust scale
+ * (1.4826 x median distance of those weeks' days to their weekday median)
+ * for day k; false if the history is too thin.
+ */
+static bool
+day_baseline(Days *y, int64_t k, const MeFaultParams *p, double *base, double *sigma)
+{
+	int			K = p->shift_weeks;
+	size_t		ns = 0,
+				nr = 0;
+	int			g,
+				w;
+
+	for (w = 1; w <= K; w++)
+		if (k - 7 * w >= 0 && y->ok[k - 7 * w])
+			y->scratch[ns++] = y->val[k - 7 * w];
+	if (ns < (size_t) p->shift_min_same_weekday)
+		return false;
+	*base = small_median(y->scratch, ns);
+	for (g = 1; g <= 7; g++)
+	{
+		size_t		n = 0,
+					i;
+		double		gm;
+
+		for (w = 0; w < K; w++)
+		{
+			int64_t		e = k - g - 7 * w;
+
+			if (e >= 0 && y->ok[e])
+				y->scratch[n++] = y->val[e];
+		}
+		if (n < 2)
+			continue;
+		for (i = 0; i < n; i++)
+			y->res[nr + i] = y->scratch[i];
+		gm = small_median(y->scratch, n);
+		for (i = 0; i < n; i++)
+			y->res[nr + i] = fabs(y->res[nr + i] - gm);
+		nr += n;
+	}
+	if (nr < (size_t) p->shift_min_history_days)
+		return false;
+	*sigma = 1.4826 * small_median(y->res, nr);
+	return true;
+}
+
+/* Robust z of day k against its baseline, or false if it cannot be judged. */
+static bool
+day_score(Days *y, int64_t k, const MeFaultParams *p, double *z, double *base)
+{
+	double		sigma;
+	double		v = y->val[k];
+
+	if (!y->ok[k] || !day_baseline(y, k, p, base, &sigma) || *base == 0.0)
+		return false;
+	if (sigma > 0.0)
+		*z = (v - *base) / sigma;
+	else
+		*z = v == *base ? 0.0 : copysign(ME_SERIES_SCORE_SENTINEL, v - *base);
+	return true;
+}
+
+/* Flag level-shift days and merge adjacent same-sign days into episodes. */
+static int
+detect_shift(const FData *d, int64_t from, int64_t to, const MeFaultParams *p,
+			 MeLocal *lc, FBuf *fb)
+{
+	Days		y;
+	MeFault		f;
+	bool		open = false;
+	double		vsum = 0.0,
+				bsum = 0.0;
+	int64_t		k;
+	int			rc;
+
+	if (d->m == 0)
+		return ME_SERIES_OK;
+	if ((rc = days_build(d, from, to, p, lc, &y)) != ME_SERIES_OK)
+	{
+		days_free(&y);
+		return rc;
+	}
+	memset(&f, 0, sizeof(f));
+	for (k = 0; k <= y.nd && rc == ME_SERIES_OK; k++)
+	{
+		double		z = 0.0,
+					base = 0.0;
+		bool		flag = k < y.nd && day_score(&y, k, p, &z, &base) &&
+			fabs(z) >= p->shift_min_z &&
+			fabs(y.val[k] / base - 1.0) >= p->shift_min_rel_change;
+
+		if (open && (!flag || (z > 0) != (f.score > 0)))
+		{
+			f.end_ts = y.start[k];
+			f.value = vsum / bsum;
+			f.baseline = bsum / (double) f.n;
+			rc = push_fault(fb, &f);
+			open = false;
+		}
+		if (!flag)
+			continue;
+		if (!open)
+		{
+			memset(&f, 0, sizeof(f));
+			f.kind = ME_FAULT_LEVEL_SHIFT;
+			f.start_ts = y.start[k];
+			vsum = bsum = 0.0;
+			open = true;
+		}
+		f.n++;
+		vsum += y.val[k];
+		bsum += base;
+		if (fabs(z) > fabs(f.score))
+			f.score = z;
+	}
+	days_free(&y);
+	return rc;
+}
+
+/* Append one offline episode over slots [e0, e1] of the grid. */
+static int
+push_offline(const uint8_t *has, int64_t k0, size_t e0, size_t e1,
+			 const MeFaultParams *p, FBuf *fb)
+{
+	MeFault		f;
+	size_t		s,
+				run = 0,
+				longest = 0;
+
+	while (e0 <= e1 && has[e0])
+		e0++;
+	while (e1 > e0 && has[e1])
+		e1--;
+	if (e0 > e1)
+		return ME_SERIES_OK;
+	memset(&f, 0, sizeof(f));
+	for (s = e0; s <= e1; s++)
+	{
+		run = has[s] ? 0 : run + 1;
+		longest = run > longest ? run : longest;
+		f.n += !has[s];
+	}
+	f.kind = ME_FAULT_OFFLINE;
+	f.start_ts = (k0 + (int64_t) e0) * p->interval_us;
+	f.end_ts = (k0 + (int64_t) e1 + 1) * p->interval_us;
+	f.baseline = (double) (e1 - e0 + 1);
+	f.value = (double) f.n / f.baseline;
+	f.score = (double) longest * (double) p->interval_us / (double) ME_USECS_PER_HOUR;
+	return push_fault(fb, &f);
+}
+
+/* Mark slots in a missing run of at least gap slots. */
+static void
+mark_long_gaps(const uint8_t *has, uint8_t *flag, size_t ns, size_t gap)
+{
+	size_t		s = 0,
+				e;
+
+	while (s < ns)
+	{
+		if (has[s])
+		{
+			s++;
+			continue;
+		}
+		for (e = s; e < ns && !has[e]; e++)
+			;
+		if (e - s >= gap)
+			memset(flag + s, 1, e - s);
+		s = e;
+	}
+}
+
+/* Mark slots covered by a window of len slots with >= need missing. */
+static void
+mark_sparse_windows(const uint8_t *has, uint8_t *flag, size_t ns, size_t len, double need)
+{
+	size_t		s,
+				miss = 0,
+				until = 0;
+
+	if (len > ns)
+		return;
+	for (s = 0; s < len; s++)
+		miss += !has[s];
+	for (s = 0; s < ns; s++)
+	{
+		if (s + len <= ns)
+		{
+			if (s > 0 && !has[s + len - 1])
+				miss++;
+			if (s > 0 && !has[s - 1])
+				miss--;
+			if ((double) miss >= need)
+				until = s + len;
+		}
+		if (s < until)
+			flag[s] = 1;
+	}
+}
+
+/* Offline episodes on the slot grid of [from, to). */
+static int
+detect_offline(const FData *d, int64_t from, int64_t to, const MeFaultParams *p, FBuf *fb)
+{
+	int64_t		k0;
+	size_t		ns,
+				s,
+				r,
+				len = (size_t) (p->offline_window_us / p->interval_us);
+	uint8_t    *has,
+			   *flag;
+	int			rc;
+
+	if ((rc = series_grid(from, to, p->interval_us, &k0, &ns)) != ME_SERIES_OK || ns == 0)
+		return rc;
+	has = me_alloc(ns);
+	flag = me_alloc(ns);
+	if (has == NULL || flag == NULL)
+	{
+		me_free(has);
+		me_free(flag);
+		return ME_SERIES_ENOMEM;
+	}
+	memset(has, 0, ns);
+	memset(flag, 0, ns);
+	for (r = 0; r < d->m; r++)
+	{
+		int64_t		k = me_floor_div(d->ts[r], p->interval_us) - k0;
+
+		if (k >= 0 && (uint64_t) k < ns)
+			has[k] = 1;
+	}
+	mark_long_gaps(has, flag, ns, (size_t) series_ceil_div(p->offline_gap_us, p->interval_us));
+	mark_sparse_windows(has, flag, ns, len, p->offline_min_missing * (double) len);
+	for (s = 0; s < ns && rc == ME_SERIES_OK;)
+	{
+		size_t		e;
+
+		if (!flag[s])
+		{
+			s++;
+			continue;
+		}
+		for (e = s; e + 1 < ns && flag[e + 1]; e++)
+			;
+		rc = push_offline(has, k0, s, e, p, fb);
+		s = e + 1;
+	}
+	me_free(has);
+	me_free(flag);
+	return rc;
+}
+
+/* Order faults by start, then kind. */
+static int
+cmp_fault(const void *a, const void *b)
+{
+	const MeFault *x = a;
+	const MeFault *y = b;
+
+	if (x->start_ts != y->start_ts)
+		return x->start_ts < y->start_ts ? -1 : 1;
+	return (int) x->kind - (int) y->kind;
+}
+
+/*
+ * Run the detectors selected by p->kinds over [from_ts, to_ts); the list
+ * is allocated here and released with series_fault_list_free.
+ */
+int
+series_detect_faults(const MeSeries *in, int64_t from_ts, int64_t to_ts,
+					 const MeFaultParams *p, MeFaultList *out)
+{
+	FData		d;
+	FBuf		fb;
+	MeLocal		lc;
+	int			rc;
+
+	if (out == NULL)
+		return ME_SERIES_EINVAL;
+	memset(out, 0, sizeof(*out));
+	if ((rc = check_params(p, from_ts, to_ts)) != ME_SERIES_OK)
+		return rc;
+	if (in == NULL || (in->n > 0 && in->ts == NULL))
+		return ME_SERIES_EINVAL;
+	if ((rc = series_check_input(in, NULL)) != ME_SERIES_OK)
+		return rc;
+	fb.list = out;
+	fb.cap = 0;
+	series_local_init(&lc, p->zone);
+	rc = fdata_build(in, from_ts, to_ts, &lc, &d);
+	if (rc == ME_SERIES_OK &&
+		(p->kinds & ((1u << ME_FAULT_STUCK_ZERO) | (1u << ME_FAULT_FLATLINE))))
+		rc = detect_all_runs(&d, p, &fb);
+	if (rc == ME_SERIES_OK && (p->kinds & (1u << ME_FAULT_LEVEL_SHIFT)))
+		rc = detect_shift(&d, from_ts, to_ts, p, &lc, &fb);
+	if (rc == ME_SERIES_OK && (p->kinds & (1u << ME_FAULT_OFFLINE)))
+		rc = detect_offline(&d, from_ts, to_ts, p, &fb);
+	fdata_free(&d);
+	if (rc != ME_SERIES_OK)
+	{
+		series_fault_list_free(out);
+		return rc;
+	}
+	if (out->n > 1)
+		qsort(out->items, out->n, sizeof(MeFault), cmp_fault);
+	return ME_SERIES_OK;
+}
+
+/* Release a fault list. */
+void
+series_fault_list_free(MeFaultList *l)
+{
+	if (l == NULL)
+		return;
+	me_free(l->items);
+	l->items = NULL;
+	l->n = 0;
+}

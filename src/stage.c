@@ -1,0 +1,333 @@
+/*
+ * stage.c - the raw zone from C: reading stored chunks, hashing them,
+ * staging server-side files from the inbox, and fetching a raw line
+ *
+ * Raw files are stored as 1 MiB chunks and always read one chunk at a time
+ * through an SPI cursor, so memory stays bounded whatever the file size.
+ */
+#include "postgres.h"
+
+#include <limits.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "catalog/pg_type.h"
+#include "common/cryptohash.h"
+#include "common/sha2.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/fd.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+#include "meter_etl.h"
+#include "reader.h"
+#include "stage.h"
+
+PG_FUNCTION_INFO_V1(meter_etl_raw_sha256);
+PG_FUNCTION_INFO_V1(meter_etl_stage_server_file);
+PG_FUNCTION_INFO_V1(meter_etl_raw_line);
+
+#define STAGE_CHUNK_BYTES (1024 * 1024)
+
+/* Open a cursor over a raw file's chunks.  The caller is connected to SPI. */
+void
+me_chunks_open(MeChunkReader *cr, int64 file_id)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(file_id)};
+
+	memset(cr, 0, sizeof(*cr));
+	cr->cxt = AllocSetContextCreate(CurrentMemoryContext, "meter_etl chunk",
+									ALLOCSET_DEFAULT_SIZES);
+	cr->portal = SPI_cursor_open_with_args(NULL,
+										   "SELECT data FROM meter_etl.raw_chunk"
+										   " WHERE file_id = $1 ORDER BY chunk_no",
+										   1, argtypes, args, NULL, true, 0);
+}
+
+/*
+ * The next chunk's bytes, valid until the next call; false at the end.
+ * The previous chunk's memory is released first.
+ */
+bool
+me_chunks_next(MeChunkReader *cr, const char **data, size_t *len)
+{
+	bool		isnull;
+	Datum		d;
+	bytea	   *b;
+	MemoryContext old;
+
+	MemoryContextReset(cr->cxt);
+	SPI_cursor_fetch(cr->portal, true, 1);
+	if (SPI_processed == 0)
+	{
+		SPI_freetuptable(SPI_tuptable);
+		return false;
+	}
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	old = MemoryContextSwitchTo(cr->cxt);
+	b = isnull ? NULL : DatumGetByteaPCopy(d);
+	MemoryContextSwitchTo(old);
+	SPI_freetuptable(SPI_tuptable);
+	*data = b ? VARDATA(b) : "";
+	*len = b ? VARSIZE(b) - VARHDRSZ : 0;
+	cr->chunks++;
+	return true;
+}
+
+/* Close the cursor and free the chunk memory. */
+void
+me_chunks_close(MeChunkReader *cr)
+{
+	if (cr->portal)
+		SPI_cursor_close(cr->portal);
+	cr->portal = NULL;
+	MemoryContextDelete(cr->cxt);
+}
+
+/* SHA-256 of a raw file's stored chunks, read one chunk at a time. */
+Datum
+meter_etl_raw_sha256(PG_FUNCTION_ARGS)
+{
+	int64		file_id = PG_GETARG_INT64(0);
+	pg_cryptohash_ctx *hash = pg_cryptohash_create(PG_SHA256);
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+	MeChunkReader cr;
+	const char *data;
+	size_t		len;
+	bytea	   *result;
+
+	if (pg_cryptohash_init(hash) < 0)
+		elog(ERROR, "could not initialize SHA-256: %s", pg_cryptohash_error(hash));
+	SPI_connect();
+	me_chunks_open(&cr, file_id);
+	while (me_chunks_next(&cr, &data, &len))
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (pg_cryptohash_update(hash, (const uint8 *) data, len) < 0)
+			elog(ERROR, "could not update SHA-256: %s", pg_cryptohash_error(hash));
+	}
+	me_chunks_close(&cr);
+	SPI_finish();
+	if (pg_cryptohash_final(hash, digest, sizeof(digest)) < 0)
+		elog(ERROR, "could not finalize SHA-256: %s", pg_cryptohash_error(hash));
+	pg_cryptohash_free(hash);
+	result = palloc(VARHDRSZ + sizeof(digest));
+	SET_VARSIZE(result, VARHDRSZ + sizeof(digest));
+	memcpy(VARDATA(result), digest, sizeof(digest));
+	PG_RETURN_BYTEA_P(result);
+}
+
+/* Refuse paths with a ".." component outright: the intent is never good. */
+static bool
+has_dotdot(const char *path)
+{
+	const char *p = path;
+
+	while ((p = strstr(p, "..")) != NULL)
+	{
+		bool		start = (p == path || p[-1] == '/');
+		bool		end = (p[2] == '\0' || p[2] == '/');
+
+		if (start && end)
+			return true;
+		p += 2;
+	}
+	return false;
+}
+
+/*
+ * Resolve a path against meter_etl.inbox_dir and make sure the real file
+ * (after following symlinks) lies inside it.  Returns the canonical path
+ * and, in *relname, the path relative to the inbox.
+ */
+char *
+me_inbox_resolve(const char *path, char **relname)
+{
+	char		inbox_real[PATH_MAX];
+	char		file_real[PATH_MAX];
+	char	   *joined;
+	struct stat st;
+	size_t		n;
+
+	if (me_inbox_dir == NULL || me_inbox_dir[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("meter_etl.inbox_dir is not set"),
+				 errhint("A superuser must set meter_etl.inbox_dir to the directory files may be staged from.")));
+	if (has_dotdot(path))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("path \"%s\" must not contain \"..\"", path)));
+	if (realpath(me_inbox_dir, inbox_real) == NULL)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not resolve meter_etl.inbox_dir \"%s\": %m", me_inbox_dir)));
+	joined = is_absolute_path(path) ? pstrdup(path) : psprintf("%s/%s", inbox_real, path);
+	if (realpath(joined, file_real) == NULL)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open file \"%s\": %m", path)));
+	n = strlen(inbox_real);
+	if (strncmp(file_real, inbox_real, n) != 0 || file_real[n] != '/')
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("path \"%s\" is outside meter_etl.inbox_dir", path),
+				 errdetail("It resolves to \"%s\".", file_real)));
+	if (stat(file_real, &st) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not stat file \"%s\": %m", path)));
+	if (!S_ISREG(st.st_mode))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a regular file", path)));
+	*relname = pstrdup(file_real + n + 1);
+	return pstrdup(file_real);
+}
+
+/*
+ * Stage a server file into the raw zone through the same begin / chunk /
+ * finish protocol the client uses, one chunk in memory at a time.
+ */
+int64
+me_stage_path(const char *path, const char *source, bool *is_new)
+{
+	char	   *relname;
+	char	   *real = me_inbox_resolve(path, &relname);
+	FILE	   *f;
+	char	   *buf;
+	int64		file_id;
+	int32		chunk_no = 0;
+	Oid			t2[2] = {TEXTOID, TEXTOID};
+	Datum		a2[2];
+	char		n2[2] = {' ', source ? ' ' : 'n'};
+	Oid			t3[3] = {INT8OID, INT4OID, BYTEAOID};
+	Oid			t1[1] = {INT8OID};
+	Datum		a1[1];
+	bool		isnull;
+
+	f = AllocateFile(real, PG_BINARY_R);
+	if (f == NULL)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open file \"%s\" for reading: %m", real)));
+	SPI_connect();
+	a2[0] = CStringGetTextDatum(relname);
+	a2[1] = source ? CStringGetTextDatum(source) : (Datum) 0;
+	if (SPI_execute_with_args("SELECT meter_etl.stage_begin($1, $2)", 2, t2, a2, n2, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "stage_begin failed");
+	file_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	buf = palloc(VARHDRSZ + STAGE_CHUNK_BYTES);
+	for (;;)
+	{
+		size_t		n = fread(VARDATA(buf), 1, STAGE_CHUNK_BYTES, f);
+		Datum		a3[3];
+
+		CHECK_FOR_INTERRUPTS();
+		if (n == 0)
+		{
+			if (ferror(f))
+				ereport(ERROR,
+						(errcode_for_file_access(),
+						 errmsg("could not read file \"%s\": %m", real)));
+			break;
+		}
+		SET_VARSIZE(buf, VARHDRSZ + n);
+		a3[0] = Int64GetDatum(file_id);
+		a3[1] = Int32GetDatum(chunk_no++);
+		a3[2] = PointerGetDatum(buf);
+		if (SPI_execute_with_args("SELECT meter_etl.stage_chunk($1, $2, $3)", 3, t3, a3, NULL, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "stage_chunk failed");
+		SPI_freetuptable(SPI_tuptable);
+	}
+	FreeFile(f);
+	a1[0] = Int64GetDatum(file_id);
+	if (SPI_execute_with_args("SELECT file_id, is_new FROM meter_etl.stage_finish($1)", 1, t1, a1, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "stage_finish failed");
+	file_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	*is_new = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	SPI_finish();
+	pfree(buf);
+	return file_id;
+}
+
+/* SQL: stage_server_file(path, source) */
+Datum
+meter_etl_stage_server_file(PG_FUNCTION_ARGS)
+{
+	char	   *path;
+	char	   *source = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
+	bool		is_new;
+	int64		file_id;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("path must not be null")));
+	path = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	file_id = me_stage_path(path, source, &is_new);
+	if (!is_new)
+		ereport(NOTICE,
+				(errmsg("file \"%s\" has the same content as raw file " INT64_FORMAT ", which is returned",
+						path, file_id)));
+	PG_RETURN_INT64(file_id);
+}
+
+/* SQL: raw_line(file_id, line_no): one physical line of a raw file. */
+Datum
+meter_etl_raw_line(PG_FUNCTION_ARGS)
+{
+	int64		file_id = PG_GETARG_INT64(0);
+	int64		want = PG_GETARG_INT64(1);
+	int64		line = 1;
+	bool		after_cr = false;
+	bool		found = false;
+	StringInfoData out;
+	MeChunkReader cr;
+	const char *data;
+	size_t		len;
+
+	if (want < 1)
+		PG_RETURN_NULL();
+	initStringInfo(&out);
+	SPI_connect();
+	me_chunks_open(&cr, file_id);
+	while (!found && me_chunks_next(&cr, &data, &len))
+	{
+		const char *p = data;
+		const char *end = data + len;
+
+		CHECK_FOR_INTERRUPTS();
+		if (after_cr && p < end && *p == '\n')
+			p++;				/* the LF of a CRLF cut by the chunk boundary */
+		after_cr = false;
+		while (p < end && !found)
+		{
+			const char *eol = me_find_eol(p, end);
+			const char *stop = eol ? eol : end;
+
+			if (line == want)
+				appendBinaryStringInfo(&out, p, stop - p);
+			if (eol == NULL)
+				break;
+			if (line == want)
+				found = true;
+			line++;
+			p = eol + 1;
+			if (*eol == '\r' && p < end && *p == '\n')
+				p++;
+			else if (*eol == '\r' && p == end)
+				after_cr = true;
+		}
+		if (!found && line == want && out.len > 0 && cr.chunks > 0 && p >= end)
+			continue;
+	}
+	me_chunks_close(&cr);
+	SPI_finish();
+	if (!found && (line != want || out.len == 0))
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(me_sanitize_text(out.data, out.len)));
+}

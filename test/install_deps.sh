@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Install everything meter_etl needs to build, test and run its demo on
+# Debian bookworm: PostgreSQL 15 server and headers, libcsv, cmocka, zstd,
+# pg_cron, valgrind, clang (fuzzing, sanitizers) and Node.js (Parquet
+# interoperability checks with DuckDB and hyparquet).  Idempotent; only
+# calls apt-get when something is missing.
+set -euo pipefail
+
+pkgs=(build-essential pkg-config postgresql-15 postgresql-server-dev-15 postgresql-common
+      postgresql-contrib libpq-dev libcsv-dev libcmocka-dev libzstd-dev postgresql-15-cron
+      valgrind clang libclang-rt-dev ca-certificates)
+command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
+command -v npm >/dev/null 2>&1 || pkgs+=(npm)
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "== installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! $SUDO apt-get install -y --no-install-recommends "${missing[@]}"; then
+    $SUDO apt-get update
+    $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
+  fi
+fi

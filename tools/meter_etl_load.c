@@ -1,0 +1,222 @@
+/*
+ * meter_etl_load.c - bin/meter-etl-load: stream local files into the raw zone
+ *
+ *   meter-etl-load [-d CONNINFO] [-s SOURCE] [--ingest] [--format FMT] FILE...
+ *
+ * Each file is sent in 1 MiB chunks through meter_etl.stage_begin /
+ * stage_chunk / stage_finish in its own transaction, so files of any size
+ * load with bounded memory on both ends and a failed file leaves nothing
+ * behind.  Prints one line per file: file_id, new|existing, name (and the
+ * ingest accounting with --ingest).  Connection settings come from the
+ * usual PG* environment variables unless -d is given.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+
+#include "libpq-fe.h"
+
+#define CHUNK_BYTES (1024 * 1024)
+
+/* Print the connection's error and give up on this file. */
+static int
+fail(PGconn *conn, const char *what, const char *file)
+{
+	fprintf(stderr, "meter-etl-load: %s: %s: %s", file, what, PQerrorMessage(conn));
+	PQclear(PQexec(conn, "ROLLBACK"));
+	return 1;
+}
+
+/* Run a command that must succeed. */
+static int
+run_ok(PGconn *conn, const char *sql, ExecStatusType want)
+{
+	PGresult   *res = PQexec(conn, sql);
+	int			ok = PQresultStatus(res) == want;
+
+	PQclear(res);
+	return ok;
+}
+
+/* A one-value query with text parameters; returns a malloc'd string or NULL. */
+static char *
+query_value(PGconn *conn, const char *sql, int nparams, const char *const *params)
+{
+	PGresult   *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	char	   *v = NULL;
+
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+		v = strdup(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return v;
+}
+
+/* Send one chunk as a binary bytea parameter. */
+static int
+send_chunk(PGconn *conn, const char *file_id, int chunk_no, const char *buf, size_t n)
+{
+	char		chunk_txt[16];
+	const char *values[3];
+	int			lengths[3] = {0, 0, (int) n};
+	int			formats[3] = {0, 0, 1};
+	PGresult   *res;
+	int			ok;
+
+	snprintf(chunk_txt, sizeof(chunk_txt), "%d", chunk_no);
+	values[0] = file_id;
+	values[1] = chunk_txt;
+	values[2] = buf;
+	res = PQexecParams(conn, "SELECT meter_etl.stage_chunk($1::bigint, $2::integer, $3::bytea)",
+					   3, NULL, values, lengths, formats, 0);
+	ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+	PQclear(res);
+	return ok;
+}
+
+/* Stage one file; returns 0 on success. */
+static int
+load_file(PGconn *conn, const char *path, const char *source, int ingest, const char *format)
+{
+	FILE	   *f = fopen(path, "rb");
+	char	   *buf;
+	char	   *file_id;
+	const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	const char *p2[2] = {name, source};
+	int			chunk_no = 0;
+	size_t		n;
+	PGresult   *res;
+
+	if (f == NULL)
+	{
+		fprintf(stderr, "meter-etl-load: could not open \"%s\": %s\n", path, strerror(errno));
+		return 1;
+	}
+	buf = malloc(CHUNK_BYTES);
+	if (!run_ok(conn, "BEGIN", PGRES_COMMAND_OK))
+		return fail(conn, "BEGIN failed", path);
+	file_id = query_value(conn, "SELECT meter_etl.stage_begin($1, $2)", 2, p2);
+	if (file_id == NULL)
+		return fail(conn, "stage_begin failed", path);
+	while ((n = fread(buf, 1, CHUNK_BYTES, f)) > 0)
+		if (!send_chunk(conn, file_id, chunk_no++, buf, n))
+			return fail(conn, "stage_chunk failed", path);
+	if (ferror(f))
+	{
+		fprintf(stderr, "meter-etl-load: could not read \"%s\": %s\n", path, strerror(errno));
+		PQclear(PQexec(conn, "ROLLBACK"));
+		return 1;
+	}
+	fclose(f);
+	free(buf);
+	{
+		const char *p1[1] = {file_id};
+
+		res = PQexecParams(conn, "SELECT file_id, CASE WHEN is_new THEN 'new' ELSE 'existing' END"
+						   " FROM meter_etl.stage_finish($1::bigint)", 1, NULL, p1, NULL, NULL, 0);
+	}
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+	{
+		PQclear(res);
+		return fail(conn, "stage_finish failed", path);
+	}
+	printf("%s\t%s\t%s", PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), path);
+	if (ingest)
+	{
+		const char *p[2] = {PQgetvalue(res, 0, 0), format};
+		PGresult   *ir = PQexecParams(conn,
+									  "SELECT format, readings_read, rows_clean, rows_quarantined, rows_duplicate"
+									  " FROM meter_etl.ingest($1::bigint, $2)", 2, NULL, p, NULL, NULL, 0);
+
+		if (PQresultStatus(ir) != PGRES_TUPLES_OK)
+		{
+			PQclear(ir);
+			PQclear(res);
+			printf("\n");
+			return fail(conn, "ingest failed", path);
+		}
+		printf("\tformat=%s read=%s clean=%s quarantined=%s duplicate=%s",
+			   PQgetvalue(ir, 0, 0), PQgetvalue(ir, 0, 1), PQgetvalue(ir, 0, 2),
+			   PQgetvalue(ir, 0, 3), PQgetvalue(ir, 0, 4));
+		PQclear(ir);
+	}
+	printf("\n");
+	PQclear(res);
+	free(file_id);
+	if (!run_ok(conn, "COMMIT", PGRES_COMMAND_OK))
+		return fail(conn, "COMMIT failed", path);
+	return 0;
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+			"Usage: meter-etl-load [-d CONNINFO] [-s SOURCE] [--ingest] [--format FMT] FILE...\n"
+			"Stream local meter files into meter_etl's raw zone (one transaction per file).\n"
+			"  -d, --dbname=CONNINFO  database or connection string (default: PG* variables)\n"
+			"  -s, --source=TEXT      source label stored with each file\n"
+			"  -i, --ingest           also ingest each file after staging it\n"
+			"  -f, --format=NAME      format profile for --ingest (default auto)\n");
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct option opts[] = {
+		{"dbname", required_argument, NULL, 'd'},
+		{"source", required_argument, NULL, 's'},
+		{"ingest", no_argument, NULL, 'i'},
+		{"format", required_argument, NULL, 'f'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0}
+	};
+	const char *conninfo = "";
+	const char *source = NULL;
+	const char *format = "auto";
+	int			ingest = 0;
+	int			c;
+	int			failures = 0;
+	PGconn	   *conn;
+
+	while ((c = getopt_long(argc, argv, "d:s:if:h", opts, NULL)) != -1)
+	{
+		switch (c)
+		{
+			case 'd':
+				conninfo = optarg;
+				break;
+			case 's':
+				source = optarg;
+				break;
+			case 'i':
+				ingest = 1;
+				break;
+			case 'f':
+				format = optarg;
+				break;
+			default:
+				usage();
+				return c == 'h' ? 0 : 2;
+		}
+	}
+	if (optind >= argc)
+	{
+		usage();
+		return 2;
+	}
+	conn = PQconnectdb(conninfo);
+	if (PQstatus(conn) != CONNECTION_OK)
+	{
+		fprintf(stderr, "meter-etl-load: could not connect: %s", PQerrorMessage(conn));
+		return 1;
+	}
+	PQsetErrorVerbosity(conn, PQERRORS_DEFAULT);
+	for (int i = optind; i < argc; i++)
+		failures += load_file(conn, argv[i], source, ingest, format);
+	PQfinish(conn);
+	return failures ? 1 : 0;
+}
