@@ -23,7 +23,7 @@ OBJS = $(PURE_SRCS:.c=.o) $(GLUE_SRCS:.c=.o)
 DATA = $(EXTENSION)--$(EXTVERSION).sql
 PGFILEDESC = "meter_etl - smart-meter ETL inside PostgreSQL"
 
-REGRESS = setup raw_zone ingest_formats accounting trigger reasons profiles security_raw
+REGRESS = setup raw_zone ingest_formats accounting trigger profiles reasons drop
 REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
 
 WARN = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers \

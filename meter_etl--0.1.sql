@@ -2,6 +2,11 @@
 
 \echo Use "CREATE EXTENSION meter_etl" to load this file. \quit
 
+-- The schema belongs to the extension, so DROP EXTENSION removes it too.
+CREATE SCHEMA meter_etl;
+COMMENT ON SCHEMA meter_etl IS 'meter_etl: smart-meter ETL (raw zone, ingest, quarantine, clean store)';
+SET LOCAL search_path TO meter_etl, pg_catalog;
+
 -- ======================================================================
 -- Catalog of reason codes and quality flags: documented in one place
 -- ======================================================================
@@ -392,6 +397,16 @@ VALUES
   'long', ',', '{dataid,local_15min,grid,solar}', 'dataid', NULL, '{}', NULL, 'local_15min', '',
   'MDY', 'America/Chicago', 'start', false, '{grid,solar}', '{net,solar}', '{kW,kW}', NULL, 'kW', 15, NULL, true);
 
+CREATE FUNCTION validate_profile()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'meter_etl_validate_profile'
+LANGUAGE C
+SET search_path = meter_etl, pg_catalog;
+COMMENT ON FUNCTION validate_profile() IS
+  'Trigger: a format profile must load the way ingest will use it (units, zone, columns)';
+CREATE TRIGGER validate_profile AFTER INSERT OR UPDATE ON format_profile
+  FOR EACH ROW EXECUTE FUNCTION validate_profile();
+
 -- ======================================================================
 -- Clean store
 -- ======================================================================
@@ -436,6 +451,10 @@ COMMENT ON COLUMN reading.kw IS 'Average power over the interval in kW (energy r
 COMMENT ON COLUMN reading.flags IS 'Quality flags, see meter_etl.quality_flag (0 = actual)';
 COMMENT ON COLUMN reading.line_no IS 'Physical line of the raw file the reading came from (lineage)';
 
+CREATE TABLE reading_default PARTITION OF reading DEFAULT;
+COMMENT ON TABLE reading_default IS
+  'Rows inserted for days without a daily partition wait here; create_partitions() moves them into their partition';
+
 CREATE FUNCTION create_partitions(from_date date, to_date date)
 RETURNS integer
 LANGUAGE plpgsql VOLATILE
@@ -458,6 +477,10 @@ BEGIN
     CONTINUE WHEN to_regclass('meter_etl.' || part) IS NOT NULL;
     EXECUTE format('CREATE TABLE meter_etl.%I (LIKE meter_etl.reading INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING COMPRESSION)', part);
     EXECUTE format('ALTER TABLE meter_etl.%I ADD PRIMARY KEY (meter_key, channel_id, ts)', part);
+    -- rows that arrived before the partition existed wait in the default one
+    EXECUTE format('WITH moved AS (DELETE FROM meter_etl.reading_default WHERE ts >= %L AND ts < %L RETURNING *)'
+                   ' INSERT INTO meter_etl.%I SELECT * FROM moved',
+                   d::text || ' 00:00:00+00', (d + 1)::text || ' 00:00:00+00', part);
     EXECUTE format('ALTER TABLE meter_etl.reading ATTACH PARTITION meter_etl.%I FOR VALUES FROM (%L) TO (%L)',
                    part, d::text || ' 00:00:00+00', (d + 1)::text || ' 00:00:00+00');
     created := created + 1;

@@ -1,4 +1,9 @@
 -- Raw zone: bytes as received, content hash, immutability, chunked streaming.
+-- each suite starts from a fresh install, so ids do not depend on suite order
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS meter_etl CASCADE;
+CREATE EXTENSION meter_etl;
+RESET client_min_messages;
 SET timezone = 'UTC';
 
 SELECT meter_etl.stage('day1.csv', convert_to(E'meter_id,timestamp,value,unit\nM1,2024-01-01T00:00:00Z,1,kW\n', 'UTF8'), 'unit-test') AS first_id \gset

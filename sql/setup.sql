@@ -1,8 +1,9 @@
 -- The extension's objects: schema, comments, pinned search_path, privileges.
 SET client_min_messages = warning;
-SELECT extname, extversion, nspname AS schema
-  FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
- WHERE extname = 'meter_etl';
+SELECT e.extname, e.extversion, n.nspname AS schema
+  FROM pg_extension e JOIN pg_depend d ON d.refobjid = e.oid AND d.deptype = 'e'
+  JOIN pg_namespace n ON n.oid = d.objid AND d.classid = 'pg_namespace'::regclass
+ WHERE e.extname = 'meter_etl';
 
 -- every table and view of the extension carries a comment
 SELECT c.relname, c.relkind

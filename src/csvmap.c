@@ -152,7 +152,7 @@ require_col(char **names, int nnames, const char *want, int *idx,
 	*idx = find_name(names, nnames, want);
 	if (want != NULL && *idx < 0)
 	{
-		snprintf(err, errlen, "column \"%s\" not found in the header", want);
+		snprintf(err, errlen, "Column \"%s\" was not found in the header", want);
 		return false;
 	}
 	return true;
@@ -178,7 +178,7 @@ map_wide_intervals(const MeProfile *p, char **names, int nnames, MeColMap *map,
 	}
 	if (map->nintervals == 0 || 86400 % map->nintervals != 0)
 	{
-		snprintf(err, errlen, "found %d interval columns, which do not divide a day",
+		snprintf(err, errlen, "Found %d interval columns, which do not divide a day",
 				 map->nintervals);
 		return false;
 	}
@@ -190,7 +190,7 @@ map_wide_intervals(const MeProfile *p, char **names, int nnames, MeColMap *map,
 			map->interval_offset_s[k] -= map->interval_s;
 		if (map->interval_offset_s[k] != k * map->interval_s)
 		{
-			snprintf(err, errlen, "interval column \"%s\" is out of sequence",
+			snprintf(err, errlen, "Interval column \"%s\" is out of sequence",
 					 names[map->interval_idx[k]]);
 			return false;
 		}
@@ -222,12 +222,12 @@ me_map_columns(const MeProfile *p, char **names, int nnames, MeColMap *map,
 		return map_wide_intervals(p, names, nnames, map, err, errlen);
 	if (map->ts < 0 && map->date < 0)
 	{
-		snprintf(err, errlen, "profile \"%s\" names no timestamp or date column", p->name);
+		snprintf(err, errlen, "Profile \"%s\" names no timestamp or date column", p->name);
 		return false;
 	}
 	if (p->nvalues == 0)
 	{
-		snprintf(err, errlen, "profile \"%s\" names no value column", p->name);
+		snprintf(err, errlen, "Profile \"%s\" names no value column", p->name);
 		return false;
 	}
 	map->value_idx = me_alloc(sizeof(int) * (size_t) p->nvalues);
@@ -236,7 +236,7 @@ me_map_columns(const MeProfile *p, char **names, int nnames, MeColMap *map,
 			return false;
 	if (p->interval_s <= 0)
 	{
-		snprintf(err, errlen, "profile \"%s\" has no interval length", p->name);
+		snprintf(err, errlen, "Profile \"%s\" has no interval length", p->name);
 		return false;
 	}
 	return true;

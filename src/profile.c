@@ -8,11 +8,14 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
 
 #include "meter_etl.h"
 #include "profile.h"
@@ -78,7 +81,8 @@ profile_unit(const char *s, const char *profile)
 	if (u == ME_UNIT_UNKNOWN)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unrecognized unit \"%s\" in format profile \"%s\"", s, profile)));
+				 errmsg("unrecognized unit \"%s\" in format profile \"%s\"", s, profile),
+				 errhint("Use W, kW, MW, Wh, kWh or MWh; energy units are per interval.")));
 	return u;
 }
 
@@ -91,7 +95,7 @@ load_channel_map(MeProfile *p, const char *name)
 
 	if (SPI_execute_with_args("SELECT m.key, m.value FROM meter_etl.format_profile f,"
 							  " jsonb_each_text(f.channel_map) m WHERE f.name = $1 ORDER BY m.key",
-							  1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
+							  1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read channel_map");
 	p->nchannel_map = (int) SPI_processed;
 	p->channel_map = palloc0(sizeof(MeChannelMap) * (SPI_processed + 1));
@@ -134,7 +138,7 @@ me_load_profile(const char *name)
 							  " unit_column, unit_default, interval_minutes::text, missing_markers,"
 							  " estimated_column, estimated_values, signed_channels"
 							  " FROM meter_etl.format_profile WHERE name = $1",
-							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+							  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read format profile");
 	if (SPI_processed == 0)
 		ereport(ERROR,
@@ -268,4 +272,47 @@ me_detect_format(int64 file_id)
 				 errhint("Pass the format to meter_etl.ingest(), or add a row to meter_etl.format_profile.")));
 	}
 	return best;
+}
+
+PG_FUNCTION_INFO_V1(meter_etl_validate_profile);
+
+/*
+ * AFTER INSERT OR UPDATE trigger on format_profile: load the new row the
+ * way ingest will, so a unit or zone it cannot use is refused at once
+ * rather than when the first file arrives.
+ */
+Datum
+meter_etl_validate_profile(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	HeapTuple	tup;
+	bool		isnull;
+	char	   *name;
+	MeLoadedProfile *lp;
+	MeZone		zone;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_ROW(td->tg_event) ||
+		!TRIGGER_FIRED_AFTER(td->tg_event))
+		elog(ERROR, "validate_profile: must be fired after insert or update, for each row");
+	tup = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple;
+	name = TextDatumGetCString(heap_getattr(tup, SPI_fnumber(td->tg_relation->rd_att, "name"),
+											td->tg_relation->rd_att, &isnull));
+	SPI_connect();
+	lp = me_load_profile(name);
+	if (!me_zone_setup(&zone, lp->time_zone))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("time zone \"%s\" is not recognized", lp->time_zone),
+				 errhint("Use an IANA zone name such as \"Europe/Dublin\", or \"UTC\".")));
+	if (lp->p.layout == ME_LAYOUT_LONG && lp->p.nvalues == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("format profile \"%s\" names no value column", name),
+				 errhint("Set value_columns to the header names of the value columns.")));
+	if (lp->p.layout == ME_LAYOUT_LONG && lp->p.ts_col == NULL && lp->p.date_col == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("format profile \"%s\" names no timestamp or date column", name)));
+	SPI_finish();
+	return PointerGetDatum(NULL);
 }

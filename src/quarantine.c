@@ -202,7 +202,7 @@ lookup_row(const char *sql, Oid keytype, Datum key, char **col1, char **col2)
 	bool		found;
 
 	SPI_connect();
-	if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+	if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "lookup failed: %s", sql);
 	found = SPI_processed == 1;
 	if (found)

@@ -942,9 +942,9 @@ handle_header(MeReader *r)
 	{
 		ok = r->nfields >= 2 && strcmp(names[0], "100") == 0;
 		if (!ok)
-			fail(r, "file does not start with a NEM12 100 record", NULL);
+			fail(r, "The file does not start with a NEM12 100 record", NULL);
 		else if (strcmp(names[1], "nem12") != 0)
-			ok = fail(r, "unsupported NEM file version \"%s\"", names[1]);
+			ok = fail(r, "Unsupported NEM file version \"%s\"", names[1]);
 	}
 	else
 	{
@@ -1088,17 +1088,18 @@ parse_line(MeReader *r, const char *body, size_t len)
 	if (len + 2 > r->csv.blk_size)
 		csv_set_blk_size(&r->csv, len + 2);
 	used = csv_parse(&r->csv, body, len, on_field, on_record, r);
-	if (used == len)
+	if (used == len && csv_error(&r->csv) == CSV_SUCCESS)
 		csv_parse(&r->csv, &lf, 1, on_field, on_record, r);
 	if (used < len || csv_error(&r->csv) != CSV_SUCCESS || !r->rec_done)
 	{
-		const char *why = r->rec_done ? "invalid quoting" :
-			(r->csv.quoted ? "unterminated quoted field" : "invalid quoting");
+		/* strict libcsv stops at a stray quote; an open quote never ends */
+		const char *why = (used < len || csv_error(&r->csv) != CSV_SUCCESS) ?
+			"invalid quoting" : "unterminated quoted field";
 
 		csv_reset(&r->csv);
 		if (!r->header_done)
 		{
-			fail(r, "could not parse the header line: %s", why);
+			fail(r, "The header line could not be parsed: %s", why);
 			return;
 		}
 		r->stats.lines_read++;
@@ -1120,7 +1121,7 @@ overlong_line(MeReader *r, const char *start, size_t len)
 	snprintf(detail, sizeof(detail), "line longer than %zu bytes", r->max_line_bytes);
 	if (!r->header_done)
 	{
-		fail(r, "the header line is longer than the limit", NULL);
+		fail(r, "The header line is longer than meter_etl.max_line_bytes", NULL);
 		return;
 	}
 	r->stats.lines_read++;
@@ -1292,7 +1293,7 @@ me_reader_finish(MeReader *r)
 		return false;
 	if (!r->header_done && r->stats.bytes > 0 && r->line_no > 0 &&
 		r->prof->layout == ME_LAYOUT_NEM12)
-		return fail(r, "file does not start with a NEM12 100 record", NULL);
+		return fail(r, "The file does not start with a NEM12 100 record", NULL);
 	return true;
 }
 

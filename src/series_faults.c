@@ -25,13 +25,16 @@
  *   flagged days with the same sign form one episode.  The baseline is the
  *   meter's own history, flagged days included: a sustained shift is
  *   flagged from its first day until the weekday medians adopt the new
- *   level (about shift_weeks / 2 weeks, e.g. 14 days for K = 4), so an
- *   episode of 7+ days marks a change point, 1-3 days a transient.
+ *   level (2-3 weeks for K = 4, sooner when the shifted days also widen
+ *   the scale: 10 days for a doubling in the tests), so an episode of 7+
+ *   days marks a change point, 1-3 days a transient.
  *
  * offline: on the slot grid of [from, to) (a reading marks the slot it
- *   starts in), slots covered by a window of offline_window_us with at
- *   least offline_min_missing of its slots missing, or by a single gap of
- *   offline_gap_us, are merged into episodes trimmed to missing slots.
+ *   starts in), a single gap of offline_gap_us or more is an episode of
+ *   its own missing slots; sparse periods are windows of
+ *   offline_window_us in which at least offline_min_missing of the slots
+ *   outside such gaps are missing, merged and trimmed to where the misses
+ *   are dense.  Touching episodes are reported as one.
  *
  * Cost: O(n) for the data, plus O(run + readings within +-ref days) per
  * candidate run, O(days * weeks) for level shift, O(slots) for offline.
@@ -351,37 +354,49 @@ days_free(Days *y)
 	me_free(y->res);
 }
 
-/* Energy per 24 h of each local day, and whether the day is usable. */
+/* Span the local days of the data and allocate the per-day arrays. */
 static int
-days_build(const FData *d, int64_t from, int64_t to, const MeFaultParams *p,
-		   MeLocal *lc, Days *y)
+days_alloc(const FData *d, const MeFaultParams *p, Days *y, int64_t *d0)
 {
-	int64_t		d0 = INT64_MAX,
-				d1 = INT64_MIN;
-	int64_t    *cnt;
-	int64_t		k;
+	int64_t		d1 = INT64_MIN;
 	size_t		r;
 
 	/* local time can step back (fall back), so take the extremes */
+	*d0 = INT64_MAX;
 	for (r = 0; r < d->m; r++)
 	{
-		k = me_floor_div(d->lts[r], ME_USECS_PER_DAY);
-		d0 = k < d0 ? k : d0;
+		int64_t		k = me_floor_div(d->lts[r], ME_USECS_PER_DAY);
+
+		*d0 = k < *d0 ? k : *d0;
 		d1 = k > d1 ? k : d1;
 	}
 	memset(y, 0, sizeof(*y));
-	y->nd = d1 - d0 + 1;
+	y->nd = d1 - *d0 + 1;
 	y->start = me_alloc((y->nd + 1) * sizeof(int64_t));
 	y->val = me_alloc(y->nd * sizeof(double));
 	y->ok = me_alloc(y->nd * sizeof(bool));
 	y->scratch = me_alloc(7 * p->shift_weeks * sizeof(double));
 	y->res = me_alloc(7 * p->shift_weeks * sizeof(double));
-	cnt = me_alloc(y->nd * sizeof(int64_t));
-	if (!y->start || !y->val || !y->ok || !y->scratch || !y->res || !cnt)
-	{
-		me_free(cnt);
+	if (!y->start || !y->val || !y->ok || !y->scratch || !y->res)
 		return ME_SERIES_ENOMEM;
-	}
+	return ME_SERIES_OK;
+}
+
+/* Energy per 24 h of each local day, and whether the day is usable. */
+static int
+days_build(const FData *d, int64_t from, int64_t to, const MeFaultParams *p,
+		   MeLocal *lc, Days *y)
+{
+	int64_t		d0,
+				k;
+	int64_t    *cnt;
+	size_t		r;
+	int			rc;
+
+	if ((rc = days_alloc(d, p, y, &d0)) != ME_SERIES_OK)
+		return rc;
+	if ((cnt = me_alloc(y->nd * sizeof(int64_t))) == NULL)
+		return ME_SERIES_ENOMEM;
 	memset(y->val, 0, y->nd * sizeof(double));
 	memset(cnt, 0, y->nd * sizeof(int64_t));
 	for (r = 0; r < d->m; r++)
@@ -468,27 +483,58 @@ day_score(Days *y, int64_t k, const MeFaultParams *p, double *z, double *base)
 	return true;
 }
 
+/* An open level-shift episode being accumulated. */
+typedef struct Shift
+{
+	MeFault		f;
+	bool		open;
+	double		vsum;
+	double		bsum;
+} Shift;
+
+/* Close the open episode at end_ts and append it. */
+static int
+shift_close(Shift *sh, int64_t end_ts, FBuf *fb)
+{
+	sh->open = false;
+	sh->f.end_ts = end_ts;
+	sh->f.value = sh->vsum / sh->bsum;
+	sh->f.baseline = sh->bsum / (double) sh->f.n;
+	return push_fault(fb, &sh->f);
+}
+
+/* Add flagged day (start, value, baseline, z) to the episode, opening one. */
+static void
+shift_add(Shift *sh, int64_t start, double v, double base, double z)
+{
+	if (!sh->open)
+	{
+		memset(sh, 0, sizeof(*sh));
+		sh->f.kind = ME_FAULT_LEVEL_SHIFT;
+		sh->f.start_ts = start;
+		sh->open = true;
+	}
+	sh->f.n++;
+	sh->vsum += v;
+	sh->bsum += base;
+	if (fabs(z) > fabs(sh->f.score))
+		sh->f.score = z;
+}
+
 /* Flag level-shift days and merge adjacent same-sign days into episodes. */
 static int
 detect_shift(const FData *d, int64_t from, int64_t to, const MeFaultParams *p,
 			 MeLocal *lc, FBuf *fb)
 {
 	Days		y;
-	MeFault		f;
-	bool		open = false;
-	double		vsum = 0.0,
-				bsum = 0.0;
+	Shift		sh;
 	int64_t		k;
 	int			rc;
 
 	if (d->m == 0)
 		return ME_SERIES_OK;
-	if ((rc = days_build(d, from, to, p, lc, &y)) != ME_SERIES_OK)
-	{
-		days_free(&y);
-		return rc;
-	}
-	memset(&f, 0, sizeof(f));
+	memset(&sh, 0, sizeof(sh));
+	rc = days_build(d, from, to, p, lc, &y);
 	for (k = 0; k <= y.nd && rc == ME_SERIES_OK; k++)
 	{
 		double		z = 0.0,
@@ -497,29 +543,10 @@ detect_shift(const FData *d, int64_t from, int64_t to, const MeFaultParams *p,
 			fabs(z) >= p->shift_min_z &&
 			fabs(y.val[k] / base - 1.0) >= p->shift_min_rel_change;
 
-		if (open && (!flag || (z > 0) != (f.score > 0)))
-		{
-			f.end_ts = y.start[k];
-			f.value = vsum / bsum;
-			f.baseline = bsum / (double) f.n;
-			rc = push_fault(fb, &f);
-			open = false;
-		}
-		if (!flag)
-			continue;
-		if (!open)
-		{
-			memset(&f, 0, sizeof(f));
-			f.kind = ME_FAULT_LEVEL_SHIFT;
-			f.start_ts = y.start[k];
-			vsum = bsum = 0.0;
-			open = true;
-		}
-		f.n++;
-		vsum += y.val[k];
-		bsum += base;
-		if (fabs(z) > fabs(f.score))
-			f.score = z;
+		if (sh.open && (!flag || (z > 0) != (sh.f.score > 0)))
+			rc = shift_close(&sh, y.start[k], fb);
+		if (flag)
+			shift_add(&sh, y.start[k], y.val[k], base, z);
 	}
 	days_free(&y);
 	return rc;
@@ -557,9 +584,9 @@ push_offline(const uint8_t *has, int64_t k0, size_t e0, size_t e1,
 	return push_fault(fb, &f);
 }
 
-/* Mark slots in a missing run of at least gap slots. */
+/* Mark (in gap) the slots of missing runs at least len slots long. */
 static void
-mark_long_gaps(const uint8_t *has, uint8_t *flag, size_t ns, size_t gap)
+mark_long_gaps(const uint8_t *has, uint8_t *gap, size_t ns, size_t len)
 {
 	size_t		s = 0,
 				e;
@@ -573,38 +600,172 @@ mark_long_gaps(const uint8_t *has, uint8_t *flag, size_t ns, size_t gap)
 		}
 		for (e = s; e < ns && !has[e]; e++)
 			;
-		if (e - s >= gap)
-			memset(flag + s, 1, e - s);
+		if (e - s >= len)
+			memset(gap + s, 1, e - s);
 		s = e;
 	}
 }
 
-/* Mark slots covered by a window of len slots with >= need missing. */
-static void
-mark_sparse_windows(const uint8_t *has, uint8_t *flag, size_t ns, size_t len, double need)
+/* Slot s is missing outside the long gaps. */
+static inline bool
+sparse_miss(const uint8_t *has, const uint8_t *gap, size_t s)
+{
+	return !has[s] && !gap[s];
+}
+
+/*
+ * First slot in [r0, r1) missing outside long gaps whose next sub slots
+ * (long-gap slots not counted) are at least frac missing; r1 if none.
+ * Sliding counts, O(r1 - r0 + sub).
+ */
+static size_t
+first_dense(const uint8_t *has, const uint8_t *gap, size_t ns, size_t r0, size_t r1,
+			size_t sub, double frac)
 {
 	size_t		s,
+				e = r0,
+				valid = 0,
+				miss = 0;
+
+	for (s = r0; s < r1; s++)
+	{
+		for (; e < s + sub && e < ns; e++)
+			if (!gap[e])
+			{
+				valid++;
+				miss += !has[e];
+			}
+		if (sparse_miss(has, gap, s) && (double) miss >= frac * (double) valid)
+			return s;
+		if (!gap[s])
+		{
+			valid--;
+			miss -= !has[s];
+		}
+	}
+	return r1;
+}
+
+/* Mirror of first_dense: last such slot in [r0, r1) looking back; r0 - 1 if none. */
+static ptrdiff_t
+last_dense(const uint8_t *has, const uint8_t *gap, size_t r0, size_t r1, size_t sub,
+		   double frac)
+{
+	ptrdiff_t	s,
+				e = (ptrdiff_t) r1 - 1;
+	size_t		valid = 0,
+				miss = 0;
+
+	for (s = (ptrdiff_t) r1 - 1; s >= (ptrdiff_t) r0; s--)
+	{
+		for (; e > s - (ptrdiff_t) sub && e >= 0; e--)
+			if (!gap[e])
+			{
+				valid++;
+				miss += !has[e];
+			}
+		if (sparse_miss(has, gap, (size_t) s) && (double) miss >= frac * (double) valid)
+			return s;
+		if (!gap[s])
+		{
+			valid--;
+			miss -= !has[s];
+		}
+	}
+	return (ptrdiff_t) r0 - 1;
+}
+
+/* Add (dir 1) or remove (dir -1) slot s from counts outside long gaps. */
+static inline void
+count_slot(const uint8_t *has, const uint8_t *gap, size_t s, int dir,
+		   size_t *valid, size_t *miss)
+{
+	if (gap[s])
+		return;
+	*valid += (size_t) (ptrdiff_t) dir;
+	if (!has[s])
+		*miss += (size_t) (ptrdiff_t) dir;
+}
+
+/* Flag a union of sparse windows after trimming its thin edges. */
+static void
+flag_sparse_region(const uint8_t *has, const uint8_t *gap, uint8_t *flag, size_t ns,
+				   size_t r0, size_t r1, size_t sub, double frac)
+{
+	size_t		a = first_dense(has, gap, ns, r0, r1, sub, frac);
+	ptrdiff_t	b = last_dense(has, gap, r0, r1, sub, frac);
+
+	if ((ptrdiff_t) a <= b)
+		memset(flag + a, 1, (size_t) b - a + 1);
+}
+
+/*
+ * Flag slots of windows of len slots in which at least frac of the slots
+ * outside long gaps are missing (and at least half the window is outside
+ * them); each union of such windows is trimmed to where the missing
+ * readings are dense (sub-windows of len / 4), so a stray dropout next to
+ * a sparse period does not stretch it.
+ */
+static void
+mark_sparse(const uint8_t *has, const uint8_t *gap, uint8_t *flag, size_t ns,
+			size_t len, double frac)
+{
+	size_t		s,
+				valid = 0,
 				miss = 0,
-				until = 0;
+				until = 0,
+				r0 = 0,
+				sub = len / 4 > 0 ? len / 4 : 1;
+	bool		in_region = false;
 
 	if (len > ns)
 		return;
 	for (s = 0; s < len; s++)
-		miss += !has[s];
-	for (s = 0; s < ns; s++)
+		count_slot(has, gap, s, 1, &valid, &miss);
+	for (s = 0; s <= ns; s++)
 	{
-		if (s + len <= ns)
+		if (s > 0 && s + len <= ns)
 		{
-			if (s > 0 && !has[s + len - 1])
-				miss++;
-			if (s > 0 && !has[s - 1])
-				miss--;
-			if ((double) miss >= need)
-				until = s + len;
+			count_slot(has, gap, s - 1, -1, &valid, &miss);
+			count_slot(has, gap, s + len - 1, 1, &valid, &miss);
 		}
-		if (s < until)
-			flag[s] = 1;
+		if (s + len <= ns && 2 * valid >= len && miss > 0 &&
+			(double) miss >= frac * (double) valid)
+		{
+			if (!in_region)
+				r0 = s;
+			in_region = true;
+			until = s + len;
+		}
+		if (in_region && (s == ns || s >= until))
+		{
+			flag_sparse_region(has, gap, flag, ns, r0, until, sub, frac);
+			in_region = false;
+		}
 	}
+}
+
+/*
+ * One allocation of 3 * ns bytes: has[] (slot has a reading; a reading
+ * marks the slot it starts in), then zeroed gap[] and flag[].
+ */
+static uint8_t *
+presence(const FData *d, int64_t k0, size_t ns, int64_t interval)
+{
+	uint8_t    *has = me_alloc(3 * ns);
+	size_t		r;
+
+	if (has == NULL)
+		return NULL;
+	memset(has, 0, 3 * ns);
+	for (r = 0; r < d->m; r++)
+	{
+		int64_t		k = me_floor_div(d->ts[r], interval) - k0;
+
+		if (k >= 0 && (uint64_t) k < ns)
+			has[k] = 1;
+	}
+	return has;
 }
 
 /* Offline episodes on the slot grid of [from, to). */
@@ -614,33 +775,21 @@ detect_offline(const FData *d, int64_t from, int64_t to, const MeFaultParams *p,
 	int64_t		k0;
 	size_t		ns,
 				s,
-				r,
 				len = (size_t) (p->offline_window_us / p->interval_us);
 	uint8_t    *has,
+			   *gap,
 			   *flag;
 	int			rc;
 
 	if ((rc = series_grid(from, to, p->interval_us, &k0, &ns)) != ME_SERIES_OK || ns == 0)
 		return rc;
-	has = me_alloc(ns);
-	flag = me_alloc(ns);
-	if (has == NULL || flag == NULL)
-	{
-		me_free(has);
-		me_free(flag);
+	if ((has = presence(d, k0, ns, p->interval_us)) == NULL)
 		return ME_SERIES_ENOMEM;
-	}
-	memset(has, 0, ns);
-	memset(flag, 0, ns);
-	for (r = 0; r < d->m; r++)
-	{
-		int64_t		k = me_floor_div(d->ts[r], p->interval_us) - k0;
-
-		if (k >= 0 && (uint64_t) k < ns)
-			has[k] = 1;
-	}
-	mark_long_gaps(has, flag, ns, (size_t) series_ceil_div(p->offline_gap_us, p->interval_us));
-	mark_sparse_windows(has, flag, ns, len, p->offline_min_missing * (double) len);
+	gap = has + ns;
+	flag = gap + ns;
+	mark_long_gaps(has, gap, ns, (size_t) series_ceil_div(p->offline_gap_us, p->interval_us));
+	memcpy(flag, gap, ns);
+	mark_sparse(has, gap, flag, ns, len, p->offline_min_missing);
 	for (s = 0; s < ns && rc == ME_SERIES_OK;)
 	{
 		size_t		e;
@@ -656,7 +805,6 @@ detect_offline(const FData *d, int64_t from, int64_t to, const MeFaultParams *p,
 		s = e + 1;
 	}
 	me_free(has);
-	me_free(flag);
 	return rc;
 }
 

@@ -75,11 +75,29 @@ actuals_free(Actuals *a)
 	memset(a, 0, sizeof(*a));
 }
 
+/* Nearest slot to ts and the distance to it; false if farther than snap. */
+static bool
+snap_slot(int64_t ts, int64_t interval, int64_t snap, int64_t *slot, int64_t *dist)
+{
+	int64_t		q = me_floor_div(ts, interval);
+	int64_t		r = ts - q * interval;
+
+	if (r > interval - r)
+	{
+		q++;
+		r = interval - r;
+	}
+	*dist = r;
+	return r <= snap && !__builtin_mul_overflow(q, interval, slot);
+}
+
 /* Snap present readings to their nearest slot, keeping the closest per slot. */
 static int
 build_actuals(const MeSeries *in, int64_t interval, int64_t snap, Actuals *a)
 {
-	int64_t		best = 0;
+	int64_t		best = 0,
+				slot,
+				dist;
 	size_t		i;
 
 	memset(a, 0, sizeof(*a));
@@ -92,36 +110,25 @@ build_actuals(const MeSeries *in, int64_t interval, int64_t snap, Actuals *a)
 	}
 	for (i = 0; i < in->n; i++)
 	{
-		int64_t		q = me_floor_div(in->ts[i], interval);
-		int64_t		r = in->ts[i] - q * interval;
-		int64_t		slot;
-
 		if (!series_present(in, i))
 			continue;
-		if (r > interval - r)
-		{
-			q++;
-			r = interval - r;
-		}
-		if (r > snap || __builtin_mul_overflow(q, interval, &slot))
-		{
+		if (!snap_slot(in->ts[i], interval, snap, &slot, &dist))
 			a->offgrid++;
-			continue;
-		}
-		if (a->n > 0 && a->ts[a->n - 1] == slot)
+		else if (a->n > 0 && a->ts[a->n - 1] == slot)
 		{
 			a->collisions++;
-			if (r < best)
+			if (dist < best)
 			{
 				a->kw[a->n - 1] = in->kw[i];
-				best = r;
+				best = dist;
 			}
-			continue;
 		}
-		a->ts[a->n] = slot;
-		a->kw[a->n] = in->kw[i];
-		a->n++;
-		best = r;
+		else
+		{
+			a->ts[a->n] = slot;
+			a->kw[a->n++] = in->kw[i];
+			best = dist;
+		}
 	}
 	return ME_SERIES_OK;
 }

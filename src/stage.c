@@ -44,7 +44,7 @@ me_chunks_open(MeChunkReader *cr, int64 file_id)
 	cr->portal = SPI_cursor_open_with_args(NULL,
 										   "SELECT data FROM meter_etl.raw_chunk"
 										   " WHERE file_id = $1 ORDER BY chunk_no",
-										   1, argtypes, args, NULL, true, 0);
+										   1, argtypes, args, NULL, false, 0);
 }
 
 /*

@@ -59,6 +59,12 @@ pq_col_init(PqColumn *c, const PqColumnSpec *spec, const PqOptions *o,
 	pq_stats_init(&c->stats);
 	pq_dict_init(&c->dict, col_key_width(spec->type), o->dict_max_entries,
 				 o->dict_max_bytes);
+	c->page_bytes = o->page_bytes;
+	/* definition levels alone stay below page_bytes */
+	c->page_row_cap = (uint64_t) o->page_bytes * 8 > INT32_MAX ? INT32_MAX :
+		o->page_bytes * 8;
+	if (o->page_rows != 0 && o->page_rows < c->page_row_cap)
+		c->page_row_cap = o->page_rows;
 	c->spec.name = col_strdup(spec->name);
 	if (c->spec.name == NULL)
 		return pq_err_set(err, PQ_ERR_NOMEM, "out of memory creating a column");
@@ -80,6 +86,30 @@ pq_col_free(PqColumn *c)
 	memset(c, 0, sizeof(*c));
 }
 
+/*
+ * Values per page for the current encoding, so that the per-row check is a
+ * comparison: PLAIN fixed width = page_bytes / width, dictionary indices =
+ * page_bytes * 8 / index bits, booleans = page_bytes * 8 bits; PLAIN
+ * strings are measured in bytes instead (cap left at UINT32_MAX).
+ */
+static void
+col_update_cap(PqColumn *c)
+{
+	uint64_t	bits = (uint64_t) c->page_bytes * 8;
+	uint64_t	cap;
+	int			w = col_key_width(c->spec.type);
+
+	if (c->dict_mode)
+		cap = (bits + c->dict_bw - 1) / c->dict_bw;
+	else if (c->spec.type == PQ_BOOLEAN)
+		cap = bits;
+	else if (w != 0)
+		cap = (c->page_bytes + w - 1) / w;
+	else
+		cap = UINT32_MAX;
+	c->page_nval_cap = cap > UINT32_MAX ? UINT32_MAX : (uint32_t) cap;
+}
+
 /* Empty chunk: metadata, statistics, dictionary and value cache cleared. */
 void
 pq_col_reset_chunk(PqColumn *c)
@@ -91,6 +121,7 @@ pq_col_reset_chunk(PqColumn *c)
 	pq_dict_reset(&c->dict);
 	c->dict_bw = 1;
 	c->last_valid = false;
+	col_update_cap(c);
 	pq_buf_reset(&c->chunk);
 	memset(&c->meta, 0, sizeof(c->meta));
 	c->meta.dict_page_offset = -1;
@@ -304,18 +335,12 @@ col_flush_page(PqColumn *c, PqColEnv *e)
 
 /* Has the pending page reached the size or row target? */
 static inline bool
-col_page_full(const PqColumn *c, const PqColEnv *e)
+col_page_full(const PqColumn *c)
 {
-	uint64_t	bits = (uint64_t) e->page_bytes * 8;
-
-	if ((e->page_rows != 0 && c->page_rows >= e->page_rows) ||
-		c->page_rows >= bits)
-		return true;
-	if (c->dict_mode)
-		return (uint64_t) c->page_nvals * (uint64_t) c->dict_bw >= bits;
-	if (c->spec.type == PQ_BOOLEAN)
-		return c->page_nvals >= bits;
-	return c->vals.len >= e->page_bytes;
+	return c->page_rows >= c->page_row_cap ||
+		c->page_nvals >= c->page_nval_cap ||
+		(c->spec.type == PQ_STRING && !c->dict_mode &&
+		 c->vals.len >= c->page_bytes);
 }
 
 /* ---------------------------------------------------------------- values */
@@ -385,6 +410,7 @@ col_fallback(PqColumn *c, PqColEnv *e)
 	else
 		rc = col_flush_page(c, e);
 	c->dict_mode = false;
+	col_update_cap(c);
 	return rc;
 }
 
@@ -405,19 +431,51 @@ col_dict_added(PqColumn *c)
 {
 	int			bw = pq_bit_width(c->dict.count - 1);
 
-	c->dict_bw = bw < 1 ? 1 : bw;
+	if (bw < 1)
+		bw = 1;
+	if (bw != c->dict_bw)
+	{
+		c->dict_bw = bw;
+		col_update_cap(c);
+	}
+}
+
+/*
+ * Index of a scalar already in the dictionary, trying first the previous
+ * value and the entry after it (sorted input repeats values, or cycles
+ * through the same timestamps in first-seen order), then the hash table.
+ */
+static inline bool
+col_dict_find(const PqColumn *c, uint64_t key, uint32_t *idx)
+{
+	if (c->last_valid)
+	{
+		uint32_t	next = c->last_idx + 1;
+
+		if (c->last_key == key)
+		{
+			*idx = c->last_idx;
+			return true;
+		}
+		if (next < c->dict.count && pq_dict_scalar(&c->dict, next) == key)
+		{
+			*idx = next;
+			return true;
+		}
+	}
+	return pq_dict_find_scalar(&c->dict, key, idx);
 }
 
 /* Dictionary path of a scalar; PQ_DICT_FULL after falling back. */
 static inline int
 col_dict_scalar(PqColumn *c, PqColEnv *e, uint64_t key)
 {
-	uint32_t	idx = c->last_idx;
-	int			r;
+	uint32_t	idx;
 
-	if (!c->last_valid || c->last_key != key)
+	if (!col_dict_find(c, key, &idx))
 	{
-		r = pq_dict_lookup_scalar(&c->dict, key, &idx);
+		int			r = pq_dict_lookup_scalar(&c->dict, key, &idx);
+
 		if (r == PQ_DICT_FULL)
 		{
 			r = col_fallback(c, e);
@@ -425,15 +483,12 @@ col_dict_scalar(PqColumn *c, PqColEnv *e, uint64_t key)
 		}
 		if (r < 0)
 			return col_nomem(c, e);
-		if (r == PQ_DICT_ADDED)
-		{
-			col_dict_added(c);
-			col_stats_scalar(c, key);
-		}
-		c->last_valid = true;
-		c->last_key = key;
-		c->last_idx = idx;
+		col_dict_added(c);
+		col_stats_scalar(c, key);
 	}
+	c->last_valid = true;
+	c->last_key = key;
+	c->last_idx = idx;
 	return col_push_idx(c, e, idx);
 }
 
@@ -568,7 +623,7 @@ col_append(PqColumn *c, PqColEnv *e, const PqValue *v)
 	if (rc != PQ_OK)
 		return rc;
 	c->page_rows++;
-	if (col_page_full(c, e))
+	if (col_page_full(c))
 		return col_flush_page(c, e);
 	return PQ_OK;
 }

@@ -41,6 +41,9 @@ typedef struct PqColEnv
 typedef struct PqColumn
 {
 	PqColumnSpec spec;			/* name is an owned copy */
+	uint32_t	page_bytes;		/* target page size */
+	uint32_t	page_row_cap;	/* cut the page at this many rows */
+	uint32_t	page_nval_cap;	/* ... or at this many values (fixed widths) */
 	/* page being filled */
 	uint32_t	page_rows;		/* rows, NULLs included */
 	uint32_t	page_nvals;		/* non-NULL values */

@@ -23,12 +23,11 @@ pq_dict_init(PqDict *d, int width, uint32_t max_entries, size_t max_bytes)
 	pq_buf_init(&d->plain);
 }
 
-/* Free the table, key arrays and PLAIN data. */
+/* Free the table, offsets and PLAIN data. */
 void
 pq_dict_free(PqDict *d)
 {
 	me_free(d->slots);
-	me_free(d->keys);
 	me_free(d->offs);
 	pq_buf_free(&d->plain);
 	pq_dict_init(d, d->width, d->max_entries, d->max_bytes);
@@ -39,19 +38,9 @@ void
 pq_dict_reset(PqDict *d)
 {
 	if (d->slots != NULL && d->count > 0)
-		memset(d->slots, 0, sizeof(uint32_t) * d->nslots);
+		memset(d->slots, 0, sizeof(PqDictSlot) * d->nslots);
 	d->count = 0;
 	pq_buf_reset(&d->plain);
-}
-
-/* Mix a 64-bit key (fixed-width dictionaries). */
-static inline uint64_t
-dict_mix(uint64_t k)
-{
-	k ^= k >> 31;
-	k *= PQ_HASH_MUL1;
-	k ^= k >> 29;
-	return k;
 }
 
 /* Simple multiplicative hash over 8-byte words of a string. */
@@ -83,63 +72,65 @@ pq_hash_bytes(const void *p, size_t len)
 	return h;
 }
 
-/* Slot of a hash: its top bits, so low-entropy keys still spread. */
+/* Slot where the probe for hash h starts. */
 static inline uint32_t
-dict_slot(const PqDict *d, uint64_t h)
+dict_home(const PqDict *d, uint64_t h)
 {
 	return (uint32_t) (h >> d->shift);
+}
+
+/* Hash that places a slot's key (scalars are mixed, strings pre-hashed). */
+static inline uint64_t
+dict_slot_hash(const PqDict *d, uint64_t key)
+{
+	return d->width ? pq_dict_mix(key) : key;
 }
 
 /* Rebuild the slot table with nslots slots (a power of two). */
 static int
 dict_rehash(PqDict *d, uint32_t nslots)
 {
-	uint32_t   *slots = me_alloc(sizeof(uint32_t) * nslots);
-	uint32_t	mask = nslots - 1;
+	PqDictSlot *slots = me_alloc(sizeof(PqDictSlot) * nslots);
+	PqDictSlot *old = d->slots;
+	uint32_t	oldn = d->nslots;
 	int			shift = 64;
 
 	if (slots == NULL)
 		return PQ_ERR_NOMEM;
-	memset(slots, 0, sizeof(uint32_t) * nslots);
+	memset(slots, 0, sizeof(PqDictSlot) * nslots);
 	for (uint32_t n = nslots; n > 1; n >>= 1)
 		shift--;
-	d->shift = shift;
-	for (uint32_t i = 0; i < d->count; i++)
-	{
-		uint64_t	h = d->width ? dict_mix(d->keys[i]) : d->keys[i];
-		uint32_t	s = (uint32_t) (h >> shift);
-
-		while (slots[s] != 0)
-			s = (s + 1) & mask;
-		slots[s] = i + 1;
-	}
-	me_free(d->slots);
 	d->slots = slots;
 	d->nslots = nslots;
+	d->shift = shift;
+	for (uint32_t i = 0; i < oldn; i++)
+	{
+		uint32_t	s;
+
+		if (old[i].ent == 0)
+			continue;
+		s = dict_home(d, dict_slot_hash(d, old[i].key));
+		while (slots[s].ent != 0)
+			s = (s + 1) & (nslots - 1);
+		slots[s] = old[i];
+	}
+	me_free(old);
 	return PQ_OK;
 }
 
-/* Make room for one more entry: key arrays and (load <= 1/2) slot table. */
+/* Make room for one more entry: offsets and (load <= 1/2) slot table. */
 static int
 dict_reserve(PqDict *d)
 {
-	if (d->count >= d->cap)
+	if (d->width == 0 && d->count >= d->offs_cap)
 	{
-		uint32_t	cap = d->cap ? d->cap * 2 : 256;
-		uint64_t   *keys = me_realloc(d->keys, sizeof(uint64_t) * cap);
+		uint32_t	cap = d->offs_cap ? d->offs_cap * 2 : 256;
+		uint32_t   *offs = me_realloc(d->offs, sizeof(uint32_t) * cap);
 
-		if (keys == NULL)
+		if (offs == NULL)
 			return PQ_ERR_NOMEM;
-		d->keys = keys;
-		if (d->width == 0)
-		{
-			uint32_t   *offs = me_realloc(d->offs, sizeof(uint32_t) * cap);
-
-			if (offs == NULL)
-				return PQ_ERR_NOMEM;
-			d->offs = offs;
-		}
-		d->cap = cap;
+		d->offs = offs;
+		d->offs_cap = cap;
 	}
 	if (d->nslots == 0 || (uint64_t) (d->count + 1) * 2 > d->nslots)
 		return dict_rehash(d, d->nslots ? d->nslots * 2 : PQ_DICT_MIN_SLOTS);
@@ -150,29 +141,37 @@ dict_reserve(PqDict *d)
 static inline bool
 dict_would_overflow(const PqDict *d, size_t bytes)
 {
-	return d->count >= d->max_entries || d->plain.len + bytes > d->max_bytes;
+	return d->count >= d->max_entries || d->plain.len + bytes > d->max_bytes ||
+		d->plain.len + bytes > UINT32_MAX;
 }
 
-/* Insert a scalar key known to be absent, in the free slot s. */
+/* Claim the first free slot of the probe sequence of hash h. */
+static void
+dict_claim(PqDict *d, uint64_t h, uint64_t key)
+{
+	uint32_t	s = dict_home(d, h);
+
+	while (d->slots[s].ent != 0)
+		s = (s + 1) & (d->nslots - 1);
+	d->slots[s].key = key;
+	d->slots[s].ent = ++d->count;
+}
+
+/* Insert a scalar key known to be absent. */
 static int
 dict_add_scalar(PqDict *d, uint64_t key, uint32_t *idx)
 {
 	int			rc;
-	uint32_t	s;
 
 	if (dict_would_overflow(d, d->width))
 		return PQ_DICT_FULL;
 	rc = dict_reserve(d);
 	if (rc != PQ_OK)
 		return rc;
-	s = dict_slot(d, dict_mix(key));
-	while (d->slots[s] != 0)
-		s = (s + 1) & (d->nslots - 1);
 	pq_buf_put(&d->plain, &key, d->width);
 	if (d->plain.oom)
 		return PQ_ERR_NOMEM;
-	d->keys[d->count] = key;
-	d->slots[s] = ++d->count;
+	dict_claim(d, pq_dict_mix(key), key);
 	*idx = d->count - 1;
 	return PQ_DICT_ADDED;
 }
@@ -181,22 +180,8 @@ dict_add_scalar(PqDict *d, uint64_t key, uint32_t *idx)
 int
 pq_dict_lookup_scalar(PqDict *d, uint64_t key, uint32_t *idx)
 {
-	if (d->nslots != 0)
-	{
-		uint32_t	mask = d->nslots - 1;
-		uint32_t	s = dict_slot(d, dict_mix(key));
-		uint32_t	e;
-
-		while ((e = d->slots[s]) != 0)
-		{
-			if (d->keys[e - 1] == key)
-			{
-				*idx = e - 1;
-				return PQ_DICT_FOUND;
-			}
-			s = (s + 1) & mask;
-		}
-	}
+	if (pq_dict_find_scalar(d, key, idx))
+		return PQ_DICT_FOUND;
 	return dict_add_scalar(d, key, idx);
 }
 
@@ -206,24 +191,18 @@ dict_add_bytes(PqDict *d, const void *p, uint32_t len, uint64_t h,
 			   uint32_t *idx)
 {
 	int			rc;
-	uint32_t	s;
 
-	if (dict_would_overflow(d, (size_t) len + 4) ||
-		d->plain.len + len + 4 > UINT32_MAX)
+	if (dict_would_overflow(d, (size_t) len + 4))
 		return PQ_DICT_FULL;
 	rc = dict_reserve(d);
 	if (rc != PQ_OK)
 		return rc;
-	s = dict_slot(d, h);
-	while (d->slots[s] != 0)
-		s = (s + 1) & (d->nslots - 1);
 	pq_buf_put_u32le(&d->plain, len);
 	d->offs[d->count] = (uint32_t) d->plain.len;
 	pq_buf_put(&d->plain, p, len);
 	if (d->plain.oom)
 		return PQ_ERR_NOMEM;
-	d->keys[d->count] = h;
-	d->slots[s] = ++d->count;
+	dict_claim(d, h, h);
 	*idx = d->count - 1;
 	return PQ_DICT_ADDED;
 }
@@ -237,23 +216,22 @@ pq_dict_lookup_bytes(PqDict *d, const void *p, uint32_t len, uint32_t *idx)
 	if (d->nslots != 0)
 	{
 		uint32_t	mask = d->nslots - 1;
-		uint32_t	s = dict_slot(d, h);
-		uint32_t	e;
+		uint32_t	s = dict_home(d, h);
 
-		while ((e = d->slots[s]) != 0)
+		for (; d->slots[s].ent != 0; s = (s + 1) & mask)
 		{
-			if (d->keys[e - 1] == h)
-			{
-				uint32_t	elen;
-				const uint8_t *ep = pq_dict_bytes(d, e - 1, &elen);
+			uint32_t	e = d->slots[s].ent - 1;
+			uint32_t	elen;
+			const uint8_t *ep;
 
-				if (elen == len && memcmp(ep, p, len) == 0)
-				{
-					*idx = e - 1;
-					return PQ_DICT_FOUND;
-				}
+			if (d->slots[s].key != h)
+				continue;
+			ep = pq_dict_bytes(d, e, &elen);
+			if (elen == len && memcmp(ep, p, len) == 0)
+			{
+				*idx = e;
+				return PQ_DICT_FOUND;
 			}
-			s = (s + 1) & mask;
 		}
 	}
 	return dict_add_bytes(d, p, len, h, idx);

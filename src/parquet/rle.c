@@ -7,6 +7,8 @@
  * (groups << 1) | 1, then groups * bw bytes holding 8 * groups values packed
  * from the least significant bit of each byte upwards.
  */
+#include <string.h>
+
 #include "rle.h"
 
 /* Number of bits needed to represent max_value. */
@@ -23,8 +25,10 @@ pq_bit_width(uint32_t max_value)
 	return bw;
 }
 
+#define RLE_INLINE static inline __attribute__((always_inline))
+
 /* Read element i of a u8 or u32 array (esz is a constant at each caller). */
-static inline uint32_t
+RLE_INLINE uint32_t
 rle_get(const void *v, size_t i, int esz)
 {
 	if (esz == 1)
@@ -43,14 +47,19 @@ rle_emit_repeat(PqBuf *out, uint32_t value, size_t count, int bw)
 		pq_buf_put_u8(out, (uint8_t) (value >> (8 * i)));
 }
 
-/* One bit-packed run of v[start .. start+count), zero-padded to 8 values. */
-static inline void
+/*
+ * One bit-packed run of v[start .. start+count), zero-padded to 8 values.
+ * Bits gather in a 64-bit accumulator and leave it 32 at a time; the run
+ * occupies exactly groups * bw bytes, all reserved up front.
+ */
+RLE_INLINE void
 rle_emit_packed(PqBuf *out, const void *v, size_t start, size_t count,
 				int bw, int esz)
 {
 	size_t		groups = (count + 7) / 8;
 	size_t		nbytes = groups * (size_t) bw;
 	uint8_t    *p;
+	uint8_t    *end;
 	uint64_t	acc = 0;
 	int			nbits = 0;
 
@@ -58,27 +67,34 @@ rle_emit_packed(PqBuf *out, const void *v, size_t start, size_t count,
 	if (!pq_buf_reserve(out, nbytes))
 		return;
 	p = out->data + out->len;
+	end = p + nbytes;
 	for (size_t i = 0; i < count; i++)
 	{
 		acc |= (uint64_t) rle_get(v, start + i, esz) << nbits;
 		nbits += bw;
-		while (nbits >= 8)
+		if (nbits >= 32)
 		{
-			*p++ = (uint8_t) acc;
-			acc >>= 8;
-			nbits -= 8;
+			uint32_t	word = (uint32_t) acc;
+
+			memcpy(p, &word, 4);
+			p += 4;
+			acc >>= 32;
+			nbits -= 32;
 		}
 	}
-	if (nbits > 0)
+	for (; nbits > 0; nbits -= 8)
+	{
 		*p++ = (uint8_t) acc;
+		acc >>= 8;
+	}
 	/* zero padding of the last group */
-	while (p < out->data + out->len + nbytes)
-		*p++ = 0;
+	if (p < end)
+		memset(p, 0, (size_t) (end - p));
 	out->len += nbytes;
 }
 
 /* Split v into repeats and 8-aligned literal stretches (see rle.h). */
-static inline void
+RLE_INLINE void
 rle_encode(PqBuf *out, const void *v, size_t n, int bw, int esz)
 {
 	size_t		lit = 0;		/* start of the pending literal stretch */
