@@ -13,8 +13,10 @@ EXTVERSION = 0.1
 MODULE_big = meter_etl
 
 # Pure C: no postgres.h, tested by cmocka and the fuzzer without a server.
+SERIES_SRCS = src/series.c src/series_fill.c src/series_outlier.c src/series_faults.c src/orderstat.c
+PARQUET_SRCS = $(sort $(wildcard src/parquet/*.c))
 PURE_SRCS = src/me_alloc.c src/parse.c src/tzconv.c src/rules.c src/csvmap.c \
-	src/reader.c
+	src/reader.c $(SERIES_SRCS) $(PARQUET_SRCS)
 # PostgreSQL glue.
 GLUE_SRCS = src/meter_etl.c src/guc.c src/stage.c src/ingest.c src/store.c \
 	src/quarantine.c src/profile.c $(wildcard src/srf_*.c) $(wildcard src/archive.c)
@@ -42,10 +44,10 @@ UNIT_LIBS = -lcmocka -lcsv -lzstd -lm
 UNIT_TESTS = $(patsubst test/%.c,test/build/%,$(wildcard test/test_*.c))
 
 # Each unit test links only the pure sources it exercises.
-test_parse_SRCS = src/me_alloc.c src/parse.c src/tzconv.c src/rules.c
+test_parse_SRCS = src/me_alloc.c src/parse.c src/tzconv.c src/rules.c src/csvmap.c
 test_reader_SRCS = src/me_alloc.c src/parse.c src/tzconv.c src/rules.c src/csvmap.c src/reader.c
-test_series_SRCS = src/me_alloc.c src/tzconv.c $(wildcard src/series.c src/series_fill.c src/series_outlier.c src/series_faults.c src/orderstat.c)
-test_parquet_SRCS = src/me_alloc.c $(wildcard src/parquet/*.c)
+test_series_SRCS = src/me_alloc.c src/tzconv.c $(SERIES_SRCS)
+test_parquet_SRCS = src/me_alloc.c $(PARQUET_SRCS)
 
 .SECONDEXPANSION:
 test/build/%: test/%.c $$($$*_SRCS) $(wildcard src/*.h src/parquet/*.h test/*.h)

@@ -450,7 +450,8 @@ long_datetime(MeReader *r, MeDateTime *dt, MeReject *rj, MeReason *why)
 		me_trim(&s, &n);
 		if (n == 0)
 			*why = ME_R_MISSING_FIELD;
-		return n > 0 && me_parse_datetime(s, n, r->prof->date_order, dt);
+		/* a timestamp column needs a time: a bare date is a truncated value */
+		return n > 0 && me_parse_datetime(s, n, r->prof->date_order, dt) && dt->has_time;
 	}
 	else
 	{

@@ -106,11 +106,15 @@ typedef struct MeFillParams
 	int64_t		max_gap_us;		/* interpolate when next - prev <= this */
 	int64_t		snap_us;		/* off-grid tolerance, < interval_us / 2 */
 	int			like_day_days;	/* N nearest same-weekday days to average */
-	int			like_day_max_weeks; /* look at most this many weeks away */
+	int			like_day_max_weeks; /* look at most this many weeks away (<= 520) */
 	bool		like_day_edges; /* also fill leading/trailing gaps */
 	MeZone	   *zone;			/* local days for like-day; NULL = UTC */
 } MeFillParams;
 
+/*
+ * series_fill_linear allocates points and gaps; series_fill_like_day then
+ * edits them in place (it needs the same series and parameters).
+ */
 typedef struct MeFillResult
 {
 	MeFillPoint *points;		/* one per slot in [from_ts, to_ts) */
@@ -174,6 +178,7 @@ typedef struct MeScore
 
 extern void series_outlier_params_default(MeOutlierParams *p,
 										  MeOutlierMethod method);
+/* out: in->n entries allocated by the caller; in->ts is not used. */
 extern int	series_outliers(const MeSeries *in, const MeOutlierParams *p,
 							MeScore *out);
 
@@ -191,9 +196,10 @@ typedef enum MeFaultKind
 
 /*
  * One detected episode, [start_ts, end_ts) in UTC.  Per kind:
- *   stuck_zero   n readings; value 0; score = share of reference readings
- *                (same local slots, +-ref_days) that are not 0 (1 if none);
- *                baseline = mean kW of those reference readings
+ *   stuck_zero   n readings; value 0; score = share of the run's readings
+ *                at local slots of day where this meter usually reads
+ *                something else (see series_faults.c); baseline = mean kW
+ *                of the reference readings at those slots (+-run_ref_days)
  *   flatline     n readings; value = the repeated kW; score, baseline as above
  *   level_shift  n local days; value = episode energy / baseline energy;
  *                score = robust z of the day with the largest |z|;
@@ -224,7 +230,7 @@ typedef struct MeFaultParams
 	int64_t		flatline_min_us;
 	int64_t		flatline_min_readings;
 	int			run_ref_days;	/* reference readings within +-days */
-	double		run_min_unusual;	/* flag when score >= this */
+	double		run_min_unusual;	/* slot unusual if this share differs */
 	/* level_shift */
 	int			shift_weeks;	/* K weeks of history */
 	int			shift_min_same_weekday; /* same-weekday days for a baseline */

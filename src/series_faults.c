@@ -74,7 +74,14 @@ typedef struct Days
 	double	   *res;			/* 7 * weeks */
 } Days;
 
-/* Defaults drawn from common VEE practice; see the report in the header. */
+/*
+ * Defaults, after common VEE practice: 8 h of zeros or of one repeated
+ * value is the usual "stuck register / flat line" bar (and 16 readings, so
+ * hourly data needs 16 h); +-2 weeks of reference separate a dead meter
+ * from a PV channel at night or a constant night load; level shift needs
+ * both |robust z| >= 4 and a 50% change against the same weekday over 4
+ * weeks; offline is a 24 h outage or a day with half its readings missing.
+ */
 void
 series_fault_params_default(MeFaultParams *p)
 {

@@ -214,13 +214,13 @@ me_stage_path(const char *path, const char *source, bool *is_new)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not open file \"%s\" for reading: %m", real)));
+	buf = palloc(VARHDRSZ + STAGE_CHUNK_BYTES);	/* outlives SPI_finish */
 	SPI_connect();
 	a2[0] = CStringGetTextDatum(relname);
 	a2[1] = source ? CStringGetTextDatum(source) : (Datum) 0;
 	if (SPI_execute_with_args("SELECT meter_etl.stage_begin($1, $2)", 2, t2, a2, n2, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "stage_begin failed");
 	file_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	buf = palloc(VARHDRSZ + STAGE_CHUNK_BYTES);
 	for (;;)
 	{
 		size_t		n = fread(VARDATA(buf), 1, STAGE_CHUNK_BYTES, f);

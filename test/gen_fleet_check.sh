@@ -135,7 +135,7 @@ FNR == 1 { if ($0 != "meter_id,timestamp,value,unit") die("data header: " $0); n
 		} else if (kind == "bad_timestamp") {
 			if (is_ts($2) || $2 != detail(k, "ts")) die("line " FNR ": bad_timestamp parses: " $0)
 		} else if (kind == "bad_value") {
-			if ($3 != "abc" && $3 != "1.2.3" && $3 != "--5" && $3 != "NaN" && $3 != "inf") die("line " FNR ": bad_value " $0)
+			if ($3 != "abc" && $3 != "1.2.3" && $3 != "--5" && $3 != "0x1F" && $3 != "inf") die("line " FNR ": bad_value " $0)
 		} else if (kind == "missing_value") {
 			if ($3 != "") die("line " FNR ": missing_value " $0)
 		} else if (kind == "bad_unit") {

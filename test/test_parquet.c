@@ -1461,6 +1461,36 @@ test_writer_dictionary_byte_limit(void **state)
 	free(v);
 }
 
+/* Overflow after long repeated strings: no huge PLAIN page, mixed chunk. */
+static void
+test_writer_fallback_bounded(void **state)
+{
+	PqColumnSpec col = {"s", PQ_STRING, false, true};
+	PqOptions	o;
+	char		big[300];
+	PqValue    *v = malloc(sizeof(PqValue) * 1100);
+	MemSink		m;
+	PFile		f;
+	ChunkFacts	cf;
+
+	memset(big, 'y', sizeof(big));
+	for (int i = 0; i < 1100; i++)	/* 10 distinct x 100, then 100 new */
+		v[i] = pq_str(big, i < 1000 ? 200 + i % 10 : 100 + (i - 1000));
+	pq_options_init(&o);
+	o.dict_max_entries = 10;
+	o.page_bytes = 4096;
+	write_column(&m, &col, v, 1100, &o);
+	pfile_open(&f, m.data, m.len);
+	check_file(&f, &cf, 1);
+	assert_int_equal(cf.dict_pages, 1);
+	assert_int_equal(cf.dict_entries, 10);
+	assert_int_equal(cf.dict_data_pages, 1);
+	assert_true(cf.plain_data_pages >= 100 * 200 / 4096);
+	tnode_free(&f.meta);
+	free(m.data);
+	free(v);
+}
+
 /* Many row groups and many pages per chunk, codecs included. */
 static void
 test_writer_row_groups_and_pages(void **state)
@@ -1750,6 +1780,7 @@ main(void)
 		cmocka_unit_test(test_writer_one_entry_dictionary),
 		cmocka_unit_test(test_writer_dictionary_fallback),
 		cmocka_unit_test(test_writer_dictionary_byte_limit),
+		cmocka_unit_test(test_writer_fallback_bounded),
 		cmocka_unit_test(test_writer_row_groups_and_pages),
 		cmocka_unit_test(test_writer_byte_limits),
 		cmocka_unit_test(test_writer_rejects_values),

@@ -822,7 +822,8 @@ step(meter_t *M, int64_t i)
 			}
 		case K_BAD_VALUE:
 			{
-				static const char *const bad[] = {"abc", "1.2.3", "--5", "NaN", "inf"};
+				/* NaN is a missing-value marker of the generic format, not garbage */
+				static const char *const bad[] = {"abc", "1.2.3", "--5", "0x1F", "inf"};
 				const char *b = bad[rng_int(r, 0, 4)];
 
 				n = build_line(line, M, true, g_ts[i], 25, b, (int) strlen(b),

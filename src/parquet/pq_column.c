@@ -116,6 +116,7 @@ pq_col_reset_chunk(PqColumn *c)
 {
 	c->page_rows = 0;
 	c->page_nvals = 0;
+	c->page_plain_bytes = 0;
 	pq_buf_reset(&c->vals);
 	c->dict_mode = c->spec.dictionary;
 	pq_dict_reset(&c->dict);
@@ -328,6 +329,7 @@ col_flush_page(PqColumn *c, PqColEnv *e)
 	c->meta.num_values += c->page_rows;
 	c->page_rows = 0;
 	c->page_nvals = 0;
+	c->page_plain_bytes = 0;
 	pq_buf_reset(&c->vals);
 	e->pages_emitted++;
 	return PQ_OK;
@@ -389,10 +391,21 @@ col_indices_to_plain(PqColumn *c)
 	}
 }
 
+/* Size of the pending dictionary-coded values once written PLAIN. */
+static uint64_t
+col_pending_plain_bytes(const PqColumn *c)
+{
+	if (c->dict.width != 0)
+		return (uint64_t) c->page_nvals * c->dict.width;
+	return c->page_plain_bytes;
+}
+
 /*
- * The dictionary is full: without earlier dictionary pages in this chunk
- * the pending page is converted and the chunk becomes pure PLAIN; otherwise
- * the pending page is emitted with the dictionary and later pages are PLAIN.
+ * The dictionary is full.  If no page of this chunk used it yet and the
+ * pending page fits in page_bytes once PLAIN, the page is converted and the
+ * chunk becomes pure PLAIN.  Otherwise the pending page is emitted with the
+ * dictionary and the rest of the chunk is PLAIN (a mixed chunk), so memory
+ * stays bounded by the page size either way.
  */
 static int
 col_fallback(PqColumn *c, PqColEnv *e)
@@ -400,7 +413,8 @@ col_fallback(PqColumn *c, PqColEnv *e)
 	int			rc = PQ_OK;
 
 	c->last_valid = false;
-	if (c->meta.n_dict_data_pages == 0)
+	if (c->meta.n_dict_data_pages == 0 &&
+		col_pending_plain_bytes(c) <= c->page_bytes)
 	{
 		col_indices_to_plain(c);
 		pq_dict_reset(&c->dict);
@@ -515,6 +529,7 @@ col_dict_bytes(PqColumn *c, PqColEnv *e, const char *p, uint32_t len)
 	uint32_t	idx = c->last_idx;
 	int			r;
 
+	c->page_plain_bytes += (uint64_t) len + 4;
 	if (c->last_valid)
 	{
 		uint32_t	elen;

@@ -47,6 +47,8 @@ typedef struct PqColumn
 	/* page being filled */
 	uint32_t	page_rows;		/* rows, NULLs included */
 	uint32_t	page_nvals;		/* non-NULL values */
+	uint64_t	page_plain_bytes;	/* PLAIN size of pending dictionary-coded
+									 * strings */
 	uint8_t    *defs;			/* definition levels (OPTIONAL only) */
 	uint32_t	defs_cap;
 	uint32_t   *idx;			/* dictionary indices (dictionary mode) */

@@ -81,6 +81,8 @@ writer_options(PqOptions *o, const PqOptions *in, PqErr *err)
 	if (o->row_group_rows > INT32_MAX)
 		return pq_err_set(err, PQ_ERR_ARG, "row_group_rows %u exceeds %d",
 						  o->row_group_rows, INT32_MAX);
+	if (o->dict_max_entries > INT32_MAX)
+		o->dict_max_entries = INT32_MAX;
 	if (o->page_bytes > (1U << 30))
 		return pq_err_set(err, PQ_ERR_ARG, "page_bytes %u exceeds 1 GiB",
 						  o->page_bytes);

@@ -11,14 +11,19 @@
  *     pq_writer_free(w);
  *
  * Format choices (see shared/docs/PARQUET.md): data page v1 only; values
- * PLAIN or RLE_DICTIONARY (dictionary page first, PLAIN fallback when the
- * dictionary exceeds its limits: if that happens before the first data page
- * of the chunk, the chunk becomes pure PLAIN, otherwise later pages of that
- * chunk are PLAIN); definition levels RLE/bit-packed with a u32 length
- * prefix; chunk statistics (min_value/max_value in the column's sort order,
- * null_count always, nan_count for DOUBLE, no legacy min/max for strings);
- * column_orders TYPE_ORDER; encoding_stats; no page statistics, CRCs, page
- * indexes or bloom filters.
+ * PLAIN or RLE_DICTIONARY (any type but BOOLEAN whose spec asks for a
+ * dictionary; one dictionary per column chunk, its page written first).
+ * When a chunk's dictionary exceeds dict_max_entries or dict_max_bytes the
+ * column falls back to PLAIN: if no page used the dictionary yet and the
+ * pending page fits in page_bytes once PLAIN, the chunk becomes pure PLAIN
+ * (no dictionary page); otherwise the pending page keeps the dictionary and
+ * the chunk's later pages are PLAIN (a valid "mixed" chunk, as Arrow
+ * writes).  Each row group starts again with an empty dictionary.
+ * Definition levels use RLE/bit-packing with a u32 length prefix; chunk
+ * statistics carry min_value/max_value in the column's sort order,
+ * null_count always, nan_count for DOUBLE, legacy min/max only for
+ * non-strings; column_orders is TYPE_ORDER; encoding_stats are written.
+ * Not written: page statistics, CRCs, page indexes, bloom filters.
  *
  * Types: PQ_STRING (BYTE_ARRAY, STRING/UTF8; bytes are not checked for
  * UTF-8), PQ_TIMESTAMP_US (INT64, TIMESTAMP(UTC, MICROS)/TIMESTAMP_MICROS,
@@ -27,16 +32,28 @@
  * INTEGER(16, signed)/INT_16, range checked), PQ_BOOLEAN.
  *
  * Memory: the writer buffers one row group (encoded, compressed pages of
- * every column) plus the page being filled; pages are encoded as soon as
- * they reach page_bytes.  All memory comes from me_alloc/me_realloc (also
+ * every column) plus, per column, the page being filled and a dictionary
+ * of at most dict_max_bytes; pages are encoded as soon as they reach
+ * page_bytes or page_rows.  page_bytes is a target: a page is cut after the
+ * value that reaches it.  All memory comes from me_alloc/me_realloc (also
  * libzstd's); in the server, call every function in the same long-lived
  * memory context.
  *
+ * Speed: pq_write_row costs a few nanoseconds per cell.  Reuse one PqValue
+ * array and assign its fields (row[i].v.ts = ...; row[i].is_null = false)
+ * rather than copying whole PqValue temporaries; sorted input (by meter,
+ * then time) keeps dictionary lookups in a one-entry cache.
+ *
  * Errors: functions return 0 or a negative PQ_ERR_* code, and
- * pq_writer_errmsg() says what went wrong.  PQ_ERR_VALUE rejects only the
- * offending row (nothing of it is written; the writer stays usable); any
- * other error is sticky: the writer refuses further work and the output
- * must be discarded.
+ * pq_writer_errmsg() says what went wrong.  pq_write_row checks the whole
+ * row first: PQ_ERR_VALUE (or PQ_ERR_ARG for a malformed cell) rejects
+ * only that row, nothing of it is written and the writer stays usable.
+ * Any other error is sticky: the writer refuses further work and the
+ * output must be discarded.  A writer has no global state (besides the
+ * me_alloc hooks); use one writer per thread.
+ *
+ * Statistics: string min/max longer than 4096 bytes are left out (the
+ * chunk then has only null_count); no bound is ever truncated.
  *
  * Zero rows: closing a writer that got no rows writes a valid file with the
  * schema and zero row groups (DuckDB and hyparquet read it as empty).

@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# End-to-end tests on a running server (PG* variables set, e.g. by
+# pg_virtualenv): the generated fleet against its ground-truth labels, the
+# client streaming files, real vendor files read in place, the server-side
+# inbox confinement, and the README reference against the catalog.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+REAL=${MeterEtlRealData:-$ROOT/../shared/data/real}
+WORK=$(mktemp -d /tmp/meter_etl_e2e.XXXXXX)
+chmod 755 "$WORK"
+trap 'rm -rf "$WORK"' EXIT
+export PGDATABASE=meter_etl_e2e
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS meter_etl_e2e" -c "CREATE DATABASE meter_etl_e2e"
+
+q() { psql -X -q -At -v ON_ERROR_STOP=1 -c "$1"; }
+fail() { echo "FAIL: $*" >&2; exit 1; }
+check() {
+  [ "$2" = "$3" ] || fail "$1: expected '$2', got '$3'"
+  echo "ok   $1 ($3)"
+}
+# a statement that must fail with a message matching a pattern
+refused() {
+  local out
+  if out=$(psql -X -q -At -v ON_ERROR_STOP=1 -c "$2" 2>&1); then
+    fail "$1: expected an error, got '$out'"
+  fi
+  echo "$out" | grep -q -- "$3" || fail "$1: expected error matching '$3', got '$out'"
+  echo "ok   $1 (refused: $(echo "$out" | head -1 | sed 's/^.*ERROR: *//'))"
+}
+
+q "CREATE EXTENSION meter_etl"
+
+echo "-- generated fleet against its ground truth"
+bin/meter-etl-gen --meters 300 --days 7 --faults heavy --seed 7 \
+  --out "$WORK/fleet.csv" --labels "$WORK/labels.csv" 2>/dev/null
+out=$(bin/meter-etl-load --ingest "$WORK/fleet.csv")
+fid=$(echo "$out" | cut -f1)
+echo "$out" | grep -q "new" || fail "first load should be new: $out"
+label() { awk -F, -v k="$1" 'NR > 1 && $1 == k' "$WORK/labels.csv" | wc -l | tr -d ' '; }
+reasons="negative_value bad_timestamp bad_value missing_value bad_unit implausible_value
+         off_grid_timestamp timestamp_out_of_range missing_field duplicate_conflict"
+for r in $reasons; do
+  check "quarantined $r = labelled" "$(label "$r")" \
+    "$(q "SELECT count(*) FROM meter_etl.quarantine WHERE file_id = $fid AND reason = '$r'")"
+done
+check "duplicates = labelled" "$(label duplicate)" \
+  "$(q "SELECT rows_duplicate FROM meter_etl.ingest_run WHERE file_id = $fid AND status = 'ok'")"
+check "readings read = data lines" "$(( $(wc -l < "$WORK/fleet.csv") - 1 ))" \
+  "$(q "SELECT readings_read FROM meter_etl.ingest_run WHERE file_id = $fid AND status = 'ok'")"
+check "balanced" "t" \
+  "$(q "SELECT readings_read = rows_clean + rows_quarantined + rows_duplicate FROM meter_etl.ingest_run WHERE file_id = $fid AND status = 'ok'")"
+# the quarantine names exactly the labelled lines, with the labelled reason
+awk -F, -v rs="$reasons" 'BEGIN { n = split(rs, a, /[ \n]+/); for (i = 1; i <= n; i++) want[a[i]] = 1 }
+  NR > 1 && ($1 in want) { print $1 "," $3 }' "$WORK/labels.csv" | sort > "$WORK/want.txt"
+q "SELECT reason || ',' || line_no FROM meter_etl.quarantine WHERE file_id = $fid" | sort > "$WORK/got.txt"
+diff -q "$WORK/want.txt" "$WORK/got.txt" >/dev/null || { diff "$WORK/want.txt" "$WORK/got.txt" | head; fail "quarantine lines differ from labels"; }
+echo "ok   quarantine lines = labelled lines ($(wc -l < "$WORK/got.txt"))"
+check "clean values kept in kW" "0" \
+  "$(q "SELECT count(*) FROM meter_etl.reading WHERE file_id = $fid AND (kw < 0 OR kw > 100)")"
+out=$(bin/meter-etl-load --ingest "$WORK/fleet.csv" 2>&1)
+echo "$out" | grep -q "existing" || fail "re-load should find the existing file: $out"
+check "re-ingest changes nothing" "1" "$(q "SELECT count(*) FROM meter_etl.ingest_run WHERE file_id = $fid")"
+
+echo "-- client streams a multi-chunk file, bytes unchanged"
+bin/meter-etl-gen --meters 40 --days 7 --faults none --seed 3 --out "$WORK/big.csv" 2>/dev/null
+out=$(bin/meter-etl-load -s e2e "$WORK/big.csv")
+bid=$(echo "$out" | cut -f1)
+check "chunks" "t" "$(q "SELECT chunk_count >= 2 FROM meter_etl.raw_file WHERE file_id = $bid")"
+check "sha256 of stored bytes" "$(sha256sum "$WORK/big.csv" | cut -d' ' -f1)" \
+  "$(q "SELECT encode(meter_etl.raw_sha256($bid), 'hex')")"
+check "size" "$(stat -c %s "$WORK/big.csv")" "$(q "SELECT size_bytes FROM meter_etl.raw_file WHERE file_id = $bid")"
+
+echo "-- server-side inbox: confined to meter_etl.inbox_dir"
+mkdir -p "$WORK/inbox/sub" "$WORK/outside"
+chmod 755 "$WORK/inbox" "$WORK/inbox/sub" "$WORK/outside"
+printf 'meter_id,timestamp,value,unit\nI1,2024-01-01T00:00:00Z,1,kW\n' > "$WORK/inbox/ok.csv"
+printf 'secret\n' > "$WORK/outside/secret.csv"
+chmod 644 "$WORK/inbox/ok.csv" "$WORK/outside/secret.csv"
+ln -s "$WORK/outside/secret.csv" "$WORK/inbox/link-out.csv"
+ln -s "$WORK/inbox/ok.csv" "$WORK/inbox/sub/link-in.csv"
+refused "inbox unset" "SELECT meter_etl.stage_server_file('ok.csv')" "inbox_dir is not set"
+psql -X -q -c "LOAD 'meter_etl'" -c "ALTER SYSTEM SET meter_etl.inbox_dir = '$WORK/inbox'"
+q "SELECT pg_reload_conf()" >/dev/null
+sleep 0.5
+iid=$(q "SELECT meter_etl.stage_server_file('ok.csv', 'inbox')")
+check "relative path inside" "staged" "$(q "SELECT status FROM meter_etl.raw_file WHERE file_id = $iid")"
+check "symlink staying inside" "$iid" "$(q "SELECT meter_etl.stage_server_file('sub/link-in.csv')" 2>/dev/null | tail -1)"
+refused "dot-dot" "SELECT meter_etl.stage_server_file('sub/../ok.csv')" 'must not contain ".."'
+refused "absolute path elsewhere" "SELECT meter_etl.stage_server_file('$WORK/outside/secret.csv')" "outside meter_etl.inbox_dir"
+refused "symlink leading out" "SELECT meter_etl.stage_server_file('link-out.csv')" "outside meter_etl.inbox_dir"
+refused "directory" "SELECT meter_etl.stage_server_file('sub')" "not a regular file"
+refused "missing file" "SELECT meter_etl.stage_server_file('nope.csv')" "could not open file"
+q "CREATE ROLE e2e_plain LOGIN" >/dev/null
+refused "not for ordinary roles" "SET ROLE e2e_plain; SELECT meter_etl.stage_server_file('ok.csv')" "permission denied"
+psql -X -q -c "LOAD 'meter_etl'" -c "ALTER SYSTEM RESET meter_etl.inbox_dir"
+q "SELECT pg_reload_conf()" >/dev/null
+
+if [ -d "$REAL" ]; then
+  echo "-- real vendor files, read in place from $REAL"
+  real() { bin/meter-etl-load --ingest -s real "$REAL/$1" | cut -f4; }
+  check "LCL MAC000002" "format=lcl read=17520 clean=17520 quarantined=0 duplicate=0" \
+    "$(real lcl_london_halfhourly/MAC000002.csv)"
+  check "LCL MAC000037 (dead meter, zeros are valid readings)" "format=lcl read=17519 clean=17519 quarantined=0 duplicate=0" \
+    "$(real lcl_london_halfhourly/MAC000037.csv)"
+  check "UCI (? markers, truncated last line)" "format=uci read=15923 clean=15920 quarantined=3 duplicate=0" \
+    "$(real uci_household_power/household_power_consumption_2006-12_first1MiB.txt)"
+  check "ESB HDF (import and export, newest first)" "format=esb_hdf read=21505 clean=21505 quarantined=0 duplicate=0" \
+    "$(real esb_ireland_hdf/HDF_EXAMPLE_kW_2023.csv)"
+  check "wide (Jemena)" "format=wide_au read=144 clean=144 quarantined=0 duplicate=0" \
+    "$(real au_vic_meter_exports/example-01-vic-jemena-web-22112014.csv)"
+  # both Victorian samples use the dummy NMI 1111111111 with different values
+  # for 1-3 July 2014: the NEM12 readings for those days are conflicts
+  check "NEM12 (same dummy NMI as the Jemena sample)" "format=nem12 read=17520 clean=17376 quarantined=144 duplicate=0" \
+    "$(real au_vic_meter_exports/example-03-vic-ausnetservices-email-16122014-NEM12.csv)"
+  check "NEM12 conflicts are the Jemena days" "144" \
+    "$(q "SELECT count(*) FROM meter_etl.quarantine q JOIN meter_etl.raw_file f USING (file_id) WHERE f.file_name LIKE '%NEM12%' AND q.reason = 'duplicate_conflict' AND q.ts >= '2014-06-30 14:00+00' AND q.ts < '2014-07-03 14:00+00'")"
+  check "narrow (Red Energy, no final newline)" "format=au_interval_csv read=8 clean=8 quarantined=0 duplicate=0" \
+    "$(real au_vic_meter_exports/example-02-vic-redenergy-email-04022014.csv)"
+  pecan=$(real pecan_15min/15minute_data_austin.csv 2>/dev/null || real pecan_austin_15min/15minute_data_austin.csv)
+  echo "$pecan" | grep -q "format=pecan_15min" || fail "pecan: $pecan"
+  echo "ok   Pecan Street ($pecan)"
+  check "ESB import series" "14681" \
+    "$(q "SELECT count(*) FROM meter_etl.v_reading v JOIN meter_etl.raw_file f USING (file_id) WHERE f.file_name LIKE 'HDF%' AND v.channel = 'import'")"
+  check "NEM12 zeros kept (outside the conflict days)" "56" \
+    "$(q "SELECT count(*) FROM meter_etl.v_reading v JOIN meter_etl.raw_file f USING (file_id) WHERE f.file_name LIKE '%NEM12%' AND v.kw = 0")"
+  check "every real file balanced" "t" "$(q "SELECT bool_and(balanced) FROM meter_etl.v_file_accounting WHERE status = 'ingested'")"
+else
+  echo "-- real vendor files not found at $REAL: skipped"
+fi
+
+echo "-- the README documents every reason code, flag and setting"
+for code in $(q "SELECT code FROM meter_etl.reason_code"); do
+  grep -q "\`$code\`" README.md || fail "README does not document reason code $code"
+done
+for flag in $(q "SELECT name FROM meter_etl.quality_flag"); do
+  grep -q "\`$flag\`" README.md || fail "README does not document quality flag $flag"
+done
+q "LOAD 'meter_etl'" >/dev/null
+for guc in $(psql -X -At -c "LOAD 'meter_etl'" -c "SELECT name FROM pg_settings WHERE name LIKE 'meter_etl.%'"); do
+  grep -q "\`$guc\`" README.md || fail "README does not document setting $guc"
+done
+echo "ok   README reference complete"
+psql -X -q -d postgres -c "DROP DATABASE meter_etl_e2e"
+q "DROP ROLE IF EXISTS e2e_plain" -d postgres >/dev/null 2>&1 || true
+echo "== end-to-end tests passed"

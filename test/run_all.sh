@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Run every meter_etl test suite on this machine: installs what it needs
+# (Debian packages, npm packages for the Parquet interop checks), builds,
+# runs the cmocka unit tests, the generator check, then the pg_regress
+# suites and the end-to-end scripts on a throwaway PostgreSQL cluster.
+# Usage (as root on Debian bookworm):  test/run_all.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start=$(date +%s)
+
+test/install_deps.sh
+
+echo "== build (warnings are errors)"
+make -s clean >/dev/null
+make -s
+make -s install
+
+echo "== unit tests (cmocka)"
+make -s unit
+
+echo "== unit tests under valgrind"
+for t in test/build/test_*; do
+  valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite "$t" >/dev/null
+done
+
+echo "== demo-data generator"
+test/gen_fleet_check.sh
+
+echo "== Parquet writer read back by DuckDB and hyparquet (npm packages)"
+test/interop/run.sh
+
+echo "== SQL suites and end-to-end tests on a throwaway cluster"
+pg_virtualenv -o "shared_preload_libraries=pg_cron" -o "cron.database_name=postgres" \
+  -o "max_locks_per_transaction=256" test/pg_suites.sh
+
+echo "== all suites passed in $(( $(date +%s) - start )) s"
