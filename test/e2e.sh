@@ -137,7 +137,7 @@ for flag in $(q "SELECT name FROM meter_etl.quality_flag"); do
   grep -q "\`$flag\`" README.md || fail "README does not document quality flag $flag"
 done
 q "LOAD 'meter_etl'" >/dev/null
-for guc in $(psql -X -At -c "LOAD 'meter_etl'" -c "SELECT name FROM pg_settings WHERE name LIKE 'meter_etl.%'"); do
+for guc in $(psql -X -q -At -c "LOAD 'meter_etl'" -c "SELECT name FROM pg_settings WHERE name LIKE 'meter_etl.%'"); do
   grep -q "\`$guc\`" README.md || fail "README does not document setting $guc"
 done
 echo "ok   README reference complete"
