@@ -438,8 +438,8 @@ SELECT setval(pg_get_serial_sequence('meter_etl.channel', 'channel_id'), 100);
 CREATE TABLE reading (
     ts         timestamptz NOT NULL,
     kw         double precision NOT NULL,
-    file_id    bigint,
-    line_no    bigint,
+    file_id    integer,
+    line_no    integer,
     meter_key  integer NOT NULL,
     channel_id smallint NOT NULL DEFAULT 1,
     flags      smallint NOT NULL DEFAULT 0,

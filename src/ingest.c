@@ -86,7 +86,8 @@ typedef struct IngestState
 	int64		rows_duplicate;
 	int64		rows_quarantined;
 	int64		by_reason[ME_R__COUNT];
-	int64		cur_line;
+	MeterEntry *last_meter;		/* files come in meter order: skip the hash */
+	ChannelEntry *last_channel;
 } IngestState;
 
 /* ------------------------------------------------------------ resolution */
@@ -276,23 +277,34 @@ on_reading(void *ctx, const MeReading *rd)
 	ChannelEntry *c;
 	MeStoreRow *r;
 
-	memset(key, 0, sizeof(key));
-	memcpy(key, rd->meter_id, Min(rd->meter_len, (size_t) METER_KEYLEN - 1));
-	m = hash_search(is->meters, key, HASH_ENTER, &found);
-	if (!found)
+	m = is->last_meter;
+	if (m == NULL || strncmp(m->meter_id, rd->meter_id, rd->meter_len) != 0 ||
+		m->meter_id[rd->meter_len] != '\0')
 	{
-		m->meter_key = 0;
-		m->interval_s = rd->interval_s;
-		is->new_meters = lappend(is->new_meters, m);
+		memset(key, 0, sizeof(key));
+		memcpy(key, rd->meter_id, Min(rd->meter_len, (size_t) METER_KEYLEN - 1));
+		m = hash_search(is->meters, key, HASH_ENTER, &found);
+		if (!found)
+		{
+			m->meter_key = 0;
+			m->interval_s = rd->interval_s;
+			is->new_meters = lappend(is->new_meters, m);
+		}
+		is->last_meter = m;
 	}
-	memset(chkey, 0, sizeof(chkey));
-	strlcpy(chkey, rd->channel, sizeof(chkey));
-	c = hash_search(is->channels, chkey, HASH_ENTER, &found);
-	if (!found)
+	c = is->last_channel;
+	if (c == NULL || strcmp(c->name, rd->channel) != 0)
 	{
-		c->channel_id = 0;
-		c->is_signed = rd->signed_channel;
-		is->new_channels = lappend(is->new_channels, c);
+		memset(chkey, 0, sizeof(chkey));
+		strlcpy(chkey, rd->channel, sizeof(chkey));
+		c = hash_search(is->channels, chkey, HASH_ENTER, &found);
+		if (!found)
+		{
+			c->channel_id = 0;
+			c->is_signed = rd->signed_channel;
+			is->new_channels = lappend(is->new_channels, c);
+		}
+		is->last_channel = c;
 	}
 	r = &is->rows[is->nrows];
 	r->ts = rd->ts;

@@ -296,9 +296,9 @@ quarantine_row(MeReason reason, const char *detail, HeapTuple tup, TupleDesc des
 	d = getattr(tup, desc, attnum_of(desc, "kw"), &isnull);
 	q.value_raw = isnull ? NULL : DatumGetCString(DirectFunctionCall1(float8out, d));
 	d = getattr(tup, desc, attnum_of(desc, "file_id"), &isnull);
-	q.file_id = isnull ? 0 : DatumGetInt64(d);
+	q.file_id = isnull ? 0 : DatumGetInt32(d);
 	d = getattr(tup, desc, attnum_of(desc, "line_no"), &isnull);
-	q.line_no = isnull ? 0 : DatumGetInt64(d);
+	q.line_no = isnull ? 0 : DatumGetInt32(d);
 	SPI_connect();
 	me_quarantine_insert(&q, 1);
 	SPI_finish();

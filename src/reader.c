@@ -104,6 +104,8 @@ struct MeReader
 	size_t		ambig_used;
 
 	char		chanbuf[64];	/* channel name of the current reading */
+	char		signed_chan[64];	/* last channel asked about, and its answer */
+	bool		signed_ans;
 	MeReaderStats stats;
 };
 
@@ -375,15 +377,15 @@ finish_value(MeReader *r, MeReject *rj, MeReading *rd, const char *val, size_t v
 	rj->ts = rd->ts;
 	reason = me_check_ts(&rd->ts, (int64_t) rd->interval_s * ME_USECS_PER_SEC,
 						 r->rules, &snapped);
-	if (reason == ME_OK && me_is_missing_marker(r->prof, val, vlen))
-		reason = ME_R_MISSING_VALUE;
 	if (reason == ME_OK)
 	{
+		/* markers are looked at only when the field is not a number */
 		ns = me_parse_number(val, vlen, &v);
 		if (ns == ME_NUM_EMPTY)
 			reason = ME_R_MISSING_VALUE;
 		else if (ns != ME_NUM_OK)
-			reason = ME_R_BAD_VALUE;
+			reason = me_is_missing_marker(r->prof, val, vlen) ?
+				ME_R_MISSING_VALUE : ME_R_BAD_VALUE;
 	}
 	if (reason == ME_OK && unit == ME_UNIT_UNKNOWN)
 		reason = ME_R_BAD_UNIT;
@@ -401,6 +403,18 @@ finish_value(MeReader *r, MeReject *rj, MeReading *rd, const char *val, size_t v
 	if (snapped)
 		rd->flags |= ME_FLAG_TIME_ADJUSTED;
 	emit_reading(r, rd);
+}
+
+/* Is the channel signed?  Asked per reading, so the last answer is kept. */
+static bool
+channel_signed(MeReader *r, const char *chan)
+{
+	if (strcmp(chan, r->signed_chan) != 0)
+	{
+		snprintf(r->signed_chan, sizeof(r->signed_chan), "%s", chan);
+		r->signed_ans = me_channel_is_signed(r->prof, chan);
+	}
+	return r->signed_ans;
 }
 
 /* Is the estimated column's text one of the profile's "yes" values? */
@@ -569,7 +583,7 @@ handle_long(MeReader *r)
 		rd.meter_id = meter;
 		rd.meter_len = meterlen;
 		rd.channel = chan;
-		rd.signed_channel = me_channel_is_signed(p, chan);
+		rd.signed_channel = channel_signed(r, chan);
 		rd.interval_s = r->map.interval_s;
 		rd.line_no = r->line_no;
 		rd.flags = flags;
@@ -670,7 +684,7 @@ handle_wide(MeReader *r)
 		rd.meter_id = meter;
 		rd.meter_len = meterlen;
 		rd.channel = chan;
-		rd.signed_channel = me_channel_is_signed(p, chan);
+		rd.signed_channel = channel_signed(r, chan);
 		rd.interval_s = r->map.interval_s;
 		rd.line_no = r->line_no;
 		rd.flags = flags;

@@ -152,6 +152,11 @@ me_store_begin(int64 file_id)
 	AclResult	aclres;
 
 	st->file_id = file_id;
+	/* reading keeps file and line as int4: narrow rows for billions of readings */
+	if (file_id > PG_INT32_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("raw file id " INT64_FORMAT " exceeds the range of reading.file_id", file_id)));
 	st->relid = get_relname_relid("reading", get_namespace_oid("meter_etl", false));
 	if (!OidIsValid(st->relid))
 		elog(ERROR, "table meter_etl.reading does not exist");
@@ -194,16 +199,80 @@ row_cmp(const void *a, const void *b)
 	return 0;
 }
 
-/* Sort unless already in order (files from head-end systems usually are). */
+/* Is rows[from, to) already in key order? */
+static bool
+is_sorted(const MeStoreRow *rows, int from, int to)
+{
+	for (int i = from + 1; i < to; i++)
+		if (row_cmp(&rows[i - 1], &rows[i]) > 0)
+			return false;
+	return true;
+}
+
+/*
+ * Sort by (day, meter, channel, time, line).  Head-end files are usually in
+ * meter and time order already, but a local day spans two UTC days, so the
+ * rows are first distributed stably by day (a batch holds few days) and
+ * each day is sorted only if it is not in order yet.
+ */
 static void
 sort_rows(MeStoreRow *rows, int n)
 {
-	for (int i = 1; i < n; i++)
-		if (row_cmp(&rows[i - 1], &rows[i]) > 0)
+#define MAX_BUCKET_DAYS 16
+	int32		days[MAX_BUCKET_DAYS];
+	int			count[MAX_BUCKET_DAYS] = {0};
+	int			start[MAX_BUCKET_DAYS];
+	int			ndays = 0;
+	MeStoreRow *tmp;
+
+	if (is_sorted(rows, 0, n))
+		return;
+	for (int i = 0; i < n; i++)
+	{
+		int			d = 0;
+
+		while (d < ndays && days[d] != rows[i].day)
+			d++;
+		if (d == ndays)
 		{
-			qsort(rows, n, sizeof(MeStoreRow), row_cmp);
-			return;
+			if (ndays == MAX_BUCKET_DAYS)
+			{
+				qsort(rows, n, sizeof(MeStoreRow), row_cmp);
+				return;
+			}
+			days[ndays++] = rows[i].day;
 		}
+		count[d]++;
+	}
+	/* buckets in day order */
+	for (int a = 1; a < ndays; a++)
+		for (int b = a; b > 0 && days[b - 1] > days[b]; b--)
+		{
+			int32		t = days[b];
+			int			c = count[b];
+
+			days[b] = days[b - 1];
+			count[b] = count[b - 1];
+			days[b - 1] = t;
+			count[b - 1] = c;
+		}
+	start[0] = 0;
+	for (int d = 1; d < ndays; d++)
+		start[d] = start[d - 1] + count[d - 1];
+	tmp = palloc(sizeof(MeStoreRow) * n);
+	for (int i = 0; i < n; i++)
+	{
+		int			d = 0;
+
+		while (days[d] != rows[i].day)
+			d++;
+		tmp[start[d]++] = rows[i];
+	}
+	memcpy(rows, tmp, sizeof(MeStoreRow) * n);
+	pfree(tmp);
+	for (int d = 0, from = 0; d < ndays; from += count[d], d++)
+		if (!is_sorted(rows, from, from + count[d]))
+			qsort(rows + from, count[d], sizeof(MeStoreRow), row_cmp);
 }
 
 /* Same meter, channel and time? */
@@ -327,8 +396,8 @@ fill_slot(TupleTableSlot *slot, const AttrNumber *att, int natts, const MeStoreR
 		slot->tts_isnull[a] = true;
 	slot->tts_values[att[0] - 1] = TimestampTzGetDatum(r->ts);
 	slot->tts_values[att[1] - 1] = Float8GetDatum(r->kw);
-	slot->tts_values[att[2] - 1] = Int64GetDatum(file_id);
-	slot->tts_values[att[3] - 1] = Int64GetDatum(r->line_no);
+	slot->tts_values[att[2] - 1] = Int32GetDatum((int32) file_id);
+	slot->tts_values[att[3] - 1] = Int32GetDatum((int32) r->line_no);
 	slot->tts_values[att[4] - 1] = Int32GetDatum(r->meter_key);
 	slot->tts_values[att[5] - 1] = Int16GetDatum(r->channel_id);
 	slot->tts_values[att[6] - 1] = Int16GetDatum((int16) r->flags);
@@ -377,6 +446,11 @@ write_run(MeStore *st, MeStoreRow *rows, int from, int to, Suspect **sus, int *n
 		{
 			if (rows[i].outcome != ME_OUT_CLEAN)
 				continue;
+			if (rows[i].line_no > PG_INT32_MAX)
+				ereport(ERROR,
+						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						 errmsg("line " INT64_FORMAT " exceeds the range of reading.line_no", rows[i].line_no),
+						 errhint("Split files of more than 2147483647 lines.")));
 			idx[nslots] = i;
 			fill_slot(pb->slots[nslots++], pb->att, pb->natts, &rows[i], st->file_id);
 		}
