@@ -19,13 +19,19 @@ PURE_SRCS = src/me_alloc.c src/parse.c src/tzconv.c src/rules.c src/csvmap.c \
 	src/reader.c $(SERIES_SRCS) $(PARQUET_SRCS)
 # PostgreSQL glue.
 GLUE_SRCS = src/meter_etl.c src/guc.c src/stage.c src/ingest.c src/store.c \
-	src/quarantine.c src/profile.c $(wildcard src/srf_*.c) $(wildcard src/archive.c)
+	src/quarantine.c src/profile.c $(sort $(wildcard src/srf_*.c src/detect*.c src/pipeline*.c src/archive*.c))
 
 OBJS = $(PURE_SRCS:.c=.o) $(GLUE_SRCS:.c=.o)
-DATA = $(EXTENSION)--$(EXTVERSION).sql
+# The install script is assembled from src/sql/*.sql in name order (core
+# first, then detection, pipeline, archive), one file per responsibility.
+SQL_PARTS = $(sort $(wildcard src/sql/*.sql))
+DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 PGFILEDESC = "meter_etl - smart-meter ETL inside PostgreSQL"
 
-REGRESS = setup raw_zone ingest_formats accounting trigger profiles reasons drop
+# Core suites first, then any other sql/*.sql suite (by name), drop last.
+REGRESS_CORE = setup raw_zone ingest_formats accounting trigger profiles reasons
+REGRESS_EXTRA = $(filter-out $(REGRESS_CORE) drop,$(sort $(basename $(notdir $(wildcard sql/*.sql)))))
+REGRESS = $(REGRESS_CORE) $(REGRESS_EXTRA) drop
 REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
 
 WARN = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers \
@@ -36,6 +42,9 @@ SHLIB_LINK = -lcsv -lzstd
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+$(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS)
+	cat $(SQL_PARTS) > $@
 
 # ---------------------------------------------------------------- unit tests
 UNIT_CC ?= cc
