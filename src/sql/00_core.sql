@@ -601,6 +601,55 @@ COMMENT ON FUNCTION detect_format(bigint) IS
   'The format profile whose header matches the raw file best (what ingest(format => ''auto'') uses)';
 
 -- ======================================================================
+-- Alerts (shared by detection, the pipeline and the archive)
+-- ======================================================================
+
+CREATE TABLE alert (
+    alert_id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    raised_at       timestamptz NOT NULL DEFAULT clock_timestamp(),
+    severity        text NOT NULL CHECK (severity IN ('info', 'warning', 'critical')),
+    kind            text NOT NULL,
+    meter_id        text,
+    file_id         bigint,
+    message         text NOT NULL,
+    details         jsonb NOT NULL DEFAULT '{}',
+    acknowledged_at timestamptz
+);
+CREATE INDEX alert_open_idx ON alert (raised_at) WHERE acknowledged_at IS NULL;
+COMMENT ON TABLE alert IS
+  'Alerts raised by detection, the pipeline and the archive; each is also sent with NOTIFY on channel meter_etl_alert';
+
+CREATE FUNCTION raise_alert(kind text, severity text, message text, details jsonb DEFAULT '{}',
+                            meter_id text DEFAULT NULL, file_id bigint DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = meter_etl, pg_catalog
+AS $$
+DECLARE
+  v_id bigint;
+  v_payload text;
+BEGIN
+  INSERT INTO meter_etl.alert (kind, severity, message, details, meter_id, file_id)
+  VALUES (raise_alert.kind, raise_alert.severity, raise_alert.message, coalesce(raise_alert.details, '{}'),
+          raise_alert.meter_id, raise_alert.file_id)
+  RETURNING alert_id INTO v_id;
+  v_payload := jsonb_build_object('alert_id', v_id, 'kind', raise_alert.kind, 'severity', raise_alert.severity,
+                                  'meter_id', raise_alert.meter_id, 'file_id', raise_alert.file_id,
+                                  'message', raise_alert.message, 'details', raise_alert.details)::text;
+  -- NOTIFY payloads must stay under 8000 bytes; the alert row keeps everything
+  IF octet_length(v_payload) > 7900 THEN
+    v_payload := jsonb_build_object('alert_id', v_id, 'kind', raise_alert.kind, 'severity', raise_alert.severity,
+                                    'meter_id', raise_alert.meter_id, 'file_id', raise_alert.file_id,
+                                    'message', left(raise_alert.message, 2000), 'truncated', true)::text;
+  END IF;
+  PERFORM pg_notify('meter_etl_alert', v_payload);
+  RETURN v_id;
+END
+$$;
+COMMENT ON FUNCTION raise_alert(text, text, text, jsonb, text, bigint) IS
+  'Record an alert and NOTIFY meter_etl_alert with a JSON payload (alert_id, kind, severity, meter_id, file_id, message, details)';
+
+-- ======================================================================
 -- Views for people and BI tools
 -- ======================================================================
 
@@ -642,6 +691,7 @@ SELECT pg_catalog.pg_extension_config_dump('meter', '');
 SELECT pg_catalog.pg_extension_config_dump('channel', 'WHERE channel_id > 4');
 SELECT pg_catalog.pg_extension_config_dump('quarantine', '');
 SELECT pg_catalog.pg_extension_config_dump('ingest_run', '');
+SELECT pg_catalog.pg_extension_config_dump('alert', '');
 
 -- Nothing is granted to PUBLIC; the file-touching function least of all.
 REVOKE ALL ON FUNCTION stage_server_file(text, text) FROM PUBLIC;
@@ -655,3 +705,4 @@ REVOKE ALL ON FUNCTION raw_sha256(bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION create_partitions(date, date) FROM PUBLIC;
 REVOKE ALL ON FUNCTION register_meters(text[], integer[], text, bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION register_channels(text[], boolean[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION raise_alert(text, text, text, jsonb, text, bigint) FROM PUBLIC;
