@@ -235,6 +235,7 @@ static int	opt_faults = 1;		/* 0 none, 1 default, 3 heavy (rate multiplier) */
 static bool opt_time_order = false;
 static int	opt_history = 0;
 static const char *opt_prefix = "M";
+static bool opt_power_only = false;	/* --units power: W and kW only */
 
 static int64_t N;				/* intervals in the series */
 static int64_t W0;				/* first interval where faults may occur */
@@ -532,6 +533,8 @@ meter_init(meter_t *M, int idx)
 
 	u = rng_unif(r);
 	M->unit = u < 0.20 ? U_W : (u < 0.30 ? U_KWH : U_KW);
+	if (opt_power_only && M->unit == U_KWH)
+		M->unit = U_KW;	/* same random stream, energy meters report kW */
 	M->wdec = rng_unif(r) < 0.5 ? 0 : 1;
 	M->base = rng_range(r, 0.05, 0.40);
 	/* mean load log-uniform in [0.1, 3] kW, skewed towards typical homes */
@@ -1133,7 +1136,8 @@ usage(FILE *fp)
 			"  --faults none|default|heavy   (default default; heavy = 3x rates)\n"
 			"  --order meter|time    meter-major or interval-major rows (default meter)\n"
 			"  --history-days H      clean days before --start (default 0)\n"
-			"  --meter-prefix P      meter id prefix (default M)\n");
+			"  --meter-prefix P      meter id prefix (default M)\n"
+			"  --units all|power     all: W, kW and kWh meters (default); power: W and kW only\n");
 }
 
 static long long
@@ -1168,6 +1172,7 @@ parse_args(int argc, char **argv)
 		{"order", required_argument, NULL, 'O'},
 		{"history-days", required_argument, NULL, 'H'},
 		{"meter-prefix", required_argument, NULL, 'p'},
+		{"units", required_argument, NULL, 'u'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}
 	};
@@ -1263,6 +1268,14 @@ parse_args(int argc, char **argv)
 					exit(2);
 				}
 				opt_prefix = optarg;
+				break;
+			case 'u':
+				if (strcmp(optarg, "all") != 0 && strcmp(optarg, "power") != 0)
+				{
+					fprintf(stderr, "meter-etl-gen: --units must be all or power\n");
+					exit(2);
+				}
+				opt_power_only = strcmp(optarg, "power") == 0;
 				break;
 			case 'h':
 				usage(stdout);
