@@ -19,7 +19,13 @@ SELECT p.proname
  WHERE n.nspname = 'meter_etl'
    AND (obj_description(p.oid, 'pg_proc') IS NULL
         OR NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) c WHERE c LIKE 'search_path=%'))
+   AND p.prokind <> 'p'
  ORDER BY 1;
+-- procedures that COMMIT cannot carry a SET clause; they qualify every name instead
+SELECT p.proname, obj_description(p.oid, 'pg_proc') IS NOT NULL AS commented,
+       pg_get_functiondef(p.oid) !~ '\m(FROM|INTO|UPDATE|JOIN)\s+(?!meter_etl\.)[a-z_]+\M' AS names_qualified
+  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE n.nspname = 'meter_etl' AND p.prokind = 'p' ORDER BY 1;
 
 -- SECURITY DEFINER only where a loader needs it (staging without table rights)
 SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace

@@ -23,6 +23,11 @@ int			me_future_tolerance_s = 86400;
 int			me_grid_tolerance_s = 30;
 int			me_max_line_bytes = 16 * 1024 * 1024;
 int			me_batch_rows = 65536;
+char	   *me_archive_dir = NULL;
+int			me_archive_buckets = 16;
+int			me_max_attempts = 3;
+int			me_retry_backoff_s = 60;
+int			me_run_history_days = 30;
 
 /* Accept ISO-8601 dates and date-times for meter_etl.min_timestamp. */
 static bool
@@ -33,6 +38,20 @@ check_min_timestamp(char **newval, void **extra, GucSource source)
 	if (*newval == NULL || !me_parse_datetime(*newval, strlen(*newval), ME_DATE_YMD, &dt))
 	{
 		GUC_check_errdetail("Use an ISO-8601 date or date and time, such as \"2000-01-01\".");
+		return false;
+	}
+	return true;
+}
+
+/* meter_etl.archive_dir: empty or an absolute path (resolved when used). */
+static bool
+check_archive_dir(char **newval, void **extra, GucSource source)
+{
+	if (*newval == NULL || (*newval)[0] == '\0')
+		return true;
+	if ((*newval)[0] != '/')
+	{
+		GUC_check_errdetail("meter_etl.archive_dir must be an absolute path.");
 		return false;
 	}
 	return true;
@@ -70,6 +89,25 @@ me_define_gucs(void)
 	DefineCustomIntVariable("meter_etl.batch_rows",
 							"Readings buffered, sorted and de-duplicated per insert batch.",
 							NULL, &me_batch_rows, 65536, 1024, 4 * 1024 * 1024, PGC_USERSET, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("meter_etl.max_attempts",
+							"Attempts run_pipeline makes on a raw file before moving it to the dead-letter queue.",
+							NULL, &me_max_attempts, 3, 1, 100, PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("meter_etl.retry_backoff",
+							"Wait before the second attempt on a failed file; doubles with each attempt.",
+							NULL, &me_retry_backoff_s, 60, 0, 86400, PGC_SUSET, GUC_UNIT_S,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("meter_etl.run_history_days",
+							"Days of pipeline run history kept (ours, and pg_cron's when scheduled by meter_etl).",
+							NULL, &me_run_history_days, 30, 1, 36500, PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("meter_etl.archive_dir",
+							   "Server directory archive_parquet() writes Parquet files into.",
+							   "Empty disables the archive. Nothing is written outside it.",
+							   &me_archive_dir, "", PGC_SUSET, 0, check_archive_dir, NULL, NULL);
+	DefineCustomIntVariable("meter_etl.archive_buckets",
+							"Meter buckets (meter_bucket=NN partitions) per day in the Parquet archive.",
+							"Keep it unchanged for a dataset: a meter's bucket depends on it.",
+							&me_archive_buckets, 16, 1, 1000, PGC_USERSET, 0,
 							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("meter_etl");
 }

@@ -15,16 +15,19 @@
 #include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "commands/progress.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/array.h"
+#include "utils/backend_progress.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 #include "csvmap.h"
 #include "me_time.h"
@@ -46,6 +49,8 @@ typedef struct MeterEntry
 	char		meter_id[METER_KEYLEN]; /* hash key */
 	int32		meter_key;		/* 0 until resolved */
 	int32		interval_s;
+	TimestampTz last_ts;		/* newest reading stored, for freshness */
+	bool		stored;
 } MeterEntry;
 
 typedef struct ChannelEntry
@@ -86,6 +91,7 @@ typedef struct IngestState
 	int64		rows_duplicate;
 	int64		rows_quarantined;
 	int64		by_reason[ME_R__COUNT];
+	int64		size;			/* raw file bytes, for progress */
 	MeterEntry *last_meter;		/* files come in meter order: skip the hash */
 	ChannelEntry *last_channel;
 } IngestState;
@@ -234,7 +240,14 @@ flush_batch(IngestState *is)
 		MeStoreRow *r = &is->rows[i];
 
 		if (r->outcome == ME_OUT_CLEAN)
+		{
+			MeterEntry *m = (MeterEntry *) r->meter_tag;
+
 			is->rows_clean++;
+			if (!m->stored || r->ts > m->last_ts)
+				m->last_ts = r->ts;
+			m->stored = true;
+		}
 		else if (r->outcome == ME_OUT_DUPLICATE)
 			is->rows_duplicate++;
 		else
@@ -287,6 +300,7 @@ on_reading(void *ctx, const MeReading *rd)
 		if (!found)
 		{
 			m->meter_key = 0;
+			m->stored = false;
 			m->interval_s = rd->interval_s;
 			is->new_meters = lappend(is->new_meters, m);
 		}
@@ -365,13 +379,13 @@ ingest_error_callback(void *arg)
 
 /* Lock the raw file row; returns its status and name. */
 static char *
-lock_raw_file(int64 file_id, char **file_name)
+lock_raw_file(int64 file_id, char **file_name, int64 *size)
 {
 	Oid			argtypes[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(file_id)};
 	char	   *status;
 
-	if (SPI_execute_with_args("SELECT status, file_name FROM meter_etl.raw_file"
+	if (SPI_execute_with_args("SELECT status, file_name, size_bytes FROM meter_etl.raw_file"
 							  " WHERE file_id = $1 FOR UPDATE",
 							  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not lock raw file");
@@ -381,6 +395,11 @@ lock_raw_file(int64 file_id, char **file_name)
 				 errmsg("raw file " INT64_FORMAT " does not exist", file_id)));
 	status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	*file_name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	{
+		bool		isnull;
+
+		*size = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+	}
 	return status;
 }
 
@@ -457,6 +476,37 @@ finish_run(IngestState *is, const MeReaderStats *st)
 		elog(ERROR, "could not mark the raw file ingested");
 }
 
+/* Record each meter's newest stored reading (one statement per file). */
+static void
+update_freshness(IngestState *is)
+{
+	HASH_SEQ_STATUS seq;
+	MeterEntry *m;
+	long		n = hash_get_num_entries(is->meters);
+	Datum	   *keys = palloc(sizeof(Datum) * (n + 1));
+	Datum	   *ts = palloc(sizeof(Datum) * (n + 1));
+	int			k = 0;
+	Oid			argtypes[2] = {INT4ARRAYOID, TIMESTAMPTZARRAYOID};
+	Datum		args[2];
+
+	hash_seq_init(&seq, is->meters);
+	while ((m = hash_seq_search(&seq)) != NULL)
+		if (m->stored)
+		{
+			keys[k] = Int32GetDatum(m->meter_key);
+			ts[k++] = TimestampTzGetDatum(m->last_ts);
+		}
+	if (k == 0)
+		return;
+	args[0] = PointerGetDatum(construct_array(keys, k, INT4OID, 4, true, TYPALIGN_INT));
+	args[1] = PointerGetDatum(construct_array(ts, k, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	if (SPI_execute_with_args("UPDATE meter_etl.meter m SET last_reading_at = u.t"
+							  " FROM unnest($1, $2) AS u(k, t)"
+							  " WHERE m.meter_key = u.k AND (m.last_reading_at IS NULL OR m.last_reading_at < u.t)",
+							  2, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not record meter freshness");
+}
+
 /* Create the hash tables and buffers of a run. */
 static void
 init_state(IngestState *is)
@@ -480,6 +530,28 @@ init_state(IngestState *is)
 										  ALLOCSET_DEFAULT_SIZES);
 }
 
+/*
+ * Publish progress in pg_stat_progress_copy (and v_ingest_progress).  The
+ * command is started again each time: creating a partition builds an index,
+ * and that ends any progress report of this backend.
+ */
+static void
+report_progress(IngestState *is, int64 bytes)
+{
+	const int	idx[6] = {PROGRESS_COPY_COMMAND, PROGRESS_COPY_TYPE, PROGRESS_COPY_BYTES_TOTAL,
+		PROGRESS_COPY_BYTES_PROCESSED, PROGRESS_COPY_TUPLES_PROCESSED, PROGRESS_COPY_TUPLES_EXCLUDED};
+	int64		val[6];
+
+	val[0] = PROGRESS_COPY_COMMAND_FROM;
+	val[1] = PROGRESS_COPY_TYPE_CALLBACK;
+	val[2] = is->size;
+	val[3] = bytes;
+	val[4] = is->rows_clean;
+	val[5] = is->rows_quarantined + is->rows_duplicate;
+	pgstat_progress_start_command(PROGRESS_COMMAND_COPY, me_store_relid(is->store));
+	pgstat_progress_update_multi_param(6, idx, val);
+}
+
 /* Feed the file's chunks through the reader. */
 static const MeReaderStats *
 read_file(IngestState *is, MeReader *reader)
@@ -494,6 +566,7 @@ read_file(IngestState *is, MeReader *reader)
 	{
 		CHECK_FOR_INTERRUPTS();
 		ok = me_reader_feed(reader, data, len);
+		report_progress(is, me_reader_stats(reader)->bytes);
 	}
 	me_chunks_close(&cr);
 	if (ok)
@@ -534,6 +607,7 @@ meter_etl_ingest(PG_FUNCTION_ARGS)
 	char	   *status;
 	char	   *file_name;
 	char	   *format;
+	int64		size;
 	Datum		result;
 
 	if (PG_ARGISNULL(0))
@@ -544,7 +618,7 @@ meter_etl_ingest(PG_FUNCTION_ARGS)
 	is.file_id = PG_GETARG_INT64(0);
 	format = PG_ARGISNULL(1) ? "auto" : text_to_cstring(PG_GETARG_TEXT_PP(1));
 	SPI_connect();
-	status = lock_raw_file(is.file_id, &file_name);
+	status = lock_raw_file(is.file_id, &file_name, &size);
 	if (strcmp(status, "ingested") == 0)
 	{
 		ereport(NOTICE,
@@ -578,11 +652,15 @@ meter_etl_ingest(PG_FUNCTION_ARGS)
 	errcb.previous = error_context_stack;
 	error_context_stack = &errcb;
 	is.store = me_store_begin(is.file_id);
+	is.size = size;
+	report_progress(&is, 0);
 	reader = me_reader_create(&is.prof->p, &rules, &zone, file_stem(file_name), &cb, &is,
 							  (size_t) me_max_line_bytes);
 	st = read_file(&is, reader);
 	flush_batch(&is);
 	me_store_end(is.store);
+	pgstat_progress_end_command();
+	update_freshness(&is);
 	finish_run(&is, st);
 	error_context_stack = errcb.previous;
 	me_reader_free(reader);

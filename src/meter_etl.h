@@ -22,6 +22,11 @@ extern int	me_future_tolerance_s;
 extern int	me_grid_tolerance_s;
 extern int	me_max_line_bytes;
 extern int	me_batch_rows;
+extern char *me_archive_dir;
+extern int	me_archive_buckets;
+extern int	me_max_attempts;
+extern int	me_retry_backoff_s;
+extern int	me_run_history_days;
 extern void me_define_gucs(void);
 extern void me_rules_from_gucs(MeRules *rules);
 

@@ -169,6 +169,13 @@ me_store_begin(int64 file_id)
 	return st;
 }
 
+/* The clean store's relation id (for progress reporting). */
+Oid
+me_store_relid(MeStore *st)
+{
+	return st->relid;
+}
+
 /* Finish: flush bulk-insert state and close relations. */
 void
 me_store_end(MeStore *st)

@@ -10,5 +10,5 @@ make -s install >/dev/null
 opts=(-o shared_buffers=512MB -o max_wal_size=8GB -o checkpoint_timeout=30min)
 for b in test/bench_*.sh; do
   echo "######## $b"
-  pg_virtualenv "${opts[@]}" "$b"
+  pg_virtualenv -t "${opts[@]}" "$b"
 done

@@ -11,4 +11,4 @@ test/install_deps.sh >/dev/null
 echo "== building meter_etl"
 make -s >/dev/null
 make -s install >/dev/null
-exec pg_virtualenv test/demo_run.sh
+exec pg_virtualenv -t test/demo_run.sh

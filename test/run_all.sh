@@ -30,7 +30,8 @@ echo "== Parquet writer read back by DuckDB and hyparquet (npm packages)"
 test/interop/run.sh
 
 echo "== SQL suites and end-to-end tests on a throwaway cluster"
-pg_virtualenv -o "shared_preload_libraries=pg_cron" -o "cron.database_name=postgres" \
+pg_virtualenv -t -o "shared_preload_libraries=pg_cron" -o "cron.database_name=postgres" \
+  -o "cron.use_background_workers=on" -o "max_worker_processes=32" \
   -o "max_locks_per_transaction=256" test/pg_suites.sh
 
 echo "== all suites passed in $(( $(date +%s) - start )) s"

@@ -157,7 +157,7 @@ usage(void)
 	fprintf(stderr,
 			"Usage: meter-etl-load [-d CONNINFO] [-s SOURCE] [--ingest] [--format FMT] FILE...\n"
 			"Stream local meter files into meter_etl's raw zone (one transaction per file).\n"
-			"  -d, --dbname=CONNINFO  database or connection string (default: PG* variables)\n"
+			"  -d, --dbname=DB        database name, connection string or URI (default: PG* variables)\n"
 			"  -s, --source=TEXT      source label stored with each file\n"
 			"  -i, --ingest           also ingest each file after staging it\n"
 			"  -f, --format=NAME      format profile for --ingest (default auto)\n");
@@ -208,7 +208,13 @@ main(int argc, char **argv)
 		usage();
 		return 2;
 	}
-	conn = PQconnectdb(conninfo);
+	{
+		/* like psql -d: a database name, a connection string or a URI */
+		const char *keys[] = {"dbname", "fallback_application_name", NULL};
+		const char *vals[] = {conninfo[0] ? conninfo : NULL, "meter-etl-load", NULL};
+
+		conn = PQconnectdbParams(keys, vals, 1);
+	}
 	if (PQstatus(conn) != CONNECTION_OK)
 	{
 		fprintf(stderr, "meter-etl-load: could not connect: %s", PQerrorMessage(conn));
