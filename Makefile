@@ -44,8 +44,11 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-$(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS)
+# rebuilt every time: SKIP may change the list of parts
+$(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS) FORCE
 	cat $(SQL_PARTS) > $@
+.PHONY: FORCE
+FORCE:
 
 # ---------------------------------------------------------------- unit tests
 UNIT_CC ?= cc

@@ -23,7 +23,7 @@ SELECT p.proname
  ORDER BY 1;
 -- procedures that COMMIT cannot carry a SET clause; they qualify every name instead
 SELECT p.proname, obj_description(p.oid, 'pg_proc') IS NOT NULL AS commented,
-       pg_get_functiondef(p.oid) !~ '\m(FROM|INTO|UPDATE|JOIN)\s+(?!meter_etl\.)[a-z_]+\M' AS names_qualified
+       pg_get_functiondef(p.oid) !~ '\m(FROM|UPDATE|JOIN)\s+(?!meter_etl\.)[a-z_]+\M' AS names_qualified
   FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
  WHERE n.nspname = 'meter_etl' AND p.prokind = 'p' ORDER BY 1;
 
