@@ -250,10 +250,32 @@ typedef struct MeFaultList
 	size_t		n;
 } MeFaultList;
 
+/*
+ * One local day of a series for level-shift detection: the sum of its
+ * present kW readings and their count (the day's value is the mean kW x 24,
+ * judged when it has day_min_coverage of its slots).  Kept per meter by
+ * the batch detection so that weeks of history are not read again.
+ */
+typedef struct MeDay
+{
+	int64_t		day;			/* local day number (days since 2000-01-01) */
+	int64_t		start_ts;		/* UTC start of the local day */
+	int64_t		end_ts;			/* UTC start of the next local day */
+	double		kw_sum;			/* sum of the present kW readings */
+	int64_t		n;				/* present readings in the day */
+} MeDay;
+
 extern void series_fault_params_default(MeFaultParams *p);
 extern int	series_detect_faults(const MeSeries *in, int64_t from_ts, int64_t to_ts,
 								 const MeFaultParams *p, MeFaultList *out);
 extern void series_fault_list_free(MeFaultList *l);
+extern int	series_days(const MeSeries *in, int64_t from_ts, int64_t to_ts,
+						const MeFaultParams *p, MeDay **days, size_t *n_days);
+extern int	series_level_shift_days(const MeDay *days, size_t n_days, int64_t from_ts,
+									int64_t to_ts, const MeFaultParams *p,
+									MeFaultList *out);
+extern void series_days_free(MeDay *days);
+
 extern const char *series_fault_kind_name(MeFaultKind k);
 
 #endif							/* ME_SERIES_H */

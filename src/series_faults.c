@@ -361,6 +361,22 @@ days_free(Days *y)
 	me_free(y->res);
 }
 
+/* Allocate the per-day arrays for local days d0..d1. */
+static int
+days_alloc_span(Days *y, int64_t d0, int64_t d1, const MeFaultParams *p)
+{
+	memset(y, 0, sizeof(*y));
+	y->nd = d1 - d0 + 1;
+	y->start = me_alloc((y->nd + 1) * sizeof(int64_t));
+	y->val = me_alloc(y->nd * sizeof(double));
+	y->ok = me_alloc(y->nd * sizeof(bool));
+	y->scratch = me_alloc(7 * p->shift_weeks * sizeof(double));
+	y->res = me_alloc(7 * p->shift_weeks * sizeof(double));
+	if (!y->start || !y->val || !y->ok || !y->scratch || !y->res)
+		return ME_SERIES_ENOMEM;
+	return ME_SERIES_OK;
+}
+
 /* Span the local days of the data and allocate the per-day arrays. */
 static int
 days_alloc(const FData *d, const MeFaultParams *p, Days *y, int64_t *d0)
@@ -377,16 +393,29 @@ days_alloc(const FData *d, const MeFaultParams *p, Days *y, int64_t *d0)
 		*d0 = k < *d0 ? k : *d0;
 		d1 = k > d1 ? k : d1;
 	}
-	memset(y, 0, sizeof(*y));
-	y->nd = d1 - *d0 + 1;
-	y->start = me_alloc((y->nd + 1) * sizeof(int64_t));
-	y->val = me_alloc(y->nd * sizeof(double));
-	y->ok = me_alloc(y->nd * sizeof(bool));
-	y->scratch = me_alloc(7 * p->shift_weeks * sizeof(double));
-	y->res = me_alloc(7 * p->shift_weeks * sizeof(double));
-	if (!y->start || !y->val || !y->ok || !y->scratch || !y->res)
-		return ME_SERIES_ENOMEM;
-	return ME_SERIES_OK;
+	return days_alloc_span(y, *d0, d1, p);
+}
+
+/*
+ * Day starts, usability and energy per 24 h from per-day sums (in y->val)
+ * and reading counts: shared by the reading path and the stored-days path.
+ */
+static void
+days_finish(Days *y, int64_t d0, const int64_t *cnt, int64_t from, int64_t to,
+			const MeFaultParams *p, MeLocal *lc)
+{
+	int64_t		k;
+
+	for (k = 0; k <= y->nd; k++)
+		y->start[k] = series_day_start(lc, d0 + k);
+	for (k = 0; k < y->nd; k++)
+	{
+		double		expected = (double) (y->start[k + 1] - y->start[k]) / (double) p->interval_us;
+
+		y->ok[k] = cnt[k] > 0 && y->start[k] >= from && y->start[k + 1] <= to &&
+			(double) cnt[k] >= p->day_min_coverage * expected;
+		y->val[k] = cnt[k] > 0 ? y->val[k] / (double) cnt[k] * 24.0 : 0.0;
+	}
 }
 
 /* Energy per 24 h of each local day, and whether the day is usable. */
@@ -412,16 +441,7 @@ days_build(const FData *d, int64_t from, int64_t to, const MeFaultParams *p,
 		y->val[k] += d->kw[r];
 		cnt[k]++;
 	}
-	for (k = 0; k <= y->nd; k++)
-		y->start[k] = series_day_start(lc, d0 + k);
-	for (k = 0; k < y->nd; k++)
-	{
-		double		expected = (double) (y->start[k + 1] - y->start[k]) / (double) p->interval_us;
-
-		y->ok[k] = cnt[k] > 0 && y->start[k] >= from && y->start[k + 1] <= to &&
-			(double) cnt[k] >= p->day_min_coverage * expected;
-		y->val[k] = cnt[k] > 0 ? y->val[k] / (double) cnt[k] * 24.0 : 0.0;
-	}
+	days_finish(y, d0, cnt, from, to, p, lc);
 	me_free(cnt);
 	return ME_SERIES_OK;
 }
@@ -528,33 +548,44 @@ shift_add(Shift *sh, int64_t start, double v, double base, double z)
 		sh->f.score = z;
 }
 
-/* Flag level-shift days and merge adjacent same-sign days into episodes. */
+/* Flag level-shift days of y and merge adjacent same-sign days into episodes. */
+static int
+shift_scan(Days *y, const MeFaultParams *p, FBuf *fb)
+{
+	Shift		sh;
+	int64_t		k;
+	int			rc = ME_SERIES_OK;
+
+	memset(&sh, 0, sizeof(sh));
+	for (k = 0; k <= y->nd && rc == ME_SERIES_OK; k++)
+	{
+		double		z = 0.0,
+					base = 0.0;
+		bool		flag = k < y->nd && day_score(y, k, p, &z, &base) &&
+			fabs(z) >= p->shift_min_z &&
+			fabs(y->val[k] / base - 1.0) >= p->shift_min_rel_change;
+
+		if (sh.open && (!flag || (z > 0) != (sh.f.score > 0)))
+			rc = shift_close(&sh, y->start[k], fb);
+		if (flag)
+			shift_add(&sh, y->start[k], y->val[k], base, z);
+	}
+	return rc;
+}
+
+/* Level shift from the readings. */
 static int
 detect_shift(const FData *d, int64_t from, int64_t to, const MeFaultParams *p,
 			 MeLocal *lc, FBuf *fb)
 {
 	Days		y;
-	Shift		sh;
-	int64_t		k;
 	int			rc;
 
 	if (d->m == 0)
 		return ME_SERIES_OK;
-	memset(&sh, 0, sizeof(sh));
 	rc = days_build(d, from, to, p, lc, &y);
-	for (k = 0; k <= y.nd && rc == ME_SERIES_OK; k++)
-	{
-		double		z = 0.0,
-					base = 0.0;
-		bool		flag = k < y.nd && day_score(&y, k, p, &z, &base) &&
-			fabs(z) >= p->shift_min_z &&
-			fabs(y.val[k] / base - 1.0) >= p->shift_min_rel_change;
-
-		if (sh.open && (!flag || (z > 0) != (sh.f.score > 0)))
-			rc = shift_close(&sh, y.start[k], fb);
-		if (flag)
-			shift_add(&sh, y.start[k], y.val[k], base, z);
-	}
+	if (rc == ME_SERIES_OK)
+		rc = shift_scan(&y, p, fb);
 	days_free(&y);
 	return rc;
 }
@@ -880,4 +911,157 @@ series_fault_list_free(MeFaultList *l)
 	me_free(l->items);
 	l->items = NULL;
 	l->n = 0;
+}
+
+/* ------------------------------------------------------------ stored days */
+
+/*
+ * Per local day (from p->zone) with at least one present reading in
+ * [from_ts, to_ts): its sum of kW and reading count, ascending.  These are
+ * what level-shift detection needs from a day, so a caller can keep them
+ * (meter_etl.meter_day) and judge new days against weeks of history
+ * without reading the history again: series_level_shift_days on stored
+ * days gives the same episodes as series_detect_faults on the readings.
+ * *days is allocated here (NULL if none) and released with series_days_free.
+ */
+int
+series_days(const MeSeries *in, int64_t from_ts, int64_t to_ts, const MeFaultParams *p,
+			MeDay **days, size_t *n_days)
+{
+	MeLocal		lc;
+	MeDay	   *out = NULL;
+	size_t		cap = 0,
+				n = 0,
+				i;
+	int			rc;
+
+	if (days == NULL || n_days == NULL)
+		return ME_SERIES_EINVAL;
+	*days = NULL;
+	*n_days = 0;
+	if ((rc = check_params(p, from_ts, to_ts)) != ME_SERIES_OK)
+		return rc;
+	if (in == NULL || (in->n > 0 && in->ts == NULL))
+		return ME_SERIES_EINVAL;
+	if ((rc = series_check_input(in, NULL)) != ME_SERIES_OK)
+		return rc;
+	series_local_init(&lc, p->zone);
+	for (i = 0; i < in->n; i++)
+	{
+		int64_t		day;
+		MeDay	   *dy = NULL;
+		size_t		j;
+
+		if (!series_present(in, i) || in->ts[i] < from_ts || in->ts[i] >= to_ts)
+			continue;
+		day = me_floor_div(series_to_local(&lc, in->ts[i]), ME_USECS_PER_DAY);
+		/* local time steps back an hour at most, so look back a little */
+		for (j = n; j > 0 && j + 2 > n; j--)
+			if (out[j - 1].day == day)
+			{
+				dy = &out[j - 1];
+				break;
+			}
+		if (dy == NULL)
+		{
+			if ((rc = series_reserve((void **) &out, &cap, n + 1, sizeof(MeDay))) != ME_SERIES_OK)
+			{
+				me_free(out);
+				return rc;
+			}
+			/* keep ascending: a repeated hour can revisit only the previous day */
+			for (j = n; j > 0 && out[j - 1].day > day; j--)
+				out[j] = out[j - 1];
+			dy = &out[j];
+			n++;
+			memset(dy, 0, sizeof(*dy));
+			dy->day = day;
+			dy->start_ts = series_day_start(&lc, day);
+			dy->end_ts = series_day_start(&lc, day + 1);
+		}
+		dy->kw_sum += in->kw[i];
+		dy->n++;
+	}
+	*days = out;
+	*n_days = n;
+	return ME_SERIES_OK;
+}
+
+/*
+ * Level-shift episodes over [from_ts, to_ts) from per-day sums (ascending
+ * and unique by day; missing days are simply absent), with the rules of
+ * series_detect_faults: only p's level-shift parameters, interval_us and
+ * zone are used.  Day starts are recomputed from the zone.
+ */
+int
+series_level_shift_days(const MeDay *days, size_t n_days, int64_t from_ts, int64_t to_ts,
+						const MeFaultParams *p, MeFaultList *out)
+{
+	MeLocal		lc;
+	FBuf		fb;
+	Days		y;
+	int64_t		d0,
+				d1,
+				lo,
+				hi;
+	int64_t    *cnt;
+	size_t		i;
+	int			rc;
+
+	if (out == NULL)
+		return ME_SERIES_EINVAL;
+	memset(out, 0, sizeof(*out));
+	if ((rc = check_params(p, from_ts, to_ts)) != ME_SERIES_OK)
+		return rc;
+	if (n_days > 0 && days == NULL)
+		return ME_SERIES_EINVAL;
+	for (i = 0; i < n_days; i++)
+		if (!isfinite(days[i].kw_sum) || days[i].n < 0 ||
+			(i > 0 && days[i].day <= days[i - 1].day))
+			return i > 0 && days[i].day <= days[i - 1].day ? ME_SERIES_EORDER :
+				days[i].n < 0 ? ME_SERIES_EINVAL : ME_SERIES_ENONFINITE;
+	series_local_init(&lc, p->zone);
+	/* days that can touch the range: one either side for local offsets */
+	lo = me_floor_div(series_to_local(&lc, from_ts), ME_USECS_PER_DAY) - 1;
+	hi = me_floor_div(series_to_local(&lc, to_ts), ME_USECS_PER_DAY) + 1;
+	d0 = INT64_MAX;
+	d1 = INT64_MIN;
+	for (i = 0; i < n_days; i++)
+		if (days[i].n > 0 && days[i].day >= lo && days[i].day <= hi)
+		{
+			d0 = days[i].day < d0 ? days[i].day : d0;
+			d1 = days[i].day > d1 ? days[i].day : d1;
+		}
+	if (d0 > d1)
+		return ME_SERIES_OK;
+	if ((rc = days_alloc_span(&y, d0, d1, p)) != ME_SERIES_OK ||
+		(cnt = me_alloc(y.nd * sizeof(int64_t))) == NULL)
+	{
+		days_free(&y);
+		return ME_SERIES_ENOMEM;
+	}
+	memset(y.val, 0, y.nd * sizeof(double));
+	memset(cnt, 0, y.nd * sizeof(int64_t));
+	for (i = 0; i < n_days; i++)
+		if (days[i].n > 0 && days[i].day >= d0 && days[i].day <= d1)
+		{
+			y.val[days[i].day - d0] = days[i].kw_sum;
+			cnt[days[i].day - d0] = days[i].n;
+		}
+	days_finish(&y, d0, cnt, from_ts, to_ts, p, &lc);
+	me_free(cnt);
+	fb.list = out;
+	fb.cap = 0;
+	rc = shift_scan(&y, p, &fb);
+	days_free(&y);
+	if (rc != ME_SERIES_OK)
+		series_fault_list_free(out);
+	return rc;
+}
+
+/* Release what series_days allocated. */
+void
+series_days_free(MeDay *days)
+{
+	me_free(days);
 }

@@ -1546,6 +1546,116 @@ test_faults_offline(void **state)
 	ser_free(&s);
 }
 
+/* Level shift from the readings and from per-day sums (stored days) agree. */
+static void
+check_shift_days_equal(const Ser *s, int64_t from, int64_t to, MeZone *zone)
+{
+	MeSeries	in = view(s, true);
+	MeFaultParams p;
+	MeFaultList a,
+				b;
+	MeDay	   *d1,
+			   *d2,
+			   *all;
+	size_t		n1,
+				n2,
+				i;
+	int64_t		mid = from + (to - from) / 2;
+
+	series_fault_params_default(&p);
+	p.kinds = 1u << ME_FAULT_LEVEL_SHIFT;
+	p.zone = zone;
+	assert_int_equal(series_detect_faults(&in, from, to, &p, &a), ME_SERIES_OK);
+	/* days of two halves, as stored history plus newly read readings */
+	assert_int_equal(series_days(&in, from, mid, &p, &d1, &n1), ME_SERIES_OK);
+	assert_int_equal(series_days(&in, mid, to, &p, &d2, &n2), ME_SERIES_OK);
+	all = calloc(n1 + n2 + 1, sizeof(MeDay));
+	memcpy(all, d1, n1 * sizeof(MeDay));
+	/* a day cut by mid appears in both halves: add them up */
+	for (i = 0; i < n2; i++)
+	{
+		if (n1 > 0 && d2[i].day == all[n1 - 1].day)
+		{
+			all[n1 - 1].kw_sum += d2[i].kw_sum;
+			all[n1 - 1].n += d2[i].n;
+		}
+		else
+			all[n1++] = d2[i];
+	}
+	assert_int_equal(series_level_shift_days(all, n1, from, to, &p, &b), ME_SERIES_OK);
+	if (a.n != b.n)
+	{
+		dump_faults(&a);
+		dump_faults(&b);
+	}
+	assert_int_equal(a.n, b.n);
+	assert_true(a.n >= 2);		/* both injected shifts are found */
+	for (i = 0; i < a.n; i++)
+	{
+		assert_int_equal(a.items[i].start_ts, b.items[i].start_ts);
+		assert_int_equal(a.items[i].end_ts, b.items[i].end_ts);
+		assert_int_equal(a.items[i].n, b.items[i].n);
+		assert_float_equal(a.items[i].value, b.items[i].value, 1e-9);
+		assert_float_equal(a.items[i].score, b.items[i].score, 1e-6);
+	}
+	series_fault_list_free(&a);
+	series_fault_list_free(&b);
+	free(all);
+	series_days_free(d1);
+	series_days_free(d2);
+}
+
+static void
+test_faults_level_shift_days(void **state)
+{
+	int64_t		start = T(2024, 1, 1, 0, 0);
+	size_t		n = 60 * 96,
+				i;
+	Ser			s = daily_series(start, n, false, 31);
+	MeZone		zone;
+	int64_t		hist0,
+				dummy;
+	MeDay		bad[2];
+	MeFaultParams p;
+	MeFaultList l;
+
+	for (i = 30 * 96; i < 36 * 96; i++)
+		s.kw[i] *= 2.5;
+	for (i = 45 * 96; i < 47 * 96; i++)
+		s.kw[i] *= 0.3;
+	for (i = 50 * 96; i < 50 * 96 + 30; i++)	/* a thin day is not judged */
+		s.present[i] = false;
+	check_shift_days_equal(&s, start, start + (int64_t) n * MIN15, NULL);
+	ser_free(&s);
+
+	/* local days across both DST changes */
+	me_zone_init(&zone, eu_gmtoff, &cet_std);
+	assert_int_equal(me_local_to_utc(&zone, T(2024, 2, 20, 0, 0), &hist0, &dummy), ME_LOCAL_OK);
+	n = 260 * 96;
+	s = daily_series(hist0, n, true, 9);
+	for (i = 0; i < n; i++)
+		if (s.ts[i] >= T(2024, 3, 31, 0, 0) && s.ts[i] < T(2024, 4, 4, 0, 0))
+			s.kw[i] *= 3.0;
+	for (i = 0; i < n; i++)
+		if (s.ts[i] >= T(2024, 10, 26, 0, 0) && s.ts[i] < T(2024, 10, 29, 0, 0))
+			s.kw[i] *= 0.2;
+	check_shift_days_equal(&s, hist0, hist0 + (int64_t) n * MIN15, &zone);
+	ser_free(&s);
+
+	/* days must ascend; no days, no episodes */
+	memset(bad, 0, sizeof(bad));
+	bad[0].day = 5;
+	bad[1].day = 5;
+	bad[0].n = bad[1].n = 1;
+	series_fault_params_default(&p);
+	assert_int_equal(series_level_shift_days(bad, 2, 0, 10 * DAY, &p, &l), ME_SERIES_EORDER);
+	bad[1].day = 6;
+	bad[1].kw_sum = NAN;
+	assert_int_equal(series_level_shift_days(bad, 2, 0, 10 * DAY, &p, &l), ME_SERIES_ENONFINITE);
+	assert_int_equal(series_level_shift_days(NULL, 0, 0, 10 * DAY, &p, &l), ME_SERIES_OK);
+	assert_int_equal(l.n, 0);
+}
+
 int
 main(void)
 {
@@ -1579,6 +1689,7 @@ main(void)
 		cmocka_unit_test(test_faults_level_shift_dst),
 		cmocka_unit_test(test_faults_level_shift_sustained),
 		cmocka_unit_test(test_faults_offline),
+		cmocka_unit_test(test_faults_level_shift_days),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
