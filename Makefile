@@ -91,6 +91,8 @@ demo:
 bench:
 	test/bench.sh
 
-clean: clean-unit
+clean: clean-unit clean-tools
 clean-unit:
-	rm -rf test/build bin/meter-etl-load bin/meter-etl-gen
+	rm -rf test/build
+clean-tools:
+	rm -f bin/meter-etl-load bin/meter-etl-gen

@@ -748,7 +748,8 @@ nem_200(MeReader *r)
 	buf_set(&nem->uom_raw, s, n);
 	nem->unit = me_parse_unit(s, n);
 	s = fld(r, 8, &n);
-	if (me_parse_number(s, n, &d) == ME_NUM_OK && d == floor(d))
+	/* range first: the cast of an out-of-range double is undefined */
+	if (me_parse_number(s, n, &d) == ME_NUM_OK && d == floor(d) && d >= 1 && d <= 1440)
 		iv = (int) d;
 	if (iv <= 0 || iv > 1440 || 1440 % iv != 0)
 		return;

@@ -23,6 +23,15 @@ for t in test/build/test_*; do
   valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite "$t" >/dev/null
 done
 
+echo "== unit tests with AddressSanitizer and UBSan (clang)"
+make -s clean-unit
+make -s unit UNIT_CC=clang UNIT_SANITIZE="-fsanitize=address,undefined -fno-sanitize-recover=all" | grep -E "^==|PASSED|FAILED"
+make -s clean-unit
+make -s unit-build
+
+echo "== fuzzing the CSV-to-reading path (libFuzzer, ${FUZZ_SECONDS:-60} s)"
+test/fuzz/run.sh
+
 echo "== demo-data generator"
 test/gen_fleet_check.sh
 

@@ -151,8 +151,9 @@ static void
 fmt_statistics(TcWriter *t, const PqFooter *f, const PqColumnSpec *col,
 			   const PqChunkMeta *c)
 {
-	const uint8_t *mn = f->arena + c->min_off;
-	const uint8_t *mx = f->arena + c->max_off;
+	/* no arena at all when no chunk has min/max (e.g. all-null columns) */
+	const uint8_t *mn = f->arena ? f->arena + c->min_off : NULL;
+	const uint8_t *mx = f->arena ? f->arena + c->max_off : NULL;
 	bool		legacy = c->has_minmax && col->type != PQ_STRING;
 
 	tc_field_struct_begin(t, 12);
