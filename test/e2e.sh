@@ -129,6 +129,25 @@ else
   echo "-- real vendor files not found at $REAL: skipped"
 fi
 
+echo "-- logging in as each role over TCP"
+q "DROP ROLE IF EXISTS e2e_loader; DROP ROLE IF EXISTS e2e_reader" >/dev/null 2>&1 || true
+q "CREATE ROLE e2e_loader LOGIN PASSWORD 'l0ader' IN ROLE meter_etl_loader" >/dev/null
+q "CREATE ROLE e2e_reader LOGIN PASSWORD 'r3ader' IN ROLE meter_etl_reader" >/dev/null
+as_role() { PGPASSWORD=$2 psql -X -q -At -h localhost -U "$1" -d meter_etl_e2e -c "$3" 2>&1 || true; }
+denied() { local out; out=$(as_role "$1" "$2" "$3"); echo "$out" | grep -q "permission denied" || fail "$1 was allowed: $3 ($out)"; }
+printf 'meter_id,timestamp,value,unit\nL1,2024-01-01T00:00:00Z,1,kW\n' > "$WORK/login.csv"
+out=$(PGPASSWORD=l0ader bin/meter-etl-load -d "host=localhost user=e2e_loader dbname=meter_etl_e2e" "$WORK/login.csv")
+echo "$out" | grep -q "new" || fail "loader could not stage: $out"
+echo "ok   loader logs in and stages with the client"
+out=$(as_role e2e_loader l0ader "SELECT count(*) FROM meter_etl.v_reading"); echo "$out" | grep -q "permission denied" || fail "loader read a view: $out"
+echo "ok   loader cannot read results"
+[ "$(as_role e2e_reader r3ader "SELECT count(*) > 0 FROM meter_etl.v_reading")" = t ] || fail "reader cannot read v_reading"
+echo "ok   reader logs in and reads v_reading"
+denied e2e_reader r3ader "SELECT count(*) FROM meter_etl.reading"
+denied e2e_reader r3ader "SELECT meter_etl.stage('x', '')"
+echo "ok   reader cannot read tables or stage"
+q "DROP ROLE e2e_loader; DROP ROLE e2e_reader" >/dev/null 2>&1 || true
+
 echo "-- the README documents every reason code, flag and setting"
 for code in $(q "SELECT code FROM meter_etl.reason_code"); do
   grep -q "\`$code\`" README.md || fail "README does not document reason code $code"
