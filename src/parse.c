@@ -30,24 +30,6 @@ is_blank(char c)
 	return c == ' ' || c == '\t';
 }
 
-/* Strip leading and trailing blanks in place. */
-void
-me_trim(const char **s, size_t *len)
-{
-	const char *p = *s;
-	size_t		n = *len;
-
-	while (n > 0 && is_blank(*p))
-	{
-		p++;
-		n--;
-	}
-	while (n > 0 && is_blank(p[n - 1]))
-		n--;
-	*s = p;
-	*len = n;
-}
-
 /* Slow path: let strtod (C locale in the server) read an unusual number. */
 static MeNumStatus
 parse_number_slow(const char *s, size_t len, double *out)
@@ -503,6 +485,79 @@ me_parse_time(const char *s, size_t len, MeDateTime *dt)
 	return true;
 }
 
+/* Are s[0..n) all ASCII digits? */
+static inline bool
+all_digits(const char *s, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return true;
+}
+
+/* Two digits at s as an int. */
+static inline int
+d2(const char *s)
+{
+	return (s[0] - '0') * 10 + (s[1] - '0');
+}
+
+/*
+ * Fast path for the layout nearly every head-end writes,
+ * "YYYY-MM-DD[T ]HH:MM:SS" with an optional Z or +HH:MM / +HHMM / +HH.
+ * Anything else (fractions, other offsets, short forms) returns false and
+ * takes the general path, which accepts the same and more.
+ */
+static bool
+parse_iso_fast(const char *s, size_t len, MeDateTime *dt)
+{
+	int32_t		off = 0;
+	bool		has_off = false;
+
+	if (len < 19 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != ' ') ||
+		s[13] != ':' || s[16] != ':' || !all_digits(s, 4) || !all_digits(s + 5, 2) ||
+		!all_digits(s + 8, 2) || !all_digits(s + 11, 2) || !all_digits(s + 14, 2) ||
+		!all_digits(s + 17, 2))
+		return false;
+	if (len > 19)
+	{
+		const char *o = s + 19;
+		size_t		olen = len - 19;
+
+		if (olen == 1 && (o[0] == 'Z' || o[0] == 'z'))
+			has_off = true;
+		else if ((o[0] == '+' || o[0] == '-') &&
+				 ((olen == 6 && o[3] == ':' && all_digits(o + 1, 2) && all_digits(o + 4, 2)) ||
+				  (olen == 5 && all_digits(o + 1, 4)) ||
+				  (olen == 3 && all_digits(o + 1, 2))))
+		{
+			int			h = d2(o + 1);
+			int			m = olen == 6 ? d2(o + 4) : (olen == 5 ? d2(o + 3) : 0);
+
+			if (h > 15 || m > 59)
+				return false;
+			off = (o[0] == '-' ? -1 : 1) * (h * 3600 + m * 60);
+			has_off = true;
+		}
+		else
+			return false;
+	}
+	memset(dt, 0, sizeof(*dt));
+	dt->year = d2(s) * 100 + d2(s + 2);
+	dt->month = d2(s + 5);
+	dt->day = d2(s + 8);
+	dt->hour = d2(s + 11);
+	dt->minute = d2(s + 14);
+	dt->second = d2(s + 17);
+	if (!valid_date(dt->year, dt->month, dt->day) || dt->hour > 23 || dt->minute > 59 ||
+		dt->second > 59)
+		return false;
+	dt->has_time = true;
+	dt->has_offset = has_off;
+	dt->offset_s = off;
+	return true;
+}
+
 /*
  * Parse a date, then optionally 'T' or blanks and a time with an optional
  * offset (ISO-8601 when the order is YMD).
@@ -513,6 +568,8 @@ me_parse_datetime(const char *s, size_t len, MeDateOrder order, MeDateTime *dt)
 	size_t		used;
 
 	me_trim(&s, &len);
+	if (order == ME_DATE_YMD && parse_iso_fast(s, len, dt))
+		return true;
 	if (!me_parse_date(s, len, order, dt, &used))
 		return false;
 	s += used;

@@ -57,7 +57,24 @@ typedef struct MeDateTime
 	int32_t		offset_s;		/* seconds east of UTC */
 } MeDateTime;
 
-extern void me_trim(const char **s, size_t *len);
+/* Strip leading and trailing blanks (space, tab) in place. */
+static inline void
+me_trim(const char **s, size_t *len)
+{
+	const char *p = *s;
+	size_t		n = *len;
+
+	while (n > 0 && (*p == ' ' || *p == '\t'))
+	{
+		p++;
+		n--;
+	}
+	while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+		n--;
+	*s = p;
+	*len = n;
+}
+
 extern MeNumStatus me_parse_number(const char *s, size_t len, double *out);
 extern MeUnit me_parse_unit(const char *s, size_t len);
 extern const char *me_unit_name(MeUnit unit);

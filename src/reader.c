@@ -106,6 +106,9 @@ struct MeReader
 	char		chanbuf[64];	/* channel name of the current reading */
 	char		signed_chan[64];	/* last channel asked about, and its answer */
 	bool		signed_ans;
+	char		unit_raw[16];	/* last unit text parsed, and its meaning */
+	size_t		unit_rawlen;
+	MeUnit		unit_ans;
 	MeReaderStats stats;
 };
 
@@ -405,6 +408,23 @@ finish_value(MeReader *r, MeReject *rj, MeReading *rd, const char *val, size_t v
 	emit_reading(r, rd);
 }
 
+/* The unit of a unit field; files repeat the same few, so the last is kept. */
+static MeUnit
+cached_unit(MeReader *r, const char *s, size_t n)
+{
+	if (n == r->unit_rawlen && n > 0 && memcmp(s, r->unit_raw, n) == 0)
+		return r->unit_ans;
+	r->unit_ans = me_parse_unit(s, n);
+	if (n < sizeof(r->unit_raw))
+	{
+		memcpy(r->unit_raw, s, n);
+		r->unit_rawlen = n;
+	}
+	else
+		r->unit_rawlen = 0;
+	return r->unit_ans;
+}
+
 /* Is the channel signed?  Asked per reading, so the last answer is kept. */
 static bool
 channel_signed(MeReader *r, const char *chan)
@@ -544,7 +564,7 @@ handle_long(MeReader *r)
 		rj.unit_raw = unitraw;
 		rj.unit_len = unitlen;
 		have_unit_col = true;
-		rowunit = me_parse_unit(unitraw, unitlen);
+		rowunit = cached_unit(r, unitraw, unitlen);
 	}
 	if (r->map.estimated >= 0)
 	{
@@ -1043,10 +1063,12 @@ on_field(void *data, size_t len, void *ctx)
 	r->fields[r->nfields].off = r->rec.len;
 	r->fields[r->nfields].len = len;
 	r->nfields++;
-	buf_append(&r->rec, data ? data : "", len);
-	/* keep field bytes NUL-separated for the C string helpers */
-	buf_append(&r->rec, "", 0);
-	r->rec.len++;
+	/* field bytes stay NUL-separated for the C string helpers */
+	buf_reserve(&r->rec, len + 1);
+	if (len > 0)
+		memcpy(r->rec.data + r->rec.len, data, len);
+	r->rec.data[r->rec.len + len] = '\0';
+	r->rec.len += len + 1;
 }
 
 /* libcsv record callback. */

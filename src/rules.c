@@ -59,15 +59,21 @@ MeReason
 me_check_meter_id(const char *s, size_t len, const MeRules *rules)
 {
 	size_t		i;
+	bool		ascii = true;
 
 	if (len == 0)
 		return ME_R_MISSING_FIELD;
 	if ((int) len > rules->max_meter_id_len)
 		return ME_R_BAD_METER_ID;
 	for (i = 0; i < len; i++)
-		if ((unsigned char) s[i] < 0x20 || s[i] == 0x7f)
+	{
+		unsigned char c = (unsigned char) s[i];
+
+		if (c < 0x20 || c == 0x7f)
 			return ME_R_BAD_METER_ID;
-	if (!me_valid_utf8(s, len))
+		ascii &= c < 0x80;
+	}
+	if (!ascii && !me_valid_utf8(s, len))
 		return ME_R_ENCODING_ERROR;
 	return ME_OK;
 }

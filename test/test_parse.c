@@ -174,6 +174,45 @@ test_dates(void **state)
 	assert_false(me_parse_datetime(S("1900-02-29 00:00"), ME_DATE_YMD, &dt));
 }
 
+/*
+ * The ISO fast path agrees with the general parser: inserting ".0" before
+ * the offset forces the general path and must not change the outcome.
+ */
+static void
+test_iso_fast_path_matches_general(void **state)
+{
+	static const char *const offs[] = {"", "Z", "+01:00", "-0530", "+14", "+16:00", "+01:60", "x"};
+	unsigned int seed = 777;
+
+	for (int i = 0; i < 300000; i++)
+	{
+		char		a[64],
+					b[96];
+		MeDateTime	da,
+					db;
+		bool		oka,
+					okb;
+		int			v[6];
+
+		for (int k = 0; k < 6; k++)
+		{
+			seed = seed * 1103515245u + 12345u;
+			v[k] = (int) (seed >> 10);
+		}
+		snprintf(a, sizeof(a), "%04d-%02d-%02d%c%02d:%02d:%02d%s", 1990 + v[0] % 40, v[1] % 14,
+				 v[2] % 33, (v[3] & 1) ? 'T' : ' ', v[3] % 26, v[4] % 62, v[5] % 62,
+				 offs[(v[0] >> 8) % 8]);
+		memcpy(b, a, 19);
+		snprintf(b + 19, sizeof(b) - 19, ".0%.40s", a + 19);
+		oka = me_parse_datetime(a, strlen(a), ME_DATE_YMD, &da);
+		okb = me_parse_datetime(b, strlen(b), ME_DATE_YMD, &db);
+		if (oka != okb)
+			fail_msg("\"%s\" -> %d but \"%s\" -> %d", a, oka, b, okb);
+		if (oka && (me_datetime_to_ts(&da) != me_datetime_to_ts(&db) || da.has_offset != db.has_offset))
+			fail_msg("\"%s\" and \"%s\" differ", a, b);
+	}
+}
+
 /* ------------------------------------------------------------ local time */
 
 static void
@@ -391,6 +430,7 @@ main(void)
 		cmocka_unit_test(test_numbers_match_strtod),
 		cmocka_unit_test(test_units),
 		cmocka_unit_test(test_dates),
+		cmocka_unit_test(test_iso_fast_path_matches_general),
 		cmocka_unit_test(test_local_time_dst),
 		cmocka_unit_test(test_local_time_cache),
 		cmocka_unit_test(test_validation_rules),
