@@ -16,7 +16,7 @@ MODULE_big = meter_etl
 SERIES_SRCS = src/series.c src/series_fill.c src/series_outlier.c src/series_faults.c src/orderstat.c
 PARQUET_SRCS = $(sort $(wildcard src/parquet/*.c))
 PURE_SRCS = src/me_alloc.c src/parse.c src/tzconv.c src/rules.c src/csvmap.c \
-	src/reader.c $(SERIES_SRCS) $(PARQUET_SRCS)
+	src/reader.c src/parser_thread.c $(SERIES_SRCS) $(PARQUET_SRCS)
 # PostgreSQL glue.
 GLUE_SRCS = src/meter_etl.c src/guc.c src/stage.c src/ingest.c src/store.c \
 	src/quarantine.c src/profile.c $(sort $(wildcard src/srf_*.c src/detect*.c src/pipeline*.c src/archive*.c))
@@ -38,7 +38,7 @@ REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
 WARN = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers \
 	-Wno-sign-compare -Wno-cast-function-type
 PG_CPPFLAGS = -Isrc $(WARN)
-SHLIB_LINK = -lcsv -lzstd
+SHLIB_LINK = -lcsv -lzstd -lpthread
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -53,12 +53,13 @@ FORCE:
 # ---------------------------------------------------------------- unit tests
 UNIT_CC ?= cc
 UNIT_CFLAGS ?= -O1 -g -std=gnu11 -Isrc $(WARN)
-UNIT_LIBS = -lcmocka -lcsv -lzstd -lm
+UNIT_LIBS = -lcmocka -lcsv -lzstd -lm -lpthread
 UNIT_TESTS = $(patsubst test/%.c,test/build/%,$(wildcard test/test_*.c))
 
 # Each unit test links only the pure sources it exercises.
 test_parse_SRCS = src/me_alloc.c src/parse.c src/tzconv.c src/rules.c src/csvmap.c
 test_reader_SRCS = src/me_alloc.c src/parse.c src/tzconv.c src/rules.c src/csvmap.c src/reader.c
+test_parser_thread_SRCS = $(test_reader_SRCS) src/parser_thread.c
 test_series_SRCS = src/me_alloc.c src/tzconv.c $(SERIES_SRCS)
 test_parquet_SRCS = src/me_alloc.c $(PARQUET_SRCS)
 

@@ -32,6 +32,7 @@
 #include "csvmap.h"
 #include "me_time.h"
 #include "meter_etl.h"
+#include "parser_thread.h"
 #include "profile.h"
 #include "reader.h"
 #include "stage.h"
@@ -552,9 +553,20 @@ report_progress(IngestState *is, int64 bytes)
 	pgstat_progress_update_multi_param(6, idx, val);
 }
 
-/* Feed the file's chunks through the reader. */
-static const MeReaderStats *
-read_file(IngestState *is, MeReader *reader)
+/* Fail the ingest for a file the profile cannot read (a file-level error). */
+static void
+file_does_not_fit(IngestState *is, const char *why)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
+			 errmsg("raw file " INT64_FORMAT " does not fit format \"%s\"", is->file_id, is->format),
+			 errdetail("%s.", why),
+			 errhint("Check the header, or pass the right format to meter_etl.ingest().")));
+}
+
+/* Feed the file's chunks through a reader in this backend. */
+static void
+read_file_inline(IngestState *is, MeReader *reader, MeReaderStats *stats)
 {
 	MeChunkReader cr;
 	const char *data;
@@ -572,12 +584,74 @@ read_file(IngestState *is, MeReader *reader)
 	if (ok)
 		ok = me_reader_finish(reader);
 	if (!ok)
-		ereport(ERROR,
-				(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
-				 errmsg("raw file " INT64_FORMAT " does not fit format \"%s\"", is->file_id, is->format),
-				 errdetail("%s.", me_reader_error(reader)),
-				 errhint("Check the header, or pass the right format to meter_etl.ingest().")));
-	return me_reader_stats(reader);
+		file_does_not_fit(is, me_reader_error(reader));
+	*stats = *me_reader_stats(reader);
+}
+
+/*
+ * The same with the reader in a parser thread: this backend fetches chunks
+ * and stores readings while the thread parses.  Everything the thread
+ * shares is malloc'd, and any error here stops and joins it first.
+ */
+static bool
+read_file_threaded(IngestState *is, const MeReaderCallbacks *cb, const MeRules *rules,
+				   const MeZone *zone, const char *stem, MeReaderStats *stats)
+{
+	MeParser   *volatile pp = me_parser_start(&is->prof->p, rules, zone, stem,
+											  (size_t) me_max_line_bytes);
+	char		err[512];
+	bool		ok;
+
+	if (pp == NULL)
+		return false;			/* no thread: the caller parses inline */
+	PG_TRY();
+	{
+		MeChunkReader cr;
+		const char *data = NULL;
+		size_t		len = 0;
+		bool		more = true;
+		bool		pending = false;
+		int64		pushed = 0;
+		int			rc = 0;
+
+		me_chunks_open(&cr, is->file_id);
+		while (rc != -1)
+		{
+			bool		busy = false;
+
+			CHECK_FOR_INTERRUPTS();
+			if (more && !pending)
+			{
+				pending = me_chunks_next(&cr, &data, &len);
+				if (!pending)
+				{
+					more = false;
+					me_parser_end_input(pp);
+				}
+			}
+			if (pending && me_parser_push(pp, data, len, 0))
+			{
+				pending = false;
+				pushed += (int64) len;
+				busy = true;
+			}
+			rc = me_parser_next(pp, busy ? 0 : 20, cb, is);
+			if (rc == 1)
+				report_progress(is, pushed);
+		}
+		me_chunks_close(&cr);
+	}
+	PG_CATCH();
+	{
+		me_parser_stop(pp);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	ok = me_parser_result(pp, stats, err, sizeof(err));
+	me_parser_stop(pp);
+	if (!ok)
+		file_does_not_fit(is, err);
+	return true;
 }
 
 /* The file name without directory and extension (meter id of single-meter layouts). */
@@ -602,8 +676,7 @@ meter_etl_ingest(PG_FUNCTION_ARGS)
 	MeReaderCallbacks cb = {on_reading, on_reject};
 	MeRules		rules;
 	MeZone		zone;
-	MeReader   *reader;
-	const MeReaderStats *st;
+	MeReaderStats stats;
 	char	   *status;
 	char	   *file_name;
 	char	   *format;
@@ -654,16 +727,21 @@ meter_etl_ingest(PG_FUNCTION_ARGS)
 	is.store = me_store_begin(is.file_id);
 	is.size = size;
 	report_progress(&is, 0);
-	reader = me_reader_create(&is.prof->p, &rules, &zone, file_stem(file_name), &cb, &is,
-							  (size_t) me_max_line_bytes);
-	st = read_file(&is, reader);
+	if (!me_parallel_parse ||
+		!read_file_threaded(&is, &cb, &rules, &zone, file_stem(file_name), &stats))
+	{
+		MeReader   *reader = me_reader_create(&is.prof->p, &rules, &zone, file_stem(file_name),
+											  &cb, &is, (size_t) me_max_line_bytes);
+
+		read_file_inline(&is, reader, &stats);
+		me_reader_free(reader);
+	}
 	flush_batch(&is);
 	me_store_end(is.store);
 	pgstat_progress_end_command();
 	update_freshness(&is);
-	finish_run(&is, st);
+	finish_run(&is, &stats);
 	error_context_stack = errcb.previous;
-	me_reader_free(reader);
 	result = return_run(fcinfo, "SELECT * FROM meter_etl.ingest_run WHERE run_id = $1", is.run_id);
 	SPI_finish();
 	PG_RETURN_DATUM(result);

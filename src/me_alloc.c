@@ -5,6 +5,6 @@
 
 #include "me_alloc.h"
 
-me_alloc_fn me_alloc_hook = malloc;
-me_realloc_fn me_realloc_hook = realloc;
-me_free_fn me_free_hook = free;
+__thread me_alloc_fn me_alloc_hook = malloc;
+__thread me_realloc_fn me_realloc_hook = realloc;
+__thread me_free_fn me_free_hook = free;

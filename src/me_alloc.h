@@ -10,6 +10,9 @@
  *
  * Inside the server an allocation failure raises an ERROR and never returns
  * NULL; stand-alone, a NULL return must be handled by the caller.
+ *
+ * The hooks are per thread: a parser thread started by the backend (see
+ * parser_thread.c) allocates with malloc while the backend uses palloc.
  */
 #ifndef ME_ALLOC_H
 #define ME_ALLOC_H
@@ -20,9 +23,9 @@ typedef void *(*me_alloc_fn) (size_t size);
 typedef void *(*me_realloc_fn) (void *ptr, size_t size);
 typedef void (*me_free_fn) (void *ptr);
 
-extern me_alloc_fn me_alloc_hook;
-extern me_realloc_fn me_realloc_hook;
-extern me_free_fn me_free_hook;
+extern __thread me_alloc_fn me_alloc_hook;
+extern __thread me_realloc_fn me_realloc_hook;
+extern __thread me_free_fn me_free_hook;
 
 static inline void *
 me_alloc(size_t size)

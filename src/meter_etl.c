@@ -47,19 +47,49 @@ _PG_init(void)
 	me_define_gucs();
 }
 
-/* Offset callback for tzconv: PostgreSQL's tz database. */
-static int32_t
-pg_gmtoff(void *ctx, int64_t unix_secs)
+/*
+ * The offset changes of a tz database zone between 1900 and 2200, as a
+ * table: lookups never touch PostgreSQL's (non-reentrant) pg_localtime, so
+ * the parser may run in its own thread.
+ */
+static MeZoneTable *
+zone_table(pg_tz *tz)
 {
-	pg_time_t	t = (pg_time_t) unix_secs;
-	struct pg_tm *tm = pg_localtime(&t, (const pg_tz *) ctx);
+	MeZoneTable *t = palloc0(sizeof(MeZoneTable));
+	int			cap = 64;
+	int64	   *at = palloc(sizeof(int64) * cap);
+	int32	   *off = palloc(sizeof(int32) * cap);
+	pg_time_t	when = (pg_time_t) INT64CONST(-2208988800);	/* 1900-01-01 */
+	pg_time_t	boundary;
+	long int	before,
+				after;
+	int			bdst,
+				adst;
+	int			r = pg_next_dst_boundary(&when, &before, &bdst, &boundary, &after, &adst, tz);
 
-	return tm ? (int32_t) tm->tm_gmtoff : 0;
+	t->initial_offset_s = (int32) before;
+	while (r == 1 && boundary < (pg_time_t) INT64CONST(7258118400))	/* 2200-01-01 */
+	{
+		if (t->n == cap)
+		{
+			cap *= 2;
+			at = repalloc(at, sizeof(int64) * cap);
+			off = repalloc(off, sizeof(int32) * cap);
+		}
+		at[t->n] = boundary;
+		off[t->n++] = (int32) after;
+		when = boundary;
+		r = pg_next_dst_boundary(&when, &before, &bdst, &boundary, &after, &adst, tz);
+	}
+	t->at = (const int64_t *) at;
+	t->offset_s = off;
+	return t;
 }
 
 /*
  * Set up a zone by name: UTC as a fixed offset (fast path), anything else
- * through the tz database.  Returns false for an unknown name.
+ * as a table of the tz database's offset changes.  Returns false for an
+ * unknown name.
  */
 bool
 me_zone_setup(MeZone *zone, const char *tzname)
@@ -75,7 +105,7 @@ me_zone_setup(MeZone *zone, const char *tzname)
 	tz = pg_tzset(tzname);
 	if (tz == NULL)
 		return false;
-	me_zone_init(zone, pg_gmtoff, tz);
+	me_zone_init(zone, me_zone_table_offset, zone_table(tz));
 	return true;
 }
 

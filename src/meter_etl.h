@@ -25,6 +25,7 @@ extern int	me_batch_rows;
 extern char *me_archive_dir;
 extern int	me_archive_buckets;
 extern int	me_max_attempts;
+extern bool me_parallel_parse;
 extern int	me_retry_backoff_s;
 extern int	me_run_history_days;
 extern void me_define_gucs(void);

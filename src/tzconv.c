@@ -12,6 +12,26 @@
 #include "me_time.h"
 #include "tzconv.h"
 
+/* gmtoff callback over a MeZoneTable: the last change at or before the instant. */
+int32_t
+me_zone_table_offset(void *table, int64_t unix_secs)
+{
+	const MeZoneTable *t = table;
+	int			lo = 0,
+				hi = t->n;
+
+	while (lo < hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (t->at[mid] <= unix_secs)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo == 0 ? t->initial_offset_s : t->offset_s[lo - 1];
+}
+
 /* Set up a zone with a constant offset (UTC, or "+10:00" market time). */
 void
 me_zone_init_fixed(MeZone *zone, int32_t offset_s)

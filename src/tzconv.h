@@ -40,6 +40,20 @@ typedef struct MeZone
 	uint64_t	callbacks;		/* callback calls, for tests */
 } MeZone;
 
+/*
+ * A zone as a table of offset changes, built once from the tz database by
+ * the glue: lookups are pure and read-only, so a zone can be used from a
+ * parser thread while the backend itself goes on.
+ */
+typedef struct MeZoneTable
+{
+	int32_t		initial_offset_s;	/* before the first change */
+	int			n;
+	const int64_t *at;			/* unix seconds of each change, ascending */
+	const int32_t *offset_s;	/* offset in force from at[i] on */
+} MeZoneTable;
+
+extern int32_t me_zone_table_offset(void *table, int64_t unix_secs);
 extern void me_zone_init_fixed(MeZone *zone, int32_t offset_s);
 extern void me_zone_init(MeZone *zone, me_gmtoff_fn gmtoff, void *ctx);
 extern MeLocalStatus me_local_to_utc(MeZone *zone, int64_t local_us,

@@ -242,6 +242,36 @@ test_local_time_dst(void **state)
 	assert_true(a == me_make_ts(2024, 10, 27, 2, 0, 0, 0));
 }
 
+/* A transition table answers like the rule it was built from. */
+static void
+test_zone_table(void **state)
+{
+	int64_t		at[64];
+	int32_t		off[64];
+	int			n = 0;
+	int32_t		std = 3600;
+	MeZoneTable t;
+
+	for (int y = 2000; y < 2030; y++)
+	{
+		at[n] = eu_last_sunday_utc(y, 3);
+		off[n++] = 7200;
+		at[n] = eu_last_sunday_utc(y, 10);
+		off[n++] = 3600;
+	}
+	t.initial_offset_s = 3600;
+	t.n = n;
+	t.at = at;
+	t.offset_s = off;
+	for (int64_t s = 946684800 - 86400; s < 1893456000; s += 3 * 3600 + 17)
+		assert_int_equal(me_zone_table_offset(&t, s), eu_gmtoff(&std, s));
+	/* exactly at and just before a change */
+	assert_int_equal(me_zone_table_offset(&t, at[4]), 7200);
+	assert_int_equal(me_zone_table_offset(&t, at[4] - 1), 3600);
+	t.n = 0;
+	assert_int_equal(me_zone_table_offset(&t, 0), 3600);
+}
+
 /* The per-hour cache gives the same answers as fresh zones, with few callbacks. */
 static void
 test_local_time_cache(void **state)
@@ -433,6 +463,7 @@ main(void)
 		cmocka_unit_test(test_iso_fast_path_matches_general),
 		cmocka_unit_test(test_local_time_dst),
 		cmocka_unit_test(test_local_time_cache),
+		cmocka_unit_test(test_zone_table),
 		cmocka_unit_test(test_validation_rules),
 		cmocka_unit_test(test_utf8),
 		cmocka_unit_test(test_names_and_intervals),
