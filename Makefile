@@ -19,7 +19,7 @@ PURE_SRCS = src/me_alloc.c src/parse.c src/tzconv.c src/rules.c src/csvmap.c \
 	src/reader.c src/parser_thread.c $(SERIES_SRCS) $(PARQUET_SRCS)
 # PostgreSQL glue.
 GLUE_SRCS = src/meter_etl.c src/guc.c src/stage.c src/ingest.c src/store.c \
-	src/quarantine.c src/profile.c $(sort $(wildcard src/srf_*.c src/detect*.c src/pipeline*.c src/archive*.c))
+	src/quarantine.c src/profile.c src/inbox.c $(sort $(wildcard src/srf_*.c src/detect*.c src/pipeline*.c src/archive*.c))
 
 # SKIP="src/x.c src/sql/30_x.sql" leaves work in progress out of a build
 OBJS = $(patsubst %.c,%.o,$(filter-out $(SKIP),$(PURE_SRCS) $(GLUE_SRCS)))

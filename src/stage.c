@@ -143,6 +143,26 @@ has_dotdot(const char *path)
  * (after following symlinks) lies inside it.  Returns the canonical path
  * and, in *relname, the path relative to the inbox.
  */
+/*
+ * The canonical path of meter_etl.inbox_dir, into root (PATH_MAX bytes);
+ * errors if the setting is empty or the directory cannot be resolved.
+ * Returns a palloc'd copy for convenience.
+ */
+char *
+me_inbox_resolve_dir(char *root)
+{
+	if (me_inbox_dir == NULL || me_inbox_dir[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("meter_etl.inbox_dir is not set"),
+				 errhint("A superuser must set meter_etl.inbox_dir to the directory files may be staged from.")));
+	if (realpath(me_inbox_dir, root) == NULL)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not resolve meter_etl.inbox_dir \"%s\": %m", me_inbox_dir)));
+	return pstrdup(root);
+}
+
 char *
 me_inbox_resolve(const char *path, char **relname)
 {
@@ -152,19 +172,11 @@ me_inbox_resolve(const char *path, char **relname)
 	struct stat st;
 	size_t		n;
 
-	if (me_inbox_dir == NULL || me_inbox_dir[0] == '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("meter_etl.inbox_dir is not set"),
-				 errhint("A superuser must set meter_etl.inbox_dir to the directory files may be staged from.")));
+	pfree(me_inbox_resolve_dir(inbox_real));
 	if (has_dotdot(path))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("path \"%s\" must not contain \"..\"", path)));
-	if (realpath(me_inbox_dir, inbox_real) == NULL)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not resolve meter_etl.inbox_dir \"%s\": %m", me_inbox_dir)));
 	joined = is_absolute_path(path) ? pstrdup(path) : psprintf("%s/%s", inbox_real, path);
 	if (realpath(joined, file_real) == NULL)
 		ereport(ERROR,

@@ -91,6 +91,25 @@ refused "absolute path elsewhere" "SELECT meter_etl.stage_server_file('$WORK/out
 refused "symlink leading out" "SELECT meter_etl.stage_server_file('link-out.csv')" "outside meter_etl.inbox_dir"
 refused "directory" "SELECT meter_etl.stage_server_file('sub')" "not a regular file"
 refused "missing file" "SELECT meter_etl.stage_server_file('nope.csv')" "could not open file"
+# scan_inbox: new and changed files only; hidden, partial and too-young files wait
+printf 'meter_id,timestamp,value,unit\nI2,2024-01-01T00:00:00Z,2,kW\n' > "$WORK/inbox/sub/deep.csv"
+printf 'meter_id,timestamp,value,unit\nI3,2024-01-01T00:00:00Z,3,kW\n' > "$WORK/inbox/.hidden.csv"
+printf 'meter_id,timestamp,value,unit\nI4,2024-01' > "$WORK/inbox/upload.csv.part"
+chmod 644 "$WORK"/inbox/sub/deep.csv "$WORK"/inbox/.hidden.csv "$WORK"/inbox/upload.csv.part
+check "scan_inbox stages what landed" "ok.csv|f,sub/deep.csv|t,sub/link-in.csv|f" \
+  "$(q "SELECT string_agg(path || '|' || CASE WHEN is_new THEN 't' ELSE 'f' END, ',' ORDER BY path) FROM meter_etl.scan_inbox(min_age => '0')")"
+check "a second scan finds nothing new" "0" "$(q "SELECT count(*) FROM meter_etl.scan_inbox(min_age => '0')")"
+check "files younger than min_age wait" "0" "$(q "SELECT count(*) FROM meter_etl.scan_inbox(min_age => '1 hour')")"
+printf 'meter_id,timestamp,value,unit\nI2,2024-01-01T00:15:00Z,5,kW\n' > "$WORK/inbox/sub/deep.csv"
+touch -d '2 minutes ago' "$WORK/inbox/sub/deep.csv"
+check "a changed file is staged again" "sub/deep.csv|t" \
+  "$(q "SELECT string_agg(path || '|' || CASE WHEN is_new THEN 't' ELSE 'f' END, ',') FROM meter_etl.scan_inbox(min_age => '0')")"
+printf 'meter_id,timestamp,value,unit\nI5,2024-01-01T00:00:00Z,5,kW\n' > "$WORK/inbox/late.csv"
+chmod 644 "$WORK/inbox/late.csv"
+touch -d '1 minute ago' "$WORK/inbox/late.csv"
+psql -X -q -c "CALL meter_etl.run_pipeline()" >/dev/null
+check "run_pipeline scans the inbox first" "ingested" \
+  "$(q "SELECT f.status FROM meter_etl.inbox_file i JOIN meter_etl.raw_file f USING (file_id) WHERE i.path = 'late.csv'")"
 q "CREATE ROLE e2e_plain LOGIN" >/dev/null
 refused "not for ordinary roles" "SET ROLE e2e_plain; SELECT meter_etl.stage_server_file('ok.csv')" "permission denied"
 psql -X -q -c "LOAD 'meter_etl'" -c "ALTER SYSTEM RESET meter_etl.inbox_dir"

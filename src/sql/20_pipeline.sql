@@ -38,6 +38,24 @@ CREATE TABLE dead_letter (
 COMMENT ON TABLE dead_letter IS
   'Files that failed meter_etl.max_attempts times; meter_etl.retry_dead_letter(file_id) puts one back';
 
+CREATE TABLE inbox_file (
+    path        text PRIMARY KEY,
+    size_bytes  bigint NOT NULL,
+    modified_at timestamptz NOT NULL,
+    file_id     bigint NOT NULL REFERENCES raw_file,
+    staged_at   timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+COMMENT ON TABLE inbox_file IS
+  'Files scan_inbox() staged from meter_etl.inbox_dir, so an unchanged file is not read again';
+
+CREATE FUNCTION scan_inbox(min_age interval DEFAULT '10 seconds', source text DEFAULT 'inbox')
+RETURNS TABLE (path text, file_id bigint, is_new boolean)
+AS 'MODULE_PATHNAME', 'meter_etl_scan_inbox'
+LANGUAGE C VOLATILE
+SET search_path = meter_etl, pg_catalog;
+COMMENT ON FUNCTION scan_inbox(interval, text) IS
+  'Stage the files in meter_etl.inbox_dir that are new or changed (hidden, *.tmp, *.part and files younger than min_age are left alone)';
+
 -- A file is claimed by a session-level advisory lock on (class, file_id) for
 -- as long as a worker processes it.  The lock disappears with the backend,
 -- so a file left 'processing' by a crashed worker is simply claimed again.
@@ -138,7 +156,8 @@ COMMENT ON FUNCTION process_claimed_file(bigint, bigint) IS
 -- A procedure that commits cannot carry a SET clause, so instead of pinning
 -- search_path this one names every object with its schema (pg_catalog is
 -- searched first anyway).
-CREATE PROCEDURE run_pipeline(max_files integer DEFAULT NULL, worker text DEFAULT NULL)
+CREATE PROCEDURE run_pipeline(max_files integer DEFAULT NULL, worker text DEFAULT NULL,
+                              scan boolean DEFAULT true)
 LANGUAGE plpgsql
 AS $$
 DECLARE
@@ -153,6 +172,11 @@ BEGIN
   IF NOT pg_try_advisory_lock(7412, hashtext(v_worker)) THEN
     RAISE NOTICE 'pipeline worker "%" is already running; skipped', v_worker;
     RETURN;
+  END IF;
+  -- a file lands, the pipeline starts: pick up new files from the inbox first
+  IF scan AND coalesce(current_setting('meter_etl.inbox_dir', true), '') <> '' THEN
+    PERFORM meter_etl.scan_inbox();
+    COMMIT;
   END IF;
   LOOP
     EXIT WHEN max_files IS NOT NULL AND v_done >= max_files;
@@ -169,8 +193,8 @@ BEGIN
   COMMIT;
 END
 $$;
-COMMENT ON PROCEDURE run_pipeline(integer, text) IS
-  'Process due raw files one transaction each, with retries (meter_etl.max_attempts), back-off and a dead-letter queue; safe to run in several sessions';
+COMMENT ON PROCEDURE run_pipeline(integer, text, boolean) IS
+  'Stage new inbox files (scan), then process due raw files one transaction each, with retries (meter_etl.max_attempts), back-off and a dead-letter queue; safe to run in several sessions';
 
 CREATE FUNCTION retry_dead_letter(file_id bigint)
 RETURNS boolean
@@ -347,10 +371,12 @@ COMMENT ON VIEW v_ingest_progress IS
 
 REVOKE ALL ON FUNCTION claim_next_file(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION process_claimed_file(bigint, bigint) FROM PUBLIC;
-REVOKE ALL ON PROCEDURE run_pipeline(integer, text) FROM PUBLIC;
+REVOKE ALL ON PROCEDURE run_pipeline(integer, text, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION scan_inbox(interval, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION retry_dead_letter(bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION prune_history() FROM PUBLIC;
 REVOKE ALL ON FUNCTION schedule(text, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION unschedule() FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('pipeline_run', '');
 SELECT pg_catalog.pg_extension_config_dump('dead_letter', '');
+SELECT pg_catalog.pg_extension_config_dump('inbox_file', '');
