@@ -23,6 +23,10 @@ SELECT kind, severity, file_id, message, details->>'sqlstate' AS sqlstate FROM m
 SELECT pending, processing, failed_awaiting_retry, dead_letter, ingested, open_alerts
   FROM meter_etl.v_pipeline_health;
 SELECT meter_id, last_reading_at FROM meter_etl.v_meter_freshness ORDER BY meter_id;
+-- each ingested file was also detected incrementally, from the extents ingest recorded
+SELECT (SELECT count(*) FROM meter_etl.detect_done) AS detected_runs,
+       (SELECT count(*) FROM meter_etl.ingest_run WHERE status = 'ok') AS ingested_runs,
+       (SELECT count(*) FROM meter_etl.ingest_extent) AS extents;
 
 -- the fix: a profile for the vendor's layout, then the file goes back in the queue
 INSERT INTO meter_etl.format_profile (name, delimiter, detect_columns, meter_column, ts_column,

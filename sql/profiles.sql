@@ -26,7 +26,15 @@ SELECT meter_id, ts, kw FROM meter_etl.v_reading WHERE file_id = :f ORDER BY ts;
 SELECT c.relname, x.cond
   FROM pg_extension e, unnest(e.extconfig, e.extcondition) AS x(oid, cond)
   JOIN pg_class c ON c.oid = x.oid
- WHERE e.extname = 'meter_etl' ORDER BY 1;
+ WHERE e.extname = 'meter_etl' AND x.cond <> '' ORDER BY 1;
+-- every table of the extension is dumped with its data, except the fixed catalogs
+-- (the daily partitions of reading are ordinary tables, dumped like any other)
+SELECT c.relname AS not_dumped
+  FROM pg_depend d JOIN pg_class c ON c.oid = d.objid AND d.classid = 'pg_class'::regclass
+  JOIN pg_extension e ON e.oid = d.refobjid AND d.deptype = 'e'
+ WHERE e.extname = 'meter_etl' AND c.relkind = 'r'
+   AND c.oid <> ALL (e.extconfig)
+ ORDER BY 1;
 
 -- errors a user can cause, each with a clear message
 SELECT meter_etl.stage('mystery.csv', convert_to(E'foo,bar\n1,2\n', 'UTF8')) AS m \gset

@@ -23,6 +23,7 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
+#include "confine.h"
 #include "meter_etl.h"
 #include "stage.h"
 
@@ -61,9 +62,9 @@ static bool
 inside_inbox(const Walk *w, const char *full)
 {
 	char		real[PATH_MAX];
-	size_t		n = strlen(w->root);
 
-	return realpath(full, real) != NULL && strncmp(real, w->root, n) == 0 && real[n] == '/';
+	return realpath(full, real) != NULL && me_path_inside(real, w->root) &&
+		strcmp(real, w->root) != 0;
 }
 
 /* Collect regular files below dir (relative path rel), depth first. */

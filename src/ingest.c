@@ -50,7 +50,8 @@ typedef struct MeterEntry
 	char		meter_id[METER_KEYLEN]; /* hash key */
 	int32		meter_key;		/* 0 until resolved */
 	int32		interval_s;
-	TimestampTz last_ts;		/* newest reading stored, for freshness */
+	TimestampTz first_ts;		/* oldest and newest reading stored: the */
+	TimestampTz last_ts;		/* span detection recomputes, and freshness */
 	bool		stored;
 } MeterEntry;
 
@@ -247,6 +248,8 @@ flush_batch(IngestState *is)
 			is->rows_clean++;
 			if (!m->stored || r->ts > m->last_ts)
 				m->last_ts = r->ts;
+			if (!m->stored || r->ts < m->first_ts)
+				m->first_ts = r->ts;
 			m->stored = true;
 		}
 		else if (r->outcome == ME_OUT_DUPLICATE)
@@ -477,7 +480,11 @@ finish_run(IngestState *is, const MeReaderStats *st)
 		elog(ERROR, "could not mark the raw file ingested");
 }
 
-/* Record each meter's newest stored reading (one statement per file). */
+/*
+ * Record each meter's newest stored reading (freshness) and the span of
+ * what this run stored per meter (what incremental detection recomputes):
+ * two set-based statements per file.
+ */
 static void
 update_freshness(IngestState *is)
 {
@@ -485,27 +492,35 @@ update_freshness(IngestState *is)
 	MeterEntry *m;
 	long		n = hash_get_num_entries(is->meters);
 	Datum	   *keys = palloc(sizeof(Datum) * (n + 1));
-	Datum	   *ts = palloc(sizeof(Datum) * (n + 1));
+	Datum	   *first = palloc(sizeof(Datum) * (n + 1));
+	Datum	   *last = palloc(sizeof(Datum) * (n + 1));
 	int			k = 0;
-	Oid			argtypes[2] = {INT4ARRAYOID, TIMESTAMPTZARRAYOID};
-	Datum		args[2];
+	Oid			argtypes[4] = {INT4ARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, INT8OID};
+	Datum		args[4];
 
 	hash_seq_init(&seq, is->meters);
 	while ((m = hash_seq_search(&seq)) != NULL)
 		if (m->stored)
 		{
 			keys[k] = Int32GetDatum(m->meter_key);
-			ts[k++] = TimestampTzGetDatum(m->last_ts);
+			first[k] = TimestampTzGetDatum(m->first_ts);
+			last[k++] = TimestampTzGetDatum(m->last_ts);
 		}
 	if (k == 0)
 		return;
 	args[0] = PointerGetDatum(construct_array(keys, k, INT4OID, 4, true, TYPALIGN_INT));
-	args[1] = PointerGetDatum(construct_array(ts, k, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	if (SPI_execute_with_args("UPDATE meter_etl.meter m SET last_reading_at = u.t"
-							  " FROM unnest($1, $2) AS u(k, t)"
-							  " WHERE m.meter_key = u.k AND (m.last_reading_at IS NULL OR m.last_reading_at < u.t)",
-							  2, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE)
+	args[1] = PointerGetDatum(construct_array(first, k, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[2] = PointerGetDatum(construct_array(last, k, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[3] = Int64GetDatum(is->run_id);
+	if (SPI_execute_with_args("UPDATE meter_etl.meter m SET last_reading_at = u.b"
+							  " FROM unnest($1, $2, $3) AS u(k, a, b)"
+							  " WHERE m.meter_key = u.k AND (m.last_reading_at IS NULL OR m.last_reading_at < u.b)",
+							  3, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not record meter freshness");
+	if (SPI_execute_with_args("INSERT INTO meter_etl.ingest_extent (ingest_run_id, meter_key, ts_min, ts_max)"
+							  " SELECT $4, u.k, u.a, u.b FROM unnest($1, $2, $3) AS u(k, a, b)",
+							  4, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not record the extent of the ingest");
 }
 
 /* Create the hash tables and buffers of a run. */

@@ -11,6 +11,7 @@
 #include "pgtime.h"
 #include "utils/memutils.h"
 
+#include "detect.h"
 #include "me_alloc.h"
 #include "meter_etl.h"
 
@@ -44,6 +45,7 @@ _PG_init(void)
 	me_alloc_hook = pg_me_alloc;
 	me_realloc_hook = pg_me_realloc;
 	me_free_hook = pg_me_free;
+	me_detect_define_gucs();	/* before me_define_gucs reserves the prefix */
 	me_define_gucs();
 }
 

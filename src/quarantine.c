@@ -16,6 +16,7 @@
 #include "storage/proc.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -382,6 +383,32 @@ guard_tuple(Relation rel, HeapTuple tup)
 	return tup;
 }
 
+/*
+ * Does an UPDATE leave meter, channel, time and value as they were?  Then
+ * the rules have nothing new to judge (detection sets flags this way), and
+ * a reading accepted under earlier settings must not be quarantined now.
+ */
+static bool
+same_reading(Relation rel, HeapTuple oldtup, HeapTuple newtup)
+{
+	static const char *const cols[4] = {"ts", "kw", "meter_key", "channel_id"};
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	for (int i = 0; i < 4; i++)
+	{
+		int			a = attnum_of(desc, cols[i]);
+		bool		n1,
+					n2;
+		Datum		d1 = getattr(oldtup, desc, a, &n1);
+		Datum		d2 = getattr(newtup, desc, a, &n2);
+
+		if (n1 || n2 || !datumIsEqual(d1, d2, TupleDescAttr(desc, a - 1)->attbyval,
+									  TupleDescAttr(desc, a - 1)->attlen))
+			return false;
+	}
+	return true;
+}
+
 /* BEFORE INSERT OR UPDATE row trigger on meter_etl.reading. */
 Datum
 meter_etl_reading_guard(PG_FUNCTION_ARGS)
@@ -395,7 +422,12 @@ meter_etl_reading_guard(PG_FUNCTION_ARGS)
 	if (!TRIGGER_FIRED_FOR_ROW(td->tg_event) || !TRIGGER_FIRED_BEFORE(td->tg_event))
 		elog(ERROR, "reading_guard: must be fired before insert or update, for each row");
 	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+	{
 		tup = td->tg_newtuple;
+		/* flags (or lineage) only: the reading itself was validated on its way in */
+		if (same_reading(td->tg_relation, td->tg_trigtuple, tup))
+			return PointerGetDatum(tup);
+	}
 	else if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
 		tup = td->tg_trigtuple;
 	else

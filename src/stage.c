@@ -21,6 +21,7 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
+#include "confine.h"
 #include "meter_etl.h"
 #include "reader.h"
 #include "stage.h"
@@ -120,24 +121,6 @@ meter_etl_raw_sha256(PG_FUNCTION_ARGS)
 	PG_RETURN_BYTEA_P(result);
 }
 
-/* Refuse paths with a ".." component outright: the intent is never good. */
-static bool
-has_dotdot(const char *path)
-{
-	const char *p = path;
-
-	while ((p = strstr(p, "..")) != NULL)
-	{
-		bool		start = (p == path || p[-1] == '/');
-		bool		end = (p[2] == '\0' || p[2] == '/');
-
-		if (start && end)
-			return true;
-		p += 2;
-	}
-	return false;
-}
-
 /*
  * Resolve a path against meter_etl.inbox_dir and make sure the real file
  * (after following symlinks) lies inside it.  Returns the canonical path
@@ -173,7 +156,7 @@ me_inbox_resolve(const char *path, char **relname)
 	size_t		n;
 
 	pfree(me_inbox_resolve_dir(inbox_real));
-	if (has_dotdot(path))
+	if (me_path_has_dotdot(path))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("path \"%s\" must not contain \"..\"", path)));
@@ -183,7 +166,7 @@ me_inbox_resolve(const char *path, char **relname)
 				(errcode_for_file_access(),
 				 errmsg("could not open file \"%s\": %m", path)));
 	n = strlen(inbox_real);
-	if (strncmp(file_real, inbox_real, n) != 0 || file_real[n] != '/')
+	if (!me_path_inside(file_real, inbox_real) || file_real[n] != '/')
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("path \"%s\" is outside meter_etl.inbox_dir", path),

@@ -167,6 +167,18 @@ denied e2e_reader r3ader "SELECT meter_etl.stage('x', '')"
 echo "ok   reader cannot read tables or stage"
 q "DROP ROLE e2e_loader; DROP ROLE e2e_reader" >/dev/null 2>&1 || true
 
+echo "-- pg_dump and restore keep the raw zone, the store and the accounting"
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS meter_etl_e2e_copy" -c "CREATE DATABASE meter_etl_e2e_copy"
+pg_dump -X --disable-triggers meter_etl_e2e 2>/dev/null > "$WORK/dump.sql" || pg_dump --disable-triggers meter_etl_e2e > "$WORK/dump.sql"
+psql -X -q -v ON_ERROR_STOP=1 -d meter_etl_e2e_copy -f "$WORK/dump.sql" >/dev/null 2>"$WORK/restore.err" || { cat "$WORK/restore.err"; fail "restore failed"; }
+for t in raw_file raw_chunk reading quarantine ingest_run meter pipeline_run; do
+  check "restored $t" "$(q "SELECT count(*) FROM meter_etl.$t")" \
+    "$(psql -X -q -At -d meter_etl_e2e_copy -c "SELECT count(*) FROM meter_etl.$t")"
+done
+check "restored bytes hash the same" "$(q "SELECT encode(meter_etl.raw_sha256($fid), 'hex')")" \
+  "$(psql -X -q -At -d meter_etl_e2e_copy -c "SELECT encode(meter_etl.raw_sha256($fid), 'hex')")"
+psql -X -q -d postgres -c "DROP DATABASE meter_etl_e2e_copy"
+
 echo "-- the README documents every reason code, flag and setting"
 for code in $(q "SELECT code FROM meter_etl.reason_code"); do
   grep -q "\`$code\`" README.md || fail "README does not document reason code $code"

@@ -24,12 +24,13 @@ newdb() {
 q() { local db=$1; shift; psql -X -q -At -v ON_ERROR_STOP=1 -d "$db" -c "$*"; }
 # a summary that must be identical whoever processed the files
 summary() {
-  local a b c
+  local a b c d
   a=$(q "$1" "SELECT count(*) || '/' || round(sum(kw)::numeric, 6) || '/' || count(DISTINCT meter_key) FROM meter_etl.reading")
   b=$(q "$1" "SELECT string_agg(reason || '=' || n, ',' ORDER BY reason) FROM (SELECT reason, count(*) n FROM meter_etl.quarantine GROUP BY 1) x")
   c=$(q "$1" "SELECT sum(readings_read) || '/' || sum(rows_clean) || '/' || sum(rows_quarantined) || '/' || sum(rows_duplicate) FROM meter_etl.ingest_run WHERE status = 'ok'")
+  d=$(q "$1" "SELECT (SELECT count(*) FILTER (WHERE flags <> 0) FROM meter_etl.reading) || ' flagged/' || (SELECT count(*) FROM meter_etl.fault) || ' faults/' || (SELECT count(*) FROM meter_etl.gap) || ' gaps/' || (SELECT count(*) FROM meter_etl.estimate) || ' estimates'")
   [ -n "$a" ] && [ -n "$c" ] || fail "empty summary for $1"
-  echo "$a|$b|$c"
+  echo "$a|$b|$c|$d"
 }
 
 echo "-- parallel workers"

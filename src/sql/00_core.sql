@@ -119,6 +119,7 @@ SET search_path = meter_etl, pg_catalog
 AS $$
 DECLARE
   parent_status text;
+  parent_chunks integer;
 BEGIN
   IF TG_OP = 'TRUNCATE' THEN
     RAISE EXCEPTION 'cannot truncate "%": the raw zone is immutable', TG_TABLE_NAME
@@ -149,8 +150,13 @@ BEGIN
     RAISE EXCEPTION 'cannot modify chunks of raw file %: the raw zone is immutable', OLD.file_id
       USING ERRCODE = 'object_not_in_prerequisite_state';
   END IF;
-  SELECT status INTO parent_status FROM raw_file
+  SELECT status, chunk_count INTO parent_status, parent_chunks FROM raw_file
    WHERE file_id = CASE WHEN TG_OP = 'DELETE' THEN OLD.file_id ELSE NEW.file_id END;
+  -- a restore (pg_dump) brings staged files back chunk by chunk: a chunk
+  -- may complete a file up to its recorded chunk_count, never change it
+  IF TG_OP = 'INSERT' AND parent_status <> 'receiving' AND NEW.chunk_no < parent_chunks THEN
+    RETURN NEW;
+  END IF;
   IF parent_status IS DISTINCT FROM 'receiving' THEN
     RAISE EXCEPTION 'cannot % chunks of raw file %: it is no longer receiving',
       lower(TG_OP), CASE WHEN TG_OP = 'DELETE' THEN OLD.file_id ELSE NEW.file_id END
@@ -446,16 +452,21 @@ CREATE TABLE reading (
     line_no    integer,
     meter_key  integer NOT NULL,
     channel_id smallint NOT NULL DEFAULT 1,
-    flags      smallint NOT NULL DEFAULT 0,
-    PRIMARY KEY (meter_key, channel_id, ts)
+    flags      smallint NOT NULL DEFAULT 0
 ) PARTITION BY RANGE (ts);
 COMMENT ON TABLE reading IS
-  'Clean store: one row per meter, channel and interval start (UTC), average kW; partitioned by day. The single source of truth.';
+  'Clean store: one row per meter, channel and interval start (UTC), average kW; partitioned by day, each partition keyed by (meter_key, channel_id, ts). The single source of truth.';
 COMMENT ON COLUMN reading.kw IS 'Average power over the interval in kW (energy readings are converted)';
 COMMENT ON COLUMN reading.flags IS 'Quality flags, see meter_etl.quality_flag (0 = actual)';
 COMMENT ON COLUMN reading.line_no IS 'Physical line of the raw file the reading came from (lineage)';
 
+-- The key lives on each partition rather than on the parent: the daily
+-- partitions are created at run time (not by the extension script), and a
+-- key inherited from an extension-owned parent would stop pg_dump output
+-- from restoring.  ts is part of the key and of the partition bound, so a
+-- key per partition is a key for the whole table.
 CREATE TABLE reading_default PARTITION OF reading DEFAULT;
+ALTER TABLE reading_default ADD PRIMARY KEY (meter_key, channel_id, ts);
 COMMENT ON TABLE reading_default IS
   'Rows inserted for days without a daily partition wait here; create_partitions() moves them into their partition';
 
@@ -692,6 +703,7 @@ SELECT pg_catalog.pg_extension_config_dump('raw_file', '');
 SELECT pg_catalog.pg_extension_config_dump('raw_chunk', '');
 SELECT pg_catalog.pg_extension_config_dump('format_profile', 'WHERE NOT builtin');
 SELECT pg_catalog.pg_extension_config_dump('meter', '');
+SELECT pg_catalog.pg_extension_config_dump('reading_default', '');
 SELECT pg_catalog.pg_extension_config_dump('channel', 'WHERE channel_id > 4');
 SELECT pg_catalog.pg_extension_config_dump('quarantine', '');
 SELECT pg_catalog.pg_extension_config_dump('ingest_run', '');

@@ -94,7 +94,7 @@ $$;
 COMMENT ON FUNCTION claim_next_file(text) IS
   'Claim the next due raw file for a worker (row lock SKIP LOCKED plus a session advisory lock) and open its run row; NULLs when none is due';
 
-CREATE FUNCTION process_claimed_file(p_file bigint, p_run bigint)
+CREATE FUNCTION process_claimed_file(p_file bigint, p_run bigint, p_detect boolean DEFAULT true)
 RETURNS text
 LANGUAGE plpgsql VOLATILE
 SET search_path = meter_etl, pg_catalog
@@ -112,9 +112,19 @@ BEGIN
   SELECT attempts INTO v_attempt FROM meter_etl.raw_file WHERE file_id = p_file;
   BEGIN
     r := meter_etl.ingest(p_file);
-    -- incremental detection, when the detection module provides it
-    IF to_regprocedure('meter_etl.detect_file(bigint)') IS NOT NULL THEN
-      EXECUTE 'SELECT meter_etl.detect_file($1)' USING p_file;
+    -- incremental detection of what this ingest (and any before it) stored;
+    -- a detection failure does not undo the ingest: the run stays pending
+    IF p_detect THEN
+      BEGIN
+        PERFORM meter_etl.detect_pending();
+      EXCEPTION WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS v_err = MESSAGE_TEXT, v_state = RETURNED_SQLSTATE;
+        PERFORM meter_etl.raise_alert('detection_failed', 'warning',
+                  format('detection after raw file %s failed; it stays pending', p_file),
+                  jsonb_build_object('error', v_err, 'sqlstate', v_state), NULL, p_file);
+        v_err := NULL;
+        v_state := NULL;
+      END;
     END IF;
     UPDATE meter_etl.pipeline_run
        SET status = 'ok', finished_at = clock_timestamp(), ingest_run_id = r.run_id,
@@ -150,14 +160,14 @@ BEGIN
   RETURN 'failed';
 END
 $$;
-COMMENT ON FUNCTION process_claimed_file(bigint, bigint) IS
+COMMENT ON FUNCTION process_claimed_file(bigint, bigint, boolean) IS
   'Ingest one claimed file (and run incremental detection); on error roll back that file only and schedule a retry or a dead letter';
 
 -- A procedure that commits cannot carry a SET clause, so instead of pinning
 -- search_path this one names every object with its schema (pg_catalog is
 -- searched first anyway).
 CREATE PROCEDURE run_pipeline(max_files integer DEFAULT NULL, worker text DEFAULT NULL,
-                              scan boolean DEFAULT true)
+                              scan boolean DEFAULT true, detect boolean DEFAULT true)
 LANGUAGE plpgsql
 AS $$
 DECLARE
@@ -183,7 +193,7 @@ BEGIN
     SELECT c.file_id, c.run_id INTO v_file, v_run FROM meter_etl.claim_next_file(v_worker) c;
     COMMIT;                         -- the claim, its attempt count and run row are durable
     EXIT WHEN v_file IS NULL;
-    v_result := meter_etl.process_claimed_file(v_file, v_run);
+    v_result := meter_etl.process_claimed_file(v_file, v_run, detect);
     COMMIT;                         -- each file in its own transaction
     PERFORM pg_advisory_unlock(7411, v_file::integer);
     v_done := v_done + 1;
@@ -193,8 +203,8 @@ BEGIN
   COMMIT;
 END
 $$;
-COMMENT ON PROCEDURE run_pipeline(integer, text, boolean) IS
-  'Stage new inbox files (scan), then process due raw files one transaction each, with retries (meter_etl.max_attempts), back-off and a dead-letter queue; safe to run in several sessions';
+COMMENT ON PROCEDURE run_pipeline(integer, text, boolean, boolean) IS
+  'Stage new inbox files (scan), then ingest due raw files one transaction each and detect incrementally (detect), with retries (meter_etl.max_attempts), back-off and a dead-letter queue; safe to run in several sessions';
 
 CREATE FUNCTION retry_dead_letter(file_id bigint)
 RETURNS boolean
@@ -370,8 +380,8 @@ COMMENT ON VIEW v_ingest_progress IS
   'Progress of ingests running in other sessions (bytes of the raw file read, readings stored), from pg_stat_progress_copy';
 
 REVOKE ALL ON FUNCTION claim_next_file(text) FROM PUBLIC;
-REVOKE ALL ON FUNCTION process_claimed_file(bigint, bigint) FROM PUBLIC;
-REVOKE ALL ON PROCEDURE run_pipeline(integer, text, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION process_claimed_file(bigint, bigint, boolean) FROM PUBLIC;
+REVOKE ALL ON PROCEDURE run_pipeline(integer, text, boolean, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION scan_inbox(interval, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION retry_dead_letter(bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION prune_history() FROM PUBLIC;

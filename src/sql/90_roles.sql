@@ -56,3 +56,15 @@ BEGIN
 END
 $$;
 GRANT EXECUTE ON FUNCTION flag_names(integer) TO meter_etl_reader;
+-- the series functions on the caller's own arrays read no table
+DO $$
+DECLARE
+  f regprocedure;
+BEGIN
+  FOR f IN SELECT p.oid::regprocedure FROM pg_proc p
+            WHERE p.pronamespace = 'meter_etl'::regnamespace AND p.proname LIKE '%\_array'
+  LOOP
+    EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO meter_etl_reader', f);
+  END LOOP;
+END
+$$;

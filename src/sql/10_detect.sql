@@ -1,0 +1,736 @@
+
+-- ======================================================================
+-- Detection: interpolation, rolling outliers, faulty meters, peaks
+-- (C cores in src/series*.c, glue in src/srf_*.c and src/detect*.c;
+--  see doc/detection.md)
+-- ======================================================================
+
+-- ---------------------------------------------------------------- SRFs
+
+CREATE FUNCTION interpolate(from_ts timestamptz, to_ts timestamptz, meters text[] DEFAULT NULL,
+                            max_gap interval DEFAULT '2 hours', like_day boolean DEFAULT false)
+RETURNS TABLE (meter_id text, channel text, ts timestamptz, kw double precision,
+               estimated boolean, method text)
+AS 'MODULE_PATHNAME', 'meter_etl_interpolate'
+LANGUAGE C STABLE
+SET search_path = meter_etl, pg_catalog;
+COMMENT ON FUNCTION interpolate(timestamptz, timestamptz, text[], interval, boolean) IS
+  'One row per grid slot in [from_ts, to_ts) of each meter channel: the actual reading, a linear estimate for a gap up to max_gap, a like-day estimate for longer gaps when like_day, or a hole (kw NULL, method gap)';
+
+CREATE FUNCTION interpolate_array(ts timestamptz[], kw double precision[], step interval DEFAULT '15 minutes',
+                            max_gap interval DEFAULT '2 hours', from_ts timestamptz DEFAULT NULL,
+                            to_ts timestamptz DEFAULT NULL, like_day boolean DEFAULT false,
+                            time_zone text DEFAULT 'UTC')
+RETURNS TABLE (ts timestamptz, kw double precision, estimated boolean, method text)
+AS 'MODULE_PATHNAME', 'meter_etl_interpolate_array'
+LANGUAGE C IMMUTABLE PARALLEL SAFE
+SET search_path = meter_etl, pg_catalog;
+COMMENT ON FUNCTION interpolate_array(timestamptz[], double precision[], interval, interval, timestamptz, timestamptz, boolean, text) IS
+  'interpolate() on any series: ts strictly ascending, kw NULL for a missing reading; the grid is every step in [from_ts, to_ts) (default: the span of ts)';
+
+CREATE FUNCTION rolling_outliers(from_ts timestamptz, to_ts timestamptz, meters text[] DEFAULT NULL,
+                                 method text DEFAULT 'hampel', window_size integer DEFAULT 2,
+                                 centred boolean DEFAULT true, threshold double precision DEFAULT 2,
+                                 min_periods integer DEFAULT NULL, min_scale double precision DEFAULT NULL,
+                                 scale text DEFAULT 'log', outliers_only boolean DEFAULT false)
+RETURNS TABLE (meter_id text, channel text, ts timestamptz, kw double precision,
+               score double precision, is_outlier boolean, centre double precision,
+               scale double precision, n_window integer)
+AS 'MODULE_PATHNAME', 'meter_etl_rolling_outliers'
+LANGUAGE C STABLE
+SET search_path = meter_etl, pg_catalog;
+COMMENT ON FUNCTION rolling_outliers(timestamptz, timestamptz, text[], text, integer, boolean, double precision, integer, double precision, text, boolean) IS
+  'Rolling outlier score of every reading in [from_ts, to_ts): hampel (x - median) / (1.4826 MAD) or zscore (x - mean) / stddev over a centred or trailing window of window_size readings (default 2, the readings either side: a spike check; NULL = one day), on asinh(kW / 0.1) by default (scale log: relative deviations); is_outlier when |score| > threshold';
+
+CREATE FUNCTION rolling_outliers_array(kw double precision[], method text DEFAULT 'hampel',
+                                 window_size integer DEFAULT 2, centred boolean DEFAULT true,
+                                 threshold double precision DEFAULT 2, min_periods integer DEFAULT NULL,
+                                 min_scale double precision DEFAULT NULL, scale text DEFAULT 'log',
+                                 outliers_only boolean DEFAULT false)
+RETURNS TABLE (ord integer, kw double precision, score double precision, is_outlier boolean,
+               centre double precision, scale double precision, n_window integer)
+AS 'MODULE_PATHNAME', 'meter_etl_rolling_outliers_array'
+LANGUAGE C IMMUTABLE PARALLEL SAFE
+SET search_path = meter_etl, pg_catalog;
+COMMENT ON FUNCTION rolling_outliers_array(double precision[], text, integer, boolean, double precision, integer, double precision, text, boolean) IS
+  'rolling_outliers() on any series of values in order (NULL = missing); ord is the 1-based position in kw';
+
+CREATE FUNCTION detect_faulty_meters(from_ts timestamptz, to_ts timestamptz, meters text[] DEFAULT NULL,
+                                     kinds text[] DEFAULT NULL, history interval DEFAULT '28 days',
+                                     stuck_zero_min interval DEFAULT '8 hours',
+                                     flatline_min interval DEFAULT '8 hours',
+                                     flatline_min_readings integer DEFAULT 16,
+                                     shift_min_z double precision DEFAULT 3,
+                                     shift_min_factor double precision DEFAULT 2,
+                                     shift_min_days integer DEFAULT 2,
+                                     offline_min interval DEFAULT '24 hours')
+RETURNS TABLE (meter_id text, channel text, kind text, start_ts timestamptz, end_ts timestamptz,
+               evidence jsonb)
+AS 'MODULE_PATHNAME', 'meter_etl_detect_faulty_meters'
+LANGUAGE C STABLE
+SET search_path = meter_etl, pg_catalog;
+COMMENT ON FUNCTION detect_faulty_meters(timestamptz, timestamptz, text[], text[], interval, interval, interval, integer, double precision, double precision, integer, interval) IS
+  'Faulty-meter episodes overlapping [from_ts, to_ts): stuck_zero, flatline, level_shift (daily energy against the same weekday of the previous 4 weeks, robust z) and offline, judged with history before from_ts';
+
+CREATE FUNCTION detect_faulty_meters_array(ts timestamptz[], kw double precision[], step interval DEFAULT '15 minutes',
+                                     kinds text[] DEFAULT NULL, time_zone text DEFAULT 'UTC',
+                                     stuck_zero_min interval DEFAULT '8 hours',
+                                     flatline_min interval DEFAULT '8 hours',
+                                     flatline_min_readings integer DEFAULT 16,
+                                     shift_min_z double precision DEFAULT 3,
+                                     shift_min_factor double precision DEFAULT 2,
+                                     shift_min_days integer DEFAULT 2,
+                                     offline_min interval DEFAULT '24 hours')
+RETURNS TABLE (kind text, start_ts timestamptz, end_ts timestamptz, evidence jsonb)
+AS 'MODULE_PATHNAME', 'meter_etl_detect_faulty_meters_array'
+LANGUAGE C IMMUTABLE PARALLEL SAFE
+SET search_path = meter_etl, pg_catalog;
+COMMENT ON FUNCTION detect_faulty_meters_array(timestamptz[], double precision[], interval, text[], text, interval, interval, integer, double precision, double precision, integer, interval) IS
+  'detect_faulty_meters() on any series: ts strictly ascending, kw NULL for a missing reading, local days in time_zone';
+
+-- ---------------------------------------------------------------- persisted results
+
+CREATE TABLE detect_run (
+    run_id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    mode               text NOT NULL CHECK (mode IN ('range', 'pending')),
+    from_ts            timestamptz,
+    to_ts              timestamptz,
+    meters             integer,
+    status             text NOT NULL DEFAULT 'running' CHECK (status IN ('running', 'ok')),
+    started_at         timestamptz NOT NULL DEFAULT clock_timestamp(),
+    finished_at        timestamptz,
+    settings           jsonb NOT NULL DEFAULT '{}',
+    ingest_runs        bigint[],
+    series             bigint NOT NULL DEFAULT 0,
+    flags_changed      bigint NOT NULL DEFAULT 0,
+    estimates_written  bigint NOT NULL DEFAULT 0,
+    estimates_removed  bigint NOT NULL DEFAULT 0,
+    estimates_replaced bigint NOT NULL DEFAULT 0,
+    estimate_mae_kw    double precision,
+    gaps_written       bigint NOT NULL DEFAULT 0,
+    gaps_removed       bigint NOT NULL DEFAULT 0,
+    faults_new         bigint NOT NULL DEFAULT 0,
+    faults_updated     bigint NOT NULL DEFAULT 0,
+    faults_removed     bigint NOT NULL DEFAULT 0,
+    status_changes     bigint NOT NULL DEFAULT 0,
+    alerts             bigint NOT NULL DEFAULT 0
+);
+COMMENT ON TABLE detect_run IS
+  'One row per detect() or detect_pending() call: range, settings in force and what changed (a second run over the same data changes nothing)';
+COMMENT ON COLUMN detect_run.estimates_replaced IS
+  'Estimates removed because an actual reading arrived for their slot (re-validation); estimate_mae_kw is their mean absolute error against those actuals';
+COMMENT ON COLUMN detect_run.ingest_runs IS 'detect_pending(): the ingest runs whose readings this run covered';
+
+CREATE TABLE estimate (
+    meter_key  integer NOT NULL,
+    channel_id smallint NOT NULL,
+    ts         timestamptz NOT NULL,
+    kw         double precision NOT NULL,
+    method     text NOT NULL DEFAULT 'linear' CHECK (method IN ('linear', 'like_day')),
+    run_id     bigint,
+    PRIMARY KEY (meter_key, channel_id, ts)
+);
+CREATE INDEX estimate_ts_idx ON estimate (ts);
+COMMENT ON TABLE estimate IS
+  'Estimated values for the slots of short gaps (up to meter_etl.max_gap), kept apart from meter_etl.reading so an actual reading arriving later always wins; v_reading_filled combines both';
+
+CREATE TABLE gap (
+    meter_key  integer NOT NULL,
+    channel_id smallint NOT NULL,
+    start_ts   timestamptz NOT NULL,
+    end_ts     timestamptz NOT NULL,
+    intervals  bigint NOT NULL,
+    kind       text NOT NULL CHECK (kind IN ('long', 'leading', 'trailing', 'no_data')),
+    run_id     bigint,
+    PRIMARY KEY (meter_key, channel_id, start_ts),
+    CHECK (end_ts > start_ts)
+);
+CREATE INDEX gap_end_idx ON gap (end_ts);    -- gaps are bounded: recent ends find recent gaps
+COMMENT ON TABLE gap IS
+  'Gaps longer than meter_etl.max_gap, left unfilled: [start_ts, end_ts) of missing slots. long: readings on both sides; trailing: no reading since (end_ts = end of the last detection); leading / no_data: no reading before within what detection read';
+
+CREATE TABLE fault (
+    meter_key    integer NOT NULL,
+    channel_id   smallint NOT NULL,
+    kind         text NOT NULL CHECK (kind IN ('stuck_zero', 'flatline', 'level_shift', 'offline')),
+    start_ts     timestamptz NOT NULL,
+    end_ts       timestamptz NOT NULL,
+    ongoing      boolean NOT NULL,
+    evidence     jsonb NOT NULL,
+    first_run_id bigint,
+    run_id       bigint,
+    PRIMARY KEY (meter_key, channel_id, kind, start_ts)
+);
+CREATE INDEX fault_end_idx ON fault (end_ts);
+COMMENT ON TABLE fault IS
+  'Faulty-meter episodes [start_ts, end_ts): stuck_zero, flatline, level_shift, offline, with the evidence; ongoing when still going at the end of the data seen';
+
+CREATE TABLE meter_status (
+    meter_key       integer NOT NULL,
+    channel_id      smallint NOT NULL,
+    status          text NOT NULL CHECK (status IN ('ok', 'faulty', 'offline')),
+    reason          text CHECK (reason IN ('stuck_zero', 'flatline', 'level_shift', 'offline')),
+    since           timestamptz,
+    evidence        jsonb,
+    as_of           timestamptz NOT NULL,
+    last_reading_ts timestamptz,
+    changed_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
+    run_id          bigint,
+    PRIMARY KEY (meter_key, channel_id),
+    CHECK ((status = 'ok') = (reason IS NULL))
+);
+COMMENT ON TABLE meter_status IS
+  'Current status of each meter channel as of the latest detection: ok, faulty (reason = the fault kind) or offline, since when (data time) and the evidence';
+COMMENT ON COLUMN meter_status.since IS
+  'faulty/offline: start of the episode; ok: end of the last episode (NULL if never faulty)';
+COMMENT ON COLUMN meter_status.as_of IS 'End of the latest detection range; older ranges re-detected later do not change the status';
+
+CREATE TABLE meter_day (
+    meter_key  integer NOT NULL,
+    channel_id smallint NOT NULL,
+    day        date NOT NULL,
+    start_ts   timestamptz NOT NULL,
+    end_ts     timestamptz NOT NULL,
+    kw_sum     double precision NOT NULL,
+    readings   integer NOT NULL,
+    run_id     bigint,
+    PRIMARY KEY (meter_key, channel_id, day)
+);
+CREATE INDEX meter_day_start_idx ON meter_day (start_ts);
+COMMENT ON TABLE meter_day IS
+  'Per local day (the meter''s zone) the sum and count of readings that count for consumption (outliers and stuck/flatline readings left out): the history level_shift detection judges a new day against';
+
+CREATE TABLE ingest_extent (
+    ingest_run_id bigint NOT NULL,
+    meter_key     integer NOT NULL,
+    ts_min        timestamptz NOT NULL,
+    ts_max        timestamptz NOT NULL,
+    PRIMARY KEY (ingest_run_id, meter_key)
+);
+COMMENT ON TABLE ingest_extent IS
+  'Per ingest run and meter, the time span of the readings stored: what detect_pending() recomputes';
+
+CREATE TABLE detect_done (
+    ingest_run_id bigint PRIMARY KEY,
+    detect_run_id bigint NOT NULL,
+    done_at       timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+COMMENT ON TABLE detect_done IS 'Ingest runs whose readings detect_pending() has processed';
+
+-- ---------------------------------------------------------------- batch detection
+
+CREATE FUNCTION detect_settings()
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'meter_etl_detect_settings'
+LANGUAGE C STABLE
+SET search_path = meter_etl, pg_catalog;
+COMMENT ON FUNCTION detect_settings() IS
+  'The meter_etl.* detection settings detect() would use now (recorded in detect_run.settings)';
+
+CREATE FUNCTION detect_compute(from_ts timestamptz, to_ts timestamptz, meter_keys integer[] DEFAULT NULL)
+RETURNS TABLE (item text, meter_key integer, channel_id smallint, ts timestamptz, end_ts timestamptz,
+               kw double precision, flags smallint, kind text, n bigint, day date,
+               open_start boolean, open_end boolean, evidence jsonb)
+AS 'MODULE_PATHNAME', 'meter_etl_detect_compute'
+LANGUAGE C STABLE
+SET search_path = meter_etl, pg_catalog;
+COMMENT ON FUNCTION detect_compute(timestamptz, timestamptz, integer[]) IS
+  'What detect() would write for [from_ts, to_ts), without writing: flags, estimate, gap, fault, day and series rows (internal, for detect() and tests)';
+
+CREATE FUNCTION detect_apply(run_id bigint, from_ts timestamptz, to_ts timestamptz, meter_keys integer[])
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = meter_etl, pg_catalog
+AS $$
+DECLARE
+  v_run   constant bigint := detect_apply.run_id;
+  v_from  constant timestamptz := detect_apply.from_ts;
+  v_to    constant timestamptz := detect_apply.to_ts;
+  v_keys  constant integer[] := detect_apply.meter_keys;
+  v_lo    timestamptz;
+  v_min   timestamptz;
+  v_settings jsonb;
+  v_offline interval;
+  v_series bigint;
+  v_flags bigint;
+  v_est_w bigint;
+  v_est_d bigint;
+  v_est_r bigint;
+  v_mae   double precision;
+  v_gap_w bigint;
+  v_gap_d bigint;
+  v_flt_n bigint := 0;
+  v_flt_u bigint := 0;
+  v_flt_d bigint;
+  v_n     bigint;
+  v_stat  bigint := 0;
+  v_alert bigint := 0;
+  rec     record;
+BEGIN
+  -- compute first (this also loads the module, so the settings are defined)
+  CREATE TEMP TABLE me_detect ON COMMIT DROP AS
+    SELECT * FROM meter_etl.detect_compute(v_from, v_to, v_keys);
+  ANALYZE pg_temp.me_detect;
+  v_settings := meter_etl.detect_settings();
+  v_lo := v_from - make_interval(secs => (v_settings ->> 'max_gap_s')::double precision);
+  v_offline := make_interval(secs => (v_settings ->> 'offline_min_s')::double precision);
+  SELECT count(*) INTO v_series FROM me_detect d WHERE d.item = 'series';
+
+  -- flags on readings: only the ones that change (UPDATE goes through reading_guard)
+  SELECT min(d.ts) INTO v_min FROM me_detect d WHERE d.item = 'flags';
+  UPDATE meter_etl.reading rd SET flags = d.flags
+    FROM me_detect d
+   WHERE d.item = 'flags' AND rd.meter_key = d.meter_key AND rd.channel_id = d.channel_id
+     AND rd.ts = d.ts AND rd.ts >= v_min AND rd.ts < v_to AND rd.flags IS DISTINCT FROM d.flags;
+  GET DIAGNOSTICS v_flags = ROW_COUNT;
+
+  -- estimates: drop the ones no longer wanted (an actual arrived, the gap grew), upsert the rest
+  WITH del AS (
+    DELETE FROM meter_etl.estimate e
+     WHERE e.ts >= v_lo AND e.ts < v_to AND (v_keys IS NULL OR e.meter_key = ANY (v_keys))
+       AND NOT EXISTS (SELECT 1 FROM me_detect d
+                        WHERE d.item = 'estimate' AND d.meter_key = e.meter_key
+                          AND d.channel_id = e.channel_id AND d.ts = e.ts AND d.kw = e.kw)
+    RETURNING e.meter_key, e.channel_id, e.ts, e.kw)
+  SELECT count(*), count(rd.kw), avg(abs(rd.kw - del.kw))
+    INTO v_est_d, v_est_r, v_mae
+    FROM del LEFT JOIN meter_etl.reading rd
+      ON rd.meter_key = del.meter_key AND rd.channel_id = del.channel_id AND rd.ts = del.ts;
+  INSERT INTO meter_etl.estimate AS e (meter_key, channel_id, ts, kw, method, run_id)
+  SELECT d.meter_key, d.channel_id, d.ts, d.kw, d.kind, v_run
+    FROM me_detect d WHERE d.item = 'estimate'
+  ON CONFLICT (meter_key, channel_id, ts) DO UPDATE
+     SET kw = EXCLUDED.kw, method = EXCLUDED.method, run_id = EXCLUDED.run_id
+   WHERE e.kw IS DISTINCT FROM EXCLUDED.kw OR e.method IS DISTINCT FROM EXCLUDED.method;
+  GET DIAGNOSTICS v_est_w = ROW_COUNT;
+
+  -- gaps: a gap whose start lies before what was read keeps the start recorded earlier
+  CREATE TEMP TABLE me_detect_gap ON COMMIT DROP AS
+  SELECT d.meter_key, d.channel_id,
+         coalesce(p.start_ts, CASE WHEN d.open_start THEN greatest(d.ts, v_from) ELSE d.ts END) AS start_ts,
+         d.end_ts,
+         (extract(epoch FROM d.end_ts - coalesce(p.start_ts, CASE WHEN d.open_start THEN greatest(d.ts, v_from)
+                                                                  ELSE d.ts END)) / m.interval_s)::bigint AS intervals,
+         CASE WHEN p.start_ts IS NULL OR p.kind IN ('leading', 'no_data') THEN d.kind
+              WHEN d.kind = 'leading' THEN 'long'
+              WHEN d.kind = 'no_data' THEN 'trailing'
+              ELSE d.kind END AS kind
+    FROM me_detect d
+    JOIN meter_etl.meter m ON m.meter_key = d.meter_key
+    LEFT JOIN LATERAL (SELECT g.start_ts, g.kind FROM meter_etl.gap g
+                        WHERE d.open_start AND g.meter_key = d.meter_key AND g.channel_id = d.channel_id
+                          AND g.start_ts < d.ts AND g.end_ts >= d.ts
+                        ORDER BY g.start_ts LIMIT 1) p ON true
+   WHERE d.item = 'gap';
+  DELETE FROM meter_etl.gap g
+   WHERE g.end_ts > v_lo AND g.start_ts < v_to AND (v_keys IS NULL OR g.meter_key = ANY (v_keys))
+     AND NOT EXISTS (SELECT 1 FROM me_detect_gap n
+                      WHERE n.meter_key = g.meter_key AND n.channel_id = g.channel_id
+                        AND n.start_ts = g.start_ts);
+  GET DIAGNOSTICS v_gap_d = ROW_COUNT;
+  INSERT INTO meter_etl.gap AS g (meter_key, channel_id, start_ts, end_ts, intervals, kind, run_id)
+  SELECT n.meter_key, n.channel_id, n.start_ts, n.end_ts, n.intervals, n.kind, v_run FROM me_detect_gap n
+  ON CONFLICT (meter_key, channel_id, start_ts) DO UPDATE
+     SET end_ts = EXCLUDED.end_ts, intervals = EXCLUDED.intervals, kind = EXCLUDED.kind, run_id = EXCLUDED.run_id
+   WHERE (g.end_ts, g.intervals, g.kind) IS DISTINCT FROM (EXCLUDED.end_ts, EXCLUDED.intervals, EXCLUDED.kind)
+     -- a gap still open at the end of this range does not shorten one seen further
+     AND NOT (EXCLUDED.kind IN ('trailing', 'no_data') AND g.end_ts > EXCLUDED.end_ts);
+  GET DIAGNOSTICS v_gap_w = ROW_COUNT;
+
+  -- fault episodes, same rule for starts before what was read
+  CREATE TEMP TABLE me_detect_fault ON COMMIT DROP AS
+  -- (missing readings before what was read may be before the meter existed:
+  -- an offline episode from there starts at from_ts unless it continues one)
+  SELECT d.meter_key, d.channel_id, d.kind,
+         coalesce(p.start_ts, CASE WHEN d.open_start AND d.kind = 'offline' THEN greatest(d.ts, v_from)
+                                   ELSE d.ts END) AS start_ts,
+         d.end_ts, d.open_end AS ongoing, d.evidence
+    FROM me_detect d
+    LEFT JOIN LATERAL (SELECT f.start_ts FROM meter_etl.fault f
+                        WHERE d.open_start AND f.meter_key = d.meter_key AND f.channel_id = d.channel_id
+                          AND f.kind = d.kind AND f.start_ts < d.ts AND f.end_ts >= d.ts
+                        ORDER BY f.start_ts LIMIT 1) p ON true
+   WHERE d.item = 'fault'
+     AND NOT (d.kind = 'offline' AND d.open_start AND p.start_ts IS NULL
+              AND d.end_ts - greatest(d.ts, v_from) < v_offline);
+  -- episodes no longer found (or found with another start: then a revision, not news)
+  CREATE TEMP TABLE me_detect_fault_old ON COMMIT DROP AS
+  WITH del AS (
+    DELETE FROM meter_etl.fault f
+     WHERE f.end_ts > v_lo AND f.start_ts < v_to AND (v_keys IS NULL OR f.meter_key = ANY (v_keys))
+       AND NOT EXISTS (SELECT 1 FROM me_detect_fault n
+                        WHERE n.meter_key = f.meter_key AND n.channel_id = f.channel_id
+                          AND n.kind = f.kind AND n.start_ts = f.start_ts)
+    RETURNING f.meter_key, f.channel_id, f.kind, f.start_ts, f.end_ts)
+  SELECT * FROM del;
+  GET DIAGNOSTICS v_flt_d = ROW_COUNT;
+  -- readings before from_ts that only a removed episode had marked suspect
+  UPDATE meter_etl.reading rd SET flags = rd.flags & ~4
+    FROM me_detect_fault_old o
+   WHERE rd.meter_key = o.meter_key AND rd.channel_id = o.channel_id
+     AND rd.ts >= o.start_ts AND rd.ts < least(o.end_ts, v_from) AND rd.flags & 4 <> 0
+     AND NOT EXISTS (SELECT 1 FROM meter_etl.fault f
+                      WHERE f.meter_key = rd.meter_key AND f.channel_id = rd.channel_id
+                        AND rd.ts >= f.start_ts AND rd.ts < f.end_ts)
+     AND NOT EXISTS (SELECT 1 FROM me_detect_fault n
+                      WHERE n.meter_key = rd.meter_key AND n.channel_id = rd.channel_id
+                        AND rd.ts >= n.start_ts AND rd.ts < n.end_ts);
+  GET DIAGNOSTICS v_n = ROW_COUNT;
+  v_flags := v_flags + v_n;
+  FOR rec IN
+    INSERT INTO meter_etl.fault AS f (meter_key, channel_id, kind, start_ts, end_ts, ongoing, evidence,
+                                      first_run_id, run_id)
+    SELECT n.meter_key, n.channel_id, n.kind, n.start_ts, n.end_ts, n.ongoing, n.evidence, v_run, v_run
+      FROM me_detect_fault n
+    ON CONFLICT (meter_key, channel_id, kind, start_ts) DO UPDATE
+       SET end_ts = EXCLUDED.end_ts, ongoing = EXCLUDED.ongoing, evidence = EXCLUDED.evidence,
+           run_id = EXCLUDED.run_id
+     WHERE (f.end_ts, f.ongoing, f.evidence) IS DISTINCT FROM (EXCLUDED.end_ts, EXCLUDED.ongoing, EXCLUDED.evidence)
+       -- an episode cut by the end of what this run read does not shorten one seen further
+       AND NOT (EXCLUDED.ongoing AND f.end_ts > EXCLUDED.end_ts)
+    RETURNING f.meter_key, f.channel_id, f.kind, f.start_ts, f.end_ts, f.ongoing, f.evidence,
+              f.first_run_id = v_run
+              AND NOT EXISTS (SELECT 1 FROM me_detect_fault_old o
+                               WHERE o.meter_key = f.meter_key AND o.channel_id = f.channel_id
+                                 AND o.kind = f.kind AND o.start_ts < f.end_ts AND o.end_ts > f.start_ts) AS is_new
+  LOOP
+    IF NOT rec.is_new THEN
+      v_flt_u := v_flt_u + 1;
+      CONTINUE;
+    END IF;
+    v_flt_n := v_flt_n + 1;
+    PERFORM meter_etl.raise_alert(
+      'meter_fault', 'warning',
+      format('meter "%s" channel "%s": %s from %s', m.meter_id, c.name, rec.kind, rec.start_ts),
+      jsonb_build_object('channel', c.name, 'fault', rec.kind, 'start_ts', rec.start_ts, 'end_ts', rec.end_ts,
+                         'ongoing', rec.ongoing, 'evidence', rec.evidence, 'detect_run_id', v_run),
+      m.meter_id)
+      FROM meter_etl.meter m, meter_etl.channel c
+     WHERE m.meter_key = rec.meter_key AND c.channel_id = rec.channel_id;
+    v_alert := v_alert + 1;
+  END LOOP;
+
+  -- daily sums for level-shift history
+  INSERT INTO meter_etl.meter_day AS y (meter_key, channel_id, day, start_ts, end_ts, kw_sum, readings, run_id)
+  SELECT d.meter_key, d.channel_id, d.day, d.ts, d.end_ts, d.kw, d.n, v_run
+    FROM me_detect d WHERE d.item = 'day'
+  ON CONFLICT (meter_key, channel_id, day) DO UPDATE
+     SET start_ts = EXCLUDED.start_ts, end_ts = EXCLUDED.end_ts, kw_sum = EXCLUDED.kw_sum,
+         readings = EXCLUDED.readings, run_id = EXCLUDED.run_id
+   WHERE (y.kw_sum, y.readings, y.start_ts, y.end_ts)
+         IS DISTINCT FROM (EXCLUDED.kw_sum, EXCLUDED.readings, EXCLUDED.start_ts, EXCLUDED.end_ts);
+
+  -- status as of to_ts: an episode still going decides it (offline first), else ok
+  FOR rec IN
+    WITH s AS (
+      SELECT d.meter_key, d.channel_id, d.ts AS last_ts FROM me_detect d WHERE d.item = 'series'
+    ), cur AS (
+      SELECT DISTINCT ON (n.meter_key, n.channel_id) n.meter_key, n.channel_id, n.kind, n.start_ts, n.evidence
+        FROM me_detect_fault n
+       WHERE n.ongoing
+       ORDER BY n.meter_key, n.channel_id,
+                array_position('{offline,stuck_zero,flatline,level_shift}'::text[], n.kind), n.start_ts
+    ), want AS (
+      SELECT s.meter_key, s.channel_id,
+             CASE WHEN cur.kind IS NULL THEN 'ok' WHEN cur.kind = 'offline' THEN 'offline' ELSE 'faulty' END AS status,
+             cur.kind AS reason,
+             CASE WHEN cur.kind IS NOT NULL THEN cur.start_ts
+                  ELSE (SELECT max(f.end_ts) FROM meter_etl.fault f
+                         WHERE f.meter_key = s.meter_key AND f.channel_id = s.channel_id AND f.end_ts <= v_to) END AS since,
+             cur.evidence, s.last_ts
+        FROM s LEFT JOIN cur ON cur.meter_key = s.meter_key AND cur.channel_id = s.channel_id
+    ), old AS (
+      SELECT w.*, o.status AS old_status
+        FROM want w LEFT JOIN meter_etl.meter_status o
+          ON o.meter_key = w.meter_key AND o.channel_id = w.channel_id
+    ), up AS (
+      INSERT INTO meter_etl.meter_status AS ms (meter_key, channel_id, status, reason, since, evidence, as_of,
+                                                last_reading_ts, run_id)
+      SELECT o.meter_key, o.channel_id, o.status, o.reason, o.since, o.evidence, v_to, o.last_ts, v_run FROM old o
+      ON CONFLICT (meter_key, channel_id) DO UPDATE
+         SET status = EXCLUDED.status, reason = EXCLUDED.reason, since = EXCLUDED.since,
+             evidence = EXCLUDED.evidence, as_of = EXCLUDED.as_of,
+             last_reading_ts = greatest(ms.last_reading_ts, EXCLUDED.last_reading_ts),
+             changed_at = CASE WHEN (ms.status, ms.reason) IS DISTINCT FROM (EXCLUDED.status, EXCLUDED.reason)
+                               THEN clock_timestamp() ELSE ms.changed_at END,
+             run_id = EXCLUDED.run_id
+       WHERE EXCLUDED.as_of >= ms.as_of
+         AND (ms.status, ms.reason, ms.since, ms.evidence, ms.as_of, ms.last_reading_ts)
+             IS DISTINCT FROM (EXCLUDED.status, EXCLUDED.reason, EXCLUDED.since, EXCLUDED.evidence,
+                               EXCLUDED.as_of, greatest(ms.last_reading_ts, EXCLUDED.last_reading_ts))
+      RETURNING ms.meter_key, ms.channel_id, ms.status, ms.since
+    )
+    SELECT up.*, o.old_status FROM up JOIN old o USING (meter_key, channel_id)
+  LOOP
+    IF rec.old_status IS DISTINCT FROM rec.status THEN
+      v_stat := v_stat + 1;
+    END IF;
+    IF rec.status = 'ok' AND rec.old_status IN ('faulty', 'offline') THEN
+      PERFORM meter_etl.raise_alert(
+        'meter_recovered', 'info',
+        format('meter "%s" channel "%s" is ok again since %s', m.meter_id, c.name, coalesce(rec.since::text, '?')),
+        jsonb_build_object('channel', c.name, 'previous_status', rec.old_status, 'since', rec.since,
+                           'detect_run_id', v_run),
+        m.meter_id)
+        FROM meter_etl.meter m, meter_etl.channel c
+       WHERE m.meter_key = rec.meter_key AND c.channel_id = rec.channel_id;
+      v_alert := v_alert + 1;
+    END IF;
+  END LOOP;
+
+  UPDATE meter_etl.detect_run SET
+    series = series + v_series, flags_changed = flags_changed + v_flags,
+    estimates_written = estimates_written + v_est_w, estimates_removed = estimates_removed + v_est_d,
+    estimates_replaced = estimates_replaced + v_est_r,
+    estimate_mae_kw = CASE WHEN v_est_r > 0
+                           THEN (coalesce(estimate_mae_kw, 0) * estimates_replaced + v_mae * v_est_r)
+                                / (estimates_replaced + v_est_r)
+                           ELSE estimate_mae_kw END,
+    gaps_written = gaps_written + v_gap_w, gaps_removed = gaps_removed + v_gap_d,
+    faults_new = faults_new + v_flt_n, faults_updated = faults_updated + v_flt_u,
+    faults_removed = faults_removed + v_flt_d, status_changes = status_changes + v_stat,
+    alerts = alerts + v_alert
+   WHERE detect_run.run_id = v_run;
+  DROP TABLE pg_temp.me_detect;
+  DROP TABLE pg_temp.me_detect_gap;
+  DROP TABLE pg_temp.me_detect_fault;
+  DROP TABLE pg_temp.me_detect_fault_old;
+END
+$$;
+COMMENT ON FUNCTION detect_apply(bigint, timestamptz, timestamptz, integer[]) IS
+  'Internal: apply what detect_compute() found for one range to reading flags, estimate, gap, fault, meter_day and meter_status, set-based, raising alerts';
+
+CREATE FUNCTION detect(from_ts timestamptz, to_ts timestamptz, meters text[] DEFAULT NULL)
+RETURNS detect_run
+LANGUAGE plpgsql VOLATILE
+SET search_path = meter_etl, pg_catalog
+AS $$
+DECLARE
+  v_keys integer[];
+  v_bad  text;
+  v_run  meter_etl.detect_run;
+BEGIN
+  IF from_ts IS NULL OR to_ts IS NULL THEN
+    RAISE EXCEPTION 'from_ts and to_ts must not be null' USING ERRCODE = 'null_value_not_allowed';
+  END IF;
+  IF from_ts >= to_ts THEN
+    RAISE EXCEPTION 'from_ts must be earlier than to_ts' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF meters IS NOT NULL THEN
+    SELECT u.id INTO v_bad FROM unnest(meters) AS u(id)
+     WHERE u.id IS NULL OR NOT EXISTS (SELECT 1 FROM meter_etl.meter m WHERE m.meter_id = u.id) LIMIT 1;
+    IF FOUND THEN
+      RAISE EXCEPTION 'meter "%" does not exist', coalesce(v_bad, 'NULL')
+        USING ERRCODE = 'undefined_object', HINT = 'Meter ids are the ones in meter_etl.meter.meter_id.';
+    END IF;
+    SELECT array_agg(m.meter_key ORDER BY m.meter_key) INTO v_keys
+      FROM meter_etl.meter m WHERE m.meter_id = ANY (meters);
+  END IF;
+  -- one detection at a time: they write the same rows
+  PERFORM pg_advisory_xact_lock(hashtextextended('meter_etl.detect', 7411));
+  INSERT INTO meter_etl.detect_run (mode, from_ts, to_ts, meters, settings)
+  VALUES ('range', from_ts, to_ts, cardinality(v_keys), meter_etl.detect_settings())
+  RETURNING * INTO v_run;
+  PERFORM meter_etl.detect_apply(v_run.run_id, from_ts, to_ts, v_keys);
+  UPDATE meter_etl.detect_run r SET status = 'ok', finished_at = clock_timestamp()
+   WHERE r.run_id = v_run.run_id RETURNING * INTO v_run;
+  RETURN v_run;
+END
+$$;
+COMMENT ON FUNCTION detect(timestamptz, timestamptz, text[]) IS
+  'Batch detection for [from_ts, to_ts) over the fleet (or the given meters): outlier and suspect_meter flags on readings, estimates, gaps, fault episodes, meter_status and alerts (NOTIFY meter_etl_alert). Idempotent.';
+
+CREATE FUNCTION detect_pending(max_runs integer DEFAULT NULL)
+RETURNS detect_run
+LANGUAGE plpgsql VOLATILE
+SET search_path = meter_etl, pg_catalog
+AS $$
+DECLARE
+  v_runs bigint[];
+  v_run  meter_etl.detect_run;
+  g      record;
+BEGIN
+  PERFORM pg_advisory_xact_lock(hashtextextended('meter_etl.detect', 7411));
+  SELECT array_agg(i.run_id ORDER BY i.run_id) INTO v_runs
+    FROM (SELECT i.run_id FROM meter_etl.ingest_run i
+           WHERE i.status = 'ok'
+             AND NOT EXISTS (SELECT 1 FROM meter_etl.detect_done d WHERE d.ingest_run_id = i.run_id)
+           ORDER BY i.run_id LIMIT max_runs) i;
+  IF v_runs IS NULL THEN
+    RETURN NULL;
+  END IF;
+  -- runs whose extents ingest did not record: find them in the store (one scan)
+  INSERT INTO meter_etl.ingest_extent (ingest_run_id, meter_key, ts_min, ts_max)
+  SELECT i.run_id, r.meter_key, min(r.ts), max(r.ts)
+    FROM meter_etl.ingest_run i
+    JOIN meter_etl.reading r ON r.file_id = i.file_id
+   WHERE i.run_id = ANY (v_runs)
+     AND NOT EXISTS (SELECT 1 FROM meter_etl.ingest_extent e WHERE e.ingest_run_id = i.run_id)
+   GROUP BY i.run_id, r.meter_key;
+  INSERT INTO meter_etl.detect_run (mode, ingest_runs, settings)
+  VALUES ('pending', v_runs, meter_etl.detect_settings())
+  RETURNING * INTO v_run;
+  -- per meter: from the day before its new readings to the end of them;
+  -- meters with the same days are detected together
+  FOR g IN
+    SELECT x.lo, max(x.hi) AS hi, array_agg(x.meter_key ORDER BY x.meter_key) AS keys
+      FROM (SELECT e.meter_key,
+                   date_trunc('day', min(e.ts_min), 'UTC') - interval '1 day' AS lo,
+                   max(e.ts_max) + make_interval(secs => max(m.interval_s)) AS hi,
+                   date_trunc('day', max(e.ts_max), 'UTC') AS hi_day
+              FROM meter_etl.ingest_extent e JOIN meter_etl.meter m USING (meter_key)
+             WHERE e.ingest_run_id = ANY (v_runs)
+             GROUP BY e.meter_key) x
+     GROUP BY x.lo, x.hi_day
+     ORDER BY x.lo, x.hi_day
+  LOOP
+    PERFORM meter_etl.detect_apply(v_run.run_id, g.lo, g.hi, g.keys);
+  END LOOP;
+  SELECT min(e.ts_min), max(e.ts_max) INTO v_run.from_ts, v_run.to_ts
+    FROM meter_etl.ingest_extent e WHERE e.ingest_run_id = ANY (v_runs);
+  INSERT INTO meter_etl.detect_done (ingest_run_id, detect_run_id)
+  SELECT unnest(v_runs), v_run.run_id;
+  UPDATE meter_etl.detect_run r SET status = 'ok', finished_at = clock_timestamp(),
+         from_ts = v_run.from_ts, to_ts = v_run.to_ts,
+         meters = (SELECT count(DISTINCT e.meter_key) FROM meter_etl.ingest_extent e
+                    WHERE e.ingest_run_id = ANY (v_runs))
+   WHERE r.run_id = v_run.run_id RETURNING * INTO v_run;
+  RETURN v_run;
+END
+$$;
+COMMENT ON FUNCTION detect_pending(integer) IS
+  'Incremental detection: for the ingest runs not yet processed, recompute only their meters, from the day before their readings to the end of them; NULL when nothing is pending';
+
+-- ---------------------------------------------------------------- views
+
+CREATE VIEW v_meter_status AS
+SELECT m.meter_id, c.name AS channel, s.status, s.reason, s.since, s.as_of, s.last_reading_ts,
+       s.evidence, s.changed_at
+  FROM meter_status s
+  JOIN meter m USING (meter_key)
+  JOIN channel c USING (channel_id);
+COMMENT ON VIEW v_meter_status IS
+  'Current status of each meter channel (ok, faulty with the fault kind as reason, offline) with meter ids and channel names';
+
+CREATE VIEW v_gap AS
+SELECT m.meter_id, c.name AS channel, g.start_ts, g.end_ts, g.intervals, g.kind,
+       extract(epoch FROM g.end_ts - g.start_ts) / 3600.0 AS hours
+  FROM gap g
+  JOIN meter m USING (meter_key)
+  JOIN channel c USING (channel_id);
+COMMENT ON VIEW v_gap IS 'Long gaps (unfilled) with meter ids, channel names and length in hours';
+
+CREATE VIEW v_fault AS
+SELECT m.meter_id, c.name AS channel, f.kind, f.start_ts, f.end_ts, f.ongoing, f.evidence
+  FROM fault f
+  JOIN meter m USING (meter_key)
+  JOIN channel c USING (channel_id);
+COMMENT ON VIEW v_fault IS 'Faulty-meter episodes with meter ids and channel names';
+
+CREATE VIEW v_reading_filled AS
+SELECT m.meter_id, c.name AS channel, r.ts, r.kw, r.kw * m.interval_s / 3600.0 AS kwh, r.flags,
+       false AS estimated, 'actual'::text AS method
+  FROM reading r
+  JOIN meter m USING (meter_key)
+  JOIN channel c USING (channel_id)
+UNION ALL
+SELECT m.meter_id, c.name, e.ts, e.kw, e.kw * m.interval_s / 3600.0, 1::smallint, true, e.method
+  FROM estimate e
+  JOIN meter m USING (meter_key)
+  JOIN channel c USING (channel_id)
+ WHERE NOT EXISTS (SELECT 1 FROM reading r
+                    WHERE r.meter_key = e.meter_key AND r.channel_id = e.channel_id AND r.ts = e.ts);
+COMMENT ON VIEW v_reading_filled IS
+  'Readings plus the estimates for the slots of short gaps (flags = 1 estimated, method linear); an actual reading always wins over an estimate';
+
+CREATE VIEW v_meter_day AS
+SELECT m.meter_id, c.name AS channel, y.day, y.start_ts, y.end_ts, y.readings,
+       y.kw_sum / nullif(y.readings, 0) * 24 AS kwh_per_24h,
+       y.readings / (extract(epoch FROM y.end_ts - y.start_ts) / m.interval_s) AS coverage
+  FROM meter_day y
+  JOIN meter m USING (meter_key)
+  JOIN channel c USING (channel_id);
+COMMENT ON VIEW v_meter_day IS
+  'Daily consumption per meter channel and local day, as level_shift detection sees it (mean kW x 24, outliers and stuck readings left out) and the share of the day''s slots read';
+
+-- ---------------------------------------------------------------- peaks
+
+CREATE FUNCTION peak_periods(from_ts timestamptz, to_ts timestamptz, bucket interval DEFAULT '30 minutes',
+                             top_n integer DEFAULT 10, per_day boolean DEFAULT false,
+                             meters text[] DEFAULT NULL, channel text DEFAULT 'import',
+                             exclude_flagged boolean DEFAULT true, time_zone text DEFAULT 'UTC')
+RETURNS TABLE (period_start timestamptz, period_end timestamptz, demand_kw double precision,
+               meters_counted integer, day date, rank integer)
+LANGUAGE sql STABLE
+SET search_path = meter_etl, pg_catalog
+AS $$
+  WITH ch AS (
+    SELECT c.channel_id FROM meter_etl.channel c WHERE c.name = peak_periods.channel
+  ), scope AS (
+    SELECT m.meter_key FROM meter_etl.meter m
+     WHERE peak_periods.meters IS NULL OR m.meter_id = ANY (peak_periods.meters)
+  ), excluded AS (            -- meter-days with a fault episode or a long gap
+    SELECT DISTINCT x.meter_key, d::date AS day
+      FROM (SELECT f.meter_key, f.start_ts, f.end_ts FROM meter_etl.fault f, ch
+             WHERE f.channel_id = ch.channel_id AND f.end_ts > peak_periods.from_ts AND f.start_ts < peak_periods.to_ts
+            UNION ALL
+            SELECT g.meter_key, g.start_ts, g.end_ts FROM meter_etl.gap g, ch
+             WHERE g.channel_id = ch.channel_id AND g.end_ts > peak_periods.from_ts AND g.start_ts < peak_periods.to_ts) x
+      CROSS JOIN LATERAL generate_series((greatest(x.start_ts, peak_periods.from_ts) AT TIME ZONE peak_periods.time_zone)::date,
+                                         ((least(x.end_ts, peak_periods.to_ts) - interval '1 microsecond')
+                                          AT TIME ZONE peak_periods.time_zone)::date,
+                                         interval '1 day') AS d
+     WHERE peak_periods.exclude_flagged
+  ), r AS (
+    SELECT rd.meter_key, rd.ts, rd.kw, rd.flags
+      FROM meter_etl.reading rd, ch
+     WHERE rd.channel_id = ch.channel_id AND rd.ts >= peak_periods.from_ts AND rd.ts < peak_periods.to_ts
+       AND rd.meter_key IN (SELECT meter_key FROM scope)
+    UNION ALL
+    SELECT e.meter_key, e.ts, e.kw, 1::smallint
+      FROM meter_etl.estimate e, ch
+     WHERE e.channel_id = ch.channel_id AND e.ts >= peak_periods.from_ts AND e.ts < peak_periods.to_ts
+       AND e.meter_key IN (SELECT meter_key FROM scope)
+       AND NOT EXISTS (SELECT 1 FROM meter_etl.reading a
+                        WHERE a.meter_key = e.meter_key AND a.channel_id = e.channel_id AND a.ts = e.ts)
+  ), per_meter AS (
+    SELECT date_bin(peak_periods.bucket, r.ts, timestamptz '2000-01-01 00:00:00+00') AS b,
+           r.meter_key, avg(r.kw) AS kw
+      FROM r
+     WHERE NOT peak_periods.exclude_flagged
+        OR (r.flags & 6 = 0
+            AND NOT EXISTS (SELECT 1 FROM excluded x
+                             WHERE x.meter_key = r.meter_key
+                               AND x.day = (r.ts AT TIME ZONE peak_periods.time_zone)::date))
+     GROUP BY 1, 2
+  ), fleet AS (
+    SELECT pm.b, sum(pm.kw) AS demand, count(*)::integer AS n,
+           (pm.b AT TIME ZONE peak_periods.time_zone)::date AS day
+      FROM per_meter pm GROUP BY pm.b
+  ), ranked AS (
+    SELECT f.*, row_number() OVER (PARTITION BY CASE WHEN peak_periods.per_day THEN f.day END
+                                   ORDER BY f.demand DESC, f.b)::integer AS rk
+      FROM fleet f
+  )
+  SELECT k.b, k.b + peak_periods.bucket, k.demand, k.n, k.day, k.rk
+    FROM ranked k
+   WHERE k.rk <= peak_periods.top_n
+   ORDER BY CASE WHEN peak_periods.per_day THEN k.day END, k.rk
+$$;
+COMMENT ON FUNCTION peak_periods(timestamptz, timestamptz, interval, integer, boolean, text[], text, boolean, text) IS
+  'Fleet demand per bucket (sum over meters of their mean kW, estimates included): the top_n buckets, or the top_n of each day (time_zone) when per_day. By default a meter is left out on a day with a fault episode or a long gap, and readings flagged outlier or suspect_meter are left out';
+
+SELECT pg_catalog.pg_extension_config_dump('detect_run', '');
+SELECT pg_catalog.pg_extension_config_dump('estimate', '');
+SELECT pg_catalog.pg_extension_config_dump('gap', '');
+SELECT pg_catalog.pg_extension_config_dump('fault', '');
+SELECT pg_catalog.pg_extension_config_dump('meter_status', '');
+SELECT pg_catalog.pg_extension_config_dump('meter_day', '');
+SELECT pg_catalog.pg_extension_config_dump('ingest_extent', '');
+SELECT pg_catalog.pg_extension_config_dump('detect_done', '');
+
+-- detection writes: not for PUBLIC (the read-only SRFs and peak_periods are)
+REVOKE ALL ON FUNCTION detect(timestamptz, timestamptz, text[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION detect_pending(integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION detect_apply(bigint, timestamptz, timestamptz, integer[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION detect_compute(timestamptz, timestamptz, integer[]) FROM PUBLIC;

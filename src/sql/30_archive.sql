@@ -1,0 +1,156 @@
+
+-- ======================================================================
+-- Parquet archive: archive_parquet(), its catalog and failures
+-- ======================================================================
+
+CREATE TABLE archive_export (
+    export_id      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    dataset        text NOT NULL,
+    from_date      date NOT NULL,
+    to_date        date NOT NULL,
+    layout         text NOT NULL CHECK (layout IN ('meter_bucket', 'meter_id')),
+    buckets        integer,
+    compression    text NOT NULL,
+    row_group_rows integer NOT NULL,
+    line_numbers   boolean NOT NULL,
+    status         text NOT NULL CHECK (status IN ('running', 'ok', 'partial', 'failed')),
+    started_at     timestamptz NOT NULL DEFAULT clock_timestamp(),
+    finished_at    timestamptz,
+    started_by     name NOT NULL DEFAULT session_user,
+    days_archived  integer NOT NULL DEFAULT 0,
+    days_failed    integer NOT NULL DEFAULT 0,
+    files          bigint NOT NULL DEFAULT 0,
+    rows           bigint NOT NULL DEFAULT 0,
+    bytes          bigint NOT NULL DEFAULT 0
+);
+COMMENT ON TABLE archive_export IS
+  'One row per archive_parquet() call: arguments, outcome and totals; export_id is written into every file''s key/value metadata';
+COMMENT ON COLUMN archive_export.status IS
+  'ok (every date with readings archived), partial (some dates failed), failed (every date with readings failed)';
+
+CREATE TABLE archive_manifest (
+    path            text PRIMARY KEY,
+    dataset         text NOT NULL,
+    day             date NOT NULL,
+    partition_key   text NOT NULL CHECK (partition_key IN ('meter_bucket', 'meter_id')),
+    partition_value text NOT NULL,
+    rows            bigint NOT NULL CHECK (rows > 0),
+    bytes           bigint NOT NULL,
+    meters          integer NOT NULL,
+    min_ts          timestamptz NOT NULL,
+    max_ts          timestamptz NOT NULL,
+    sha256          bytea NOT NULL,
+    compression     text NOT NULL,
+    schema_version  integer NOT NULL,
+    export_id       bigint NOT NULL,
+    written_at      timestamptz NOT NULL
+);
+CREATE INDEX archive_manifest_day_idx ON archive_manifest (dataset, day);
+CREATE INDEX archive_manifest_export_idx ON archive_manifest (export_id);
+COMMENT ON TABLE archive_manifest IS
+  'The Parquet archive''s catalog: one row per published file, replaced with the files when a date is archived again';
+COMMENT ON COLUMN archive_manifest.path IS
+  'File path relative to meter_etl.archive_dir: [dataset/]date=YYYY-MM-DD/meter_bucket=NN/part-0000.parquet';
+COMMENT ON COLUMN archive_manifest.dataset IS 'Subdirectory of meter_etl.archive_dir holding the dataset ('''' = the directory itself)';
+COMMENT ON COLUMN archive_manifest.partition_value IS 'Bucket number as in the path (''07''), or the meter id (unescaped)';
+COMMENT ON COLUMN archive_manifest.sha256 IS 'SHA-256 of the file''s bytes as written';
+COMMENT ON COLUMN archive_manifest.schema_version IS 'Layout of the columns (1: meter_id, channel, ts, kw, quality_flags, estimated, file_id, line_no)';
+
+CREATE TABLE archive_failure (
+    failure_id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    export_id          bigint NOT NULL,
+    dataset            text NOT NULL,
+    day                date NOT NULL,
+    partition_key      text NOT NULL,
+    partition_value    text,
+    attempts           integer NOT NULL,
+    sqlstate           text,
+    last_error         text NOT NULL,
+    alert_id           bigint,
+    failed_at          timestamptz NOT NULL DEFAULT clock_timestamp(),
+    resolved_at        timestamptz,
+    resolved_by_export bigint
+);
+CREATE INDEX archive_failure_open_idx ON archive_failure (dataset, day) WHERE resolved_at IS NULL;
+COMMENT ON TABLE archive_failure IS
+  'Archive dead letters: dates that could not be archived after every attempt (each with a critical archive_failed alert); resolved when the date is archived later';
+
+CREATE FUNCTION archive_parquet(from_date date, to_date date,
+                                buckets integer DEFAULT NULL,
+                                partition_by text DEFAULT 'meter_bucket',
+                                dataset text DEFAULT '',
+                                compression text DEFAULT 'zstd',
+                                row_group_rows integer DEFAULT 1048576,
+                                line_numbers boolean DEFAULT false)
+RETURNS TABLE (day date, status text, files integer, rows bigint, bytes bigint, export_id bigint)
+AS 'MODULE_PATHNAME', 'meter_etl_archive_parquet'
+LANGUAGE C VOLATILE
+SET search_path = meter_etl, pg_catalog
+SET jit = off;  -- compiling the per-date query costs more than running it
+COMMENT ON FUNCTION archive_parquet(date, date, integer, text, text, text, integer, boolean) IS
+  'Archive the readings of UTC dates as Parquet under meter_etl.archive_dir (hive layout date=/meter_bucket= or date=/meter_id=); files replace a date''s earlier ones when the transaction commits';
+
+CREATE FUNCTION archive_drop(from_date date, to_date date, dataset text DEFAULT '')
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'meter_etl_archive_drop'
+LANGUAGE C VOLATILE
+SET search_path = meter_etl, pg_catalog;
+COMMENT ON FUNCTION archive_drop(date, date, text) IS
+  'Remove the archived files of UTC dates (when the transaction commits) and their manifest rows; returns the number of manifest files removed';
+
+CREATE FUNCTION meter_bucket(meter_id text, buckets integer)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'meter_etl_meter_bucket'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = meter_etl, pg_catalog;
+COMMENT ON FUNCTION meter_bucket(text, integer) IS
+  'The meter_bucket archive_parquet() puts a meter in: (hashtextextended(meter_id, 0) & max bigint) % buckets';
+
+CREATE VIEW v_archive_coverage AS
+WITH files AS (
+  SELECT m.dataset, m.day, min(m.partition_key) AS partition_key,
+         count(*) AS files, sum(m.rows) AS rows, sum(m.bytes) AS bytes,
+         sum(m.meters) AS meters, min(m.min_ts) AS min_ts, max(m.max_ts) AS max_ts,
+         max(m.export_id) AS export_id, max(m.written_at) AS written_at,
+         max(m.schema_version) AS schema_version
+    FROM archive_manifest m
+   GROUP BY m.dataset, m.day
+), fails AS (
+  SELECT f.dataset, f.day, count(*) AS open_failures, max(f.failed_at) AS last_failure
+    FROM archive_failure f
+   WHERE f.resolved_at IS NULL
+   GROUP BY f.dataset, f.day
+), store_days AS (
+  -- daily partitions of the clean store that hold (or may hold) rows
+  SELECT to_date(substr(c.relname, 10), 'YYYYMMDD') AS day
+    FROM pg_catalog.pg_inherits i
+    JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
+   WHERE i.inhparent = 'meter_etl.reading'::regclass
+     AND c.relname ~ '^reading_p[0-9]{8}$' AND c.reltuples <> 0
+)
+SELECT coalesce(fi.dataset, fa.dataset) AS dataset,
+       coalesce(fi.day, fa.day) AS day,
+       CASE WHEN fa.open_failures IS NULL THEN 'archived'
+            WHEN fi.files IS NULL THEN 'failed'
+            ELSE 'stale' END AS status,
+       fi.partition_key, coalesce(fi.files, 0) AS files, coalesce(fi.rows, 0) AS rows,
+       coalesce(fi.bytes, 0) AS bytes, fi.meters, fi.min_ts, fi.max_ts,
+       fi.export_id, fi.written_at, fi.schema_version,
+       coalesce(fa.open_failures, 0) AS open_failures, fa.last_failure
+  FROM files fi
+  FULL JOIN fails fa ON fa.dataset = fi.dataset AND fa.day = fi.day
+UNION ALL
+SELECT NULL, s.day, 'not_archived', NULL, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL
+  FROM store_days s
+ WHERE NOT EXISTS (SELECT 1 FROM archive_manifest m WHERE m.day = s.day)
+   AND NOT EXISTS (SELECT 1 FROM archive_failure f WHERE f.day = s.day AND f.resolved_at IS NULL);
+COMMENT ON VIEW v_archive_coverage IS
+  'Per dataset and UTC date: archived (files, rows, bytes, time span, export), failed (open failures, nothing archived), stale (the last attempt failed, older files kept); not_archived for days of the clean store without any archive';
+
+SELECT pg_catalog.pg_extension_config_dump('archive_export', '');
+SELECT pg_catalog.pg_extension_config_dump('archive_manifest', '');
+SELECT pg_catalog.pg_extension_config_dump('archive_failure', '');
+
+-- Writing server files is for superusers (and pg_write_server_files) only.
+REVOKE ALL ON FUNCTION archive_parquet(date, date, integer, text, text, text, integer, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION archive_drop(date, date, text) FROM PUBLIC;
