@@ -75,9 +75,11 @@ unit: unit-build
 
 # ---------------------------------------------------------------- tools
 bin/meter-etl-load: tools/meter_etl_load.c
+	@mkdir -p bin
 	$(UNIT_CC) $(UNIT_CFLAGS) -I$(shell $(PG_CONFIG) --includedir) -o $@ $< -L$(shell $(PG_CONFIG) --libdir) -lpq
 
 bin/meter-etl-gen: tools/gen_fleet.c src/me_time.h
+	@mkdir -p bin
 	$(UNIT_CC) -O2 -std=gnu11 -Isrc $(WARN) -o $@ $< -lm
 
 .PHONY: tools
