@@ -18,7 +18,7 @@
 #include "parser_thread.h"
 
 #define IN_DEPTH	4			/* raw chunks queued for the parser */
-#define OUT_DEPTH	8			/* event blocks queued for the backend */
+#define OUT_DEPTH	48			/* event blocks queued: a whole batch ahead */
 #define BLOCK_BYTES (256 * 1024)
 #define NO_STRING	UINT32_MAX	/* length of a NULL string */
 

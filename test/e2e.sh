@@ -139,6 +139,22 @@ if [ -d "$REAL" ]; then
   pecan=$(real pecan_15min/15minute_data_austin.csv 2>/dev/null || real pecan_austin_15min/15minute_data_austin.csv)
   echo "$pecan" | grep -q "format=pecan_15min" || fail "pecan: $pecan"
   echo "ok   Pecan Street ($pecan)"
+  # as the README's quick start does it, from psql on the server's files
+  newuser=$(psql -X -q -At -v ON_ERROR_STOP=1 -d postgres <<SQL
+CREATE DATABASE meter_etl_newuser;
+\c meter_etl_newuser
+CREATE EXTENSION meter_etl;
+SELECT format || ' ' || rows_clean || ' ' || rows_quarantined
+  FROM meter_etl.ingest(meter_etl.stage('MAC000041.csv', pg_read_binary_file('$REAL/lcl_london_halfhourly/MAC000041.csv')));
+SELECT format || ' ' || rows_clean || ' ' || rows_quarantined
+  FROM meter_etl.ingest(meter_etl.stage('household_power.txt',
+       pg_read_binary_file('$REAL/uci_household_power/household_power_consumption_2006-12_first1MiB.txt')));
+SELECT count(DISTINCT meter_id) FROM meter_etl.v_reading;
+\c postgres
+DROP DATABASE meter_etl_newuser;
+SQL
+)
+  check "a new user ingests LCL and UCI files from psql" "$(printf 'lcl 17518 0\nuci 15920 3\n2')" "$newuser"
   check "ESB import series" "14681" \
     "$(q "SELECT count(*) FROM meter_etl.v_reading v JOIN meter_etl.raw_file f USING (file_id) WHERE f.file_name LIKE 'HDF%' AND v.channel = 'import'")"
   check "NEM12 zeros kept (outside the conflict days)" "56" \

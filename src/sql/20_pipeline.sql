@@ -346,21 +346,6 @@ COMMENT ON FUNCTION unschedule() IS 'Remove meter_etl''s pg_cron jobs; returns h
 -- Monitoring
 -- ----------------------------------------------------------------------
 
-CREATE VIEW v_pipeline_health AS
-SELECT count(*) FILTER (WHERE f.status = 'staged')                        AS pending,
-       count(*) FILTER (WHERE f.status = 'processing')                    AS processing,
-       count(*) FILTER (WHERE f.status = 'failed')                        AS failed_awaiting_retry,
-       count(*) FILTER (WHERE f.status = 'dead_letter')                   AS dead_letter,
-       count(*) FILTER (WHERE f.status = 'ingested')                      AS ingested,
-       min(f.received_at) FILTER (WHERE f.status IN ('staged', 'failed')) AS oldest_pending_received_at,
-       (SELECT max(finished_at) FROM pipeline_run WHERE status = 'ok')    AS last_success_at,
-       (SELECT round(sum(readings_read) / nullif(extract(epoch FROM sum(finished_at - started_at)), 0))
-          FROM pipeline_run WHERE status = 'ok' AND finished_at > now() - interval '1 hour') AS readings_per_second_last_hour,
-       (SELECT count(*) FROM alert WHERE acknowledged_at IS NULL)        AS open_alerts
-  FROM raw_file f;
-COMMENT ON VIEW v_pipeline_health IS
-  'Pipeline health: files by status, oldest pending, last success, throughput over the last hour, open alerts';
-
 CREATE VIEW v_meter_freshness AS
 SELECT m.meter_id, m.interval_s, m.last_reading_at,
        now() - m.last_reading_at AS age,
