@@ -7,27 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 REAL=${MeterEtlRealData:-$ROOT/../shared/data/real}
-WORK=$(mktemp -d /tmp/meter_etl_e2e.XXXXXX)
-chmod 755 "$WORK"
-trap 'rm -rf "$WORK"' EXIT
-export PGDATABASE=meter_etl_e2e
-psql -X -q -d postgres -c "DROP DATABASE IF EXISTS meter_etl_e2e" -c "CREATE DATABASE meter_etl_e2e"
-
-q() { psql -X -q -At -v ON_ERROR_STOP=1 -c "$1"; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
-check() {
-  [ "$2" = "$3" ] || fail "$1: expected '$2', got '$3'"
-  echo "ok   $1 ($3)"
-}
-# a statement that must fail with a message matching a pattern
-refused() {
-  local out
-  if out=$(psql -X -q -At -v ON_ERROR_STOP=1 -c "$2" 2>&1); then
-    fail "$1: expected an error, got '$out'"
-  fi
-  echo "$out" | grep -q -- "$3" || fail "$1: expected error matching '$3', got '$out'"
-  echo "ok   $1 (refused: $(echo "$out" | head -1 | sed 's/^.*ERROR: *//'))"
-}
+. test/lib_e2e.sh
+e2e_setup meter_etl_e2e
 
 q "CREATE EXTENSION meter_etl"
 

@@ -11,26 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-WORK=$(mktemp -d /tmp/meter_etl_e2e_archive.XXXXXX)
-chmod 755 "$WORK"
-trap 'rm -rf "$WORK"' EXIT
-export PGDATABASE=meter_etl_e2e_archive
-psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $PGDATABASE" -c "CREATE DATABASE $PGDATABASE"
-
-q() { psql -X -q -At -v ON_ERROR_STOP=1 -c "$1"; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
-check() {
-  [ "$2" = "$3" ] || fail "$1: expected '$2', got '$3'"
-  echo "ok   $1 ($3)"
-}
-refused() {
-  local out
-  if out=$(psql -X -q -At -v ON_ERROR_STOP=1 -c "$2" 2>&1); then
-    fail "$1: expected an error, got '$out'"
-  fi
-  echo "$out" | grep -q -- "$3" || fail "$1: expected error matching '$3', got '$out'"
-  echo "ok   $1 (refused: $(echo "$out" | head -1 | sed 's/^.*ERROR: *//'))"
-}
+. test/lib_e2e.sh
+e2e_setup meter_etl_e2e_archive
 
 if [ ! -d test/interop/node_modules ]; then
   (cd test/interop && npm install --no-audit --no-fund >/dev/null)
