@@ -62,6 +62,7 @@ test_reader_SRCS = src/me_alloc.c src/parse.c src/tzconv.c src/rules.c src/csvma
 test_parser_thread_SRCS = $(test_reader_SRCS) src/parser_thread.c
 test_series_SRCS = src/me_alloc.c src/tzconv.c $(SERIES_SRCS)
 test_parquet_SRCS = src/me_alloc.c $(PARQUET_SRCS)
+test_pq_async_SRCS = $(test_parquet_SRCS)
 
 .SECONDEXPANSION:
 test/build/%: test/%.c $$($$*_SRCS) $(wildcard src/*.h src/parquet/*.h test/*.h)

@@ -52,6 +52,8 @@
 #include "utils/timestamp.h"
 
 #include "archive.h"
+#include "me_alloc.h"
+#include "parquet/pq_async.h"
 #include "meter_etl.h"
 #include "parquet/pq_writer.h"
 
@@ -220,6 +222,7 @@ typedef struct PartFile
 	const char *part_seg;		/* "meter_bucket=07" or "meter_id=<escaped>" */
 	MemoryContext wcxt;			/* the writer's memory (libzstd's too) */
 	PqWriter   *w;
+	bool		malloced;		/* writer on malloc: it runs in the encoder thread */
 	ArchiveSink sink;
 	int64		last_ord;		/* last meter written, to count meters */
 } PartFile;
@@ -243,6 +246,7 @@ typedef struct DayWriter
 	PqColumnSpec cols[NCOLS];
 	int			colmap[NCOLS];
 	PqValue		row[NCOLS];
+	PqAsync    *async;			/* encoder thread (bucket layout), or NULL */
 	int64		prev_ord;
 	int			prev_ch;
 	TimestampTz prev_ts;
@@ -309,12 +313,51 @@ open_part_file(DayWriter *dw, const char *part_value, const char *part_seg)
 	opts.page_bytes = ac->page_bytes;
 	pf->wcxt = AllocSetContextCreate(ac->call_cxt, "meter_etl archive writer", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(pf->wcxt);
-	pf->w = pq_writer_create(dw->cols, dw->ncols, &opts,
-							 (PqSink) {archive_sink_write, &pf->sink}, errbuf, sizeof(errbuf));
+	if (dw->async != NULL)
+	{
+		/* the encoder thread grows this writer's buffers: malloc from the start */
+		MeAllocHooks saved = me_alloc_swap(me_alloc_libc());
+
+		pf->w = pq_writer_create(dw->cols, dw->ncols, &opts,
+								 (PqSink) {archive_sink_write, &pf->sink}, errbuf, sizeof(errbuf));
+		me_alloc_swap(saved);
+		pf->malloced = true;
+	}
+	else
+		pf->w = pq_writer_create(dw->cols, dw->ncols, &opts,
+								 (PqSink) {archive_sink_write, &pf->sink}, errbuf, sizeof(errbuf));
 	MemoryContextSwitchTo(old);
 	if (pf->w == NULL)
 		elog(ERROR, "could not create the Parquet writer: %s", errbuf);
 	return pf;
+}
+
+/* Release a writer that lives on malloc (created for the encoder thread). */
+static void
+free_part_writer(PartFile *pf)
+{
+	if (pf->w != NULL && pf->malloced)
+	{
+		MeAllocHooks saved = me_alloc_swap(me_alloc_libc());
+
+		pq_writer_free(pf->w);
+		me_alloc_swap(saved);
+		pf->w = NULL;
+	}
+}
+
+/* The encoder thread failed: report the error of the writer that failed. */
+static void
+report_async_failure(DayWriter *dw, int rc)
+{
+	PqWriter   *failed = NULL;
+	int			nopen = dw->ac->layout == LAYOUT_BUCKET ? dw->ac->buckets : 1;
+
+	rc = pq_async_drain(dw->async, &failed);
+	for (int b = 0; b < nopen; b++)
+		if (dw->open[b] != NULL && dw->open[b]->w == failed)
+			pq_check(rc, failed, &dw->open[b]->sink, dw->open[b]->f->tmp_path);
+	elog(ERROR, "the Parquet encoder thread failed (%d)", rc);
 }
 
 /* Write the footer, fsync and close a partition file; it is complete as .tmp. */
@@ -335,8 +378,18 @@ close_part_file(DayWriter *dw, PartFile *pf)
 	kv[2] = (PqKeyValue) {"meter_etl.partition", part_s};
 	kv[3] = (PqKeyValue) {"meter_etl.sort_order", "meter_id,channel_id,ts"};
 	old = MemoryContextSwitchTo(pf->wcxt);
-	pq_check(pq_writer_close(pf->w, kv, lengthof(kv), &rows_out, &bytes_out), pf->w, &pf->sink,
-			 f->tmp_path);
+	if (pf->malloced)
+	{
+		MeAllocHooks saved = me_alloc_swap(me_alloc_libc());
+		int			rc = pq_writer_close(pf->w, kv, lengthof(kv), &rows_out, &bytes_out);
+
+		me_alloc_swap(saved);
+		pq_check(rc, pf->w, &pf->sink, f->tmp_path);
+		free_part_writer(pf);
+	}
+	else
+		pq_check(pq_writer_close(pf->w, kv, lengthof(kv), &rows_out, &bytes_out), pf->w,
+				 &pf->sink, f->tmp_path);
 	MemoryContextSwitchTo(old);
 	if ((int64) rows_out != f->rows)
 		elog(ERROR, "Parquet writer counted " UINT64_FORMAT " rows, expected " INT64_FORMAT,
@@ -450,9 +503,20 @@ day_receive(TupleTableSlot *slot, DestReceiver *self)
 	row[colmap[COL_FILE_ID]].v.i32 = isnull[5] ? 0 : DatumGetInt32(v[5]);
 	row[colmap[COL_LINE_NO]].is_null = isnull[6] || !ac->line_numbers;
 	row[colmap[COL_LINE_NO]].v.i32 = isnull[6] ? 0 : DatumGetInt32(v[6]);
-	old = MemoryContextSwitchTo(pf->wcxt);
-	pq_check(pq_write_row(pf->w, row), pf->w, &pf->sink, f->tmp_path);
-	MemoryContextSwitchTo(old);
+	if (dw->async != NULL)
+	{
+		/* strings point into ac's meter and channel tables, stable for the call */
+		int			rc = pq_async_write(dw->async, pf->w, row);
+
+		if (rc != PQ_OK)
+			report_async_failure(dw, rc);
+	}
+	else
+	{
+		old = MemoryContextSwitchTo(pf->wcxt);
+		pq_check(pq_write_row(pf->w, row), pf->w, &pf->sink, f->tmp_path);
+		MemoryContextSwitchTo(old);
+	}
 	f->rows++;
 	if (ts < f->min_ts)
 		f->min_ts = ts;
@@ -535,8 +599,20 @@ write_day(ArchiveCtx *ac, PendingDay *pd, List **begun)
 		opt.params = params;
 		opt.read_only = true;	/* every day of the call sees one snapshot */
 		opt.dest = (DestReceiver *) &dw;
+		if (ac->layout == LAYOUT_BUCKET && me_parallel_archive)
+			dw.async = pq_async_start(dw.ncols);	/* NULL: encode in this backend */
 		if (SPI_execute_plan_extended(ac->plan, &opt) != SPI_OK_SELECT)
 			elog(ERROR, "could not run the archive query");
+		if (dw.async != NULL)
+		{
+			PqWriter   *failed = NULL;
+			int			rc = pq_async_drain(dw.async, &failed);
+
+			if (rc != PQ_OK)
+				report_async_failure(&dw, rc);
+			pq_async_stop(dw.async);
+			dw.async = NULL;
+		}
 		for (int b = 0; b < nopen; b++)
 			if (dw.open[b] != NULL)
 			{
@@ -549,6 +625,12 @@ write_day(ArchiveCtx *ac, PendingDay *pd, List **begun)
 	{
 		/* the caller deletes these .tmp files if anything failed */
 		*begun = dw.files;
+		/* stop the encoder before its writers go away */
+		if (dw.async != NULL)
+			pq_async_stop(dw.async);
+		for (int b = 0; b < nopen; b++)
+			if (dw.open[b] != NULL)
+				free_part_writer(dw.open[b]);
 	}
 	PG_END_TRY();
 	/* partition order: bucket layout closes by bucket, meter layout as it goes */

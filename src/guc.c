@@ -27,6 +27,7 @@ char	   *me_archive_dir = NULL;
 int			me_archive_buckets = 16;
 int			me_max_attempts = 3;
 bool		me_parallel_parse = true;
+bool		me_parallel_archive = true;
 int			me_retry_backoff_s = 60;
 int			me_run_history_days = 30;
 
@@ -95,6 +96,10 @@ me_define_gucs(void)
 							 "Parse raw files in a second thread while the backend stores readings.",
 							 "Off parses and stores in turn, in the backend itself.",
 							 &me_parallel_parse, true, PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("meter_etl.parallel_archive",
+							 "Encode and compress Parquet in a second thread while the backend reads the store.",
+							 "Off encodes in the backend itself.",
+							 &me_parallel_archive, true, PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("meter_etl.max_attempts",
 							"Attempts run_pipeline makes on a raw file before moving it to the dead-letter queue.",
 							NULL, &me_max_attempts, 3, 1, 100, PGC_SUSET, 0, NULL, NULL, NULL);

@@ -27,6 +27,29 @@ extern __thread me_alloc_fn me_alloc_hook;
 extern __thread me_realloc_fn me_realloc_hook;
 extern __thread me_free_fn me_free_hook;
 
+/* A set of hooks, to switch a thread to another allocator for a while. */
+typedef struct MeAllocHooks
+{
+	me_alloc_fn alloc;
+	me_realloc_fn realloc;
+	me_free_fn free;
+} MeAllocHooks;
+
+/* The C library's allocator (what threads other than the backend use). */
+extern MeAllocHooks me_alloc_libc(void);
+
+/* Install hooks in this thread and return the ones they replace. */
+static inline MeAllocHooks
+me_alloc_swap(MeAllocHooks h)
+{
+	MeAllocHooks old = {me_alloc_hook, me_realloc_hook, me_free_hook};
+
+	me_alloc_hook = h.alloc;
+	me_realloc_hook = h.realloc;
+	me_free_hook = h.free;
+	return old;
+}
+
 static inline void *
 me_alloc(size_t size)
 {

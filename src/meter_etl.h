@@ -26,6 +26,7 @@ extern char *me_archive_dir;
 extern int	me_archive_buckets;
 extern int	me_max_attempts;
 extern bool me_parallel_parse;
+extern bool me_parallel_archive;
 extern int	me_retry_backoff_s;
 extern int	me_run_history_days;
 extern void me_define_gucs(void);
