@@ -163,9 +163,9 @@ $$;
 COMMENT ON FUNCTION process_claimed_file(bigint, bigint, boolean) IS
   'Ingest one claimed file (and run incremental detection); on error roll back that file only and schedule a retry or a dead letter';
 
--- A procedure that commits cannot carry a SET clause, so instead of pinning
--- search_path this one names every object with its schema (pg_catalog is
--- searched first anyway).
+-- A procedure that commits cannot carry a SET clause: this one names every
+-- object with its schema, and pins search_path for each of its transactions
+-- with set_config(..., true).
 CREATE PROCEDURE run_pipeline(max_files integer DEFAULT NULL, worker text DEFAULT NULL,
                               scan boolean DEFAULT true, detect boolean DEFAULT true)
 LANGUAGE plpgsql
@@ -177,6 +177,7 @@ DECLARE
   v_done   integer := 0;
   v_result text;
 BEGIN
+  PERFORM pg_catalog.set_config('search_path', 'meter_etl, pg_catalog', true);
   -- one run per worker name at a time: a scheduled run that finds its
   -- predecessor still busy skips instead of queueing behind it
   IF NOT pg_try_advisory_lock(7412, hashtext(v_worker)) THEN
@@ -187,14 +188,17 @@ BEGIN
   IF scan AND coalesce(current_setting('meter_etl.inbox_dir', true), '') <> '' THEN
     PERFORM meter_etl.scan_inbox();
     COMMIT;
+    PERFORM pg_catalog.set_config('search_path', 'meter_etl, pg_catalog', true);
   END IF;
   LOOP
     EXIT WHEN max_files IS NOT NULL AND v_done >= max_files;
     SELECT c.file_id, c.run_id INTO v_file, v_run FROM meter_etl.claim_next_file(v_worker) c;
     COMMIT;                         -- the claim, its attempt count and run row are durable
+    PERFORM pg_catalog.set_config('search_path', 'meter_etl, pg_catalog', true);
     EXIT WHEN v_file IS NULL;
     v_result := meter_etl.process_claimed_file(v_file, v_run, detect);
     COMMIT;                         -- each file in its own transaction
+    PERFORM pg_catalog.set_config('search_path', 'meter_etl, pg_catalog', true);
     PERFORM pg_advisory_unlock(7411, v_file::integer);
     v_done := v_done + 1;
   END LOOP;
