@@ -28,6 +28,7 @@ int			me_archive_buckets = 16;
 int			me_max_attempts = 3;
 bool		me_parallel_parse = true;
 bool		me_parallel_archive = true;
+bool		me_bulk_index_build = true;
 int			me_retry_backoff_s = 60;
 int			me_run_history_days = 30;
 
@@ -100,6 +101,10 @@ me_define_gucs(void)
 							 "Encode and compress Parquet in a second thread while the backend reads the store.",
 							 "Off encodes in the backend itself.",
 							 &me_parallel_archive, true, PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("meter_etl.bulk_index_build",
+							 "Index a day partition created by the same ingest once, after loading it in key order.",
+							 "Off maintains the index row by row, as for existing partitions.",
+							 &me_bulk_index_build, true, PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("meter_etl.max_attempts",
 							"Attempts run_pipeline makes on a raw file before moving it to the dead-letter queue.",
 							NULL, &me_max_attempts, 3, 1, 100, PGC_SUSET, 0, NULL, NULL, NULL);

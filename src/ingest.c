@@ -224,20 +224,23 @@ flush_quarantine(IngestState *is)
 
 /* ------------------------------------------------------------ batches */
 
-/* Store the batch of readings; conflicts become quarantine rows. */
+/*
+ * Store the first n readings of the batch; conflicts become quarantine
+ * rows.  Readings after the first n move to the front of the next batch.
+ */
 static void
-flush_batch(IngestState *is)
+flush_rows(IngestState *is, int n)
 {
 	resolve_entries(is);
-	for (int i = 0; i < is->nrows; i++)
+	for (int i = 0; i < n; i++)
 	{
 		is->rows[i].meter_key = is->pend[i].meter->meter_key;
 		is->rows[i].channel_id = is->pend[i].channel->channel_id;
 		is->rows[i].meter_tag = is->pend[i].meter;
 		is->rows[i].channel_tag = is->pend[i].channel;
 	}
-	me_store_flush(is->store, is->rows, is->nrows);
-	for (int i = 0; i < is->nrows; i++)
+	me_store_flush(is->store, is->rows, n);
+	for (int i = 0; i < n; i++)
 	{
 		MeStoreRow *r = &is->rows[i];
 
@@ -278,8 +281,34 @@ flush_batch(IngestState *is)
 		}
 	}
 	flush_quarantine(is);
-	is->nrows = 0;
+	is->nrows -= n;
+	memmove(is->rows, is->rows + n, sizeof(MeStoreRow) * is->nrows);
+	memmove(is->pend, is->pend + n, sizeof(Pending) * is->nrows);
 	MemoryContextReset(is->batch_cxt);
+}
+
+/* Store the whole batch. */
+static void
+flush_batch(IngestState *is)
+{
+	flush_rows(is, is->nrows);
+}
+
+/*
+ * The batch is full: store it, but keep the readings of its last meter for
+ * the next batch, unless that meter fills the batch alone.  A meter's
+ * readings then meet in one batch, where a reading repeated a few lines
+ * later is found by sorting, and the store can load a new partition
+ * without its index (store.c).
+ */
+static void
+flush_full_batch(IngestState *is)
+{
+	int			n = is->nrows;
+
+	while (n > 0 && is->pend[n - 1].meter == is->pend[is->nrows - 1].meter)
+		n--;
+	flush_rows(is, n > 0 ? n : is->nrows);
 }
 
 /* Reader callback: a valid reading joins the batch. */
@@ -334,7 +363,7 @@ on_reading(void *ctx, const MeReading *rd)
 	is->pend[is->nrows].channel = c;
 	is->nrows++;
 	if (is->nrows == is->maxrows)
-		flush_batch(is);
+		flush_full_batch(is);
 }
 
 /* Reader callback: an invalid reading becomes a quarantine row. */
@@ -366,7 +395,11 @@ on_reject(void *ctx, const MeReject *rj)
 	is->rows_quarantined++;
 	is->by_reason[rj->reason]++;
 	if (is->nquar >= QUARANTINE_FLUSH)
-		flush_batch(is);
+	{
+		/* pending readings hold nothing in batch_cxt */
+		flush_quarantine(is);
+		MemoryContextReset(is->batch_cxt);
+	}
 }
 
 /* ------------------------------------------------------------ the run */

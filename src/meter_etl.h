@@ -27,6 +27,7 @@ extern int	me_archive_buckets;
 extern int	me_max_attempts;
 extern bool me_parallel_parse;
 extern bool me_parallel_archive;
+extern bool me_bulk_index_build;
 extern int	me_retry_backoff_s;
 extern int	me_run_history_days;
 extern void me_define_gucs(void);
