@@ -167,6 +167,27 @@ SELECT meter_etl.archive_drop('2024-03-30', '2024-03-30');
 SELECT pg_ls_dir(:'root') AS dir ORDER BY 1;
 SELECT dataset, day, status, files FROM meter_etl.v_archive_coverage ORDER BY dataset, day;
 
+-- archive_recent(), what the scheduled job runs: the last complete days again, and
+-- older days that were never archived (or failed), oldest first, catch_up per call;
+-- an empty partition is not due.  Only the older days are shown (the last two
+-- days have no readings here and yield one row each).
+SELECT meter_etl.create_partitions('2024-03-20', '2024-03-21') IS NOT NULL AS empty_partition;
+SELECT day, status, files, rows FROM meter_etl.archive_recent(catch_up => 1, dataset => 'recent')
+ WHERE day < '2025-01-01';
+SELECT count(*) AS recent_days FROM meter_etl.archive_recent(catch_up => 1, dataset => 'recent')
+ WHERE day >= (now() AT TIME ZONE 'UTC')::date - 2;
+SELECT day, status, files, rows FROM meter_etl.archive_recent(dataset => 'recent')
+ WHERE day < '2025-01-01';
+-- an open failure makes its day due again; the archive resolves it
+INSERT INTO meter_etl.archive_failure (export_id, dataset, day, partition_key, attempts, last_error)
+VALUES (0, 'recent', '2024-03-30', 'meter_bucket', 3, 'disk full');
+SELECT day, status, files, rows FROM meter_etl.archive_recent(dataset => 'recent')
+ WHERE day < '2025-01-01';
+SELECT day, resolved_at IS NOT NULL AS resolved FROM meter_etl.archive_failure WHERE dataset = 'recent';
+SELECT day, count(*) AS files, sum(rows) AS rows FROM meter_etl.archive_manifest
+ WHERE dataset = 'recent' GROUP BY day ORDER BY day;
+SELECT * FROM meter_etl.archive_recent(days => 0);
+
 -- clean up
 DROP ROLE archive_regress_user;
 RESET meter_etl.archive_dir;

@@ -109,8 +109,11 @@ if q postgres "SELECT 1 FROM pg_available_extensions WHERE name = 'pg_cron'" | g
   q postgres "DROP EXTENSION IF EXISTS meter_etl CASCADE" >/dev/null 2>&1
   q postgres "CREATE EXTENSION meter_etl" >/dev/null
   fid=$(bin/meter-etl-load -d postgres "$WORK/f1.csv" | cut -f1)
-  q postgres "SELECT meter_etl.schedule('1 minute', 2)" >/dev/null
-  check "jobs registered" "3" "$(q postgres "SELECT count(*) FROM cron.job WHERE jobname LIKE 'meter_etl%'")"
+  q postgres "SELECT meter_etl.schedule('1 minute', 2, archive_at => '30 2 * * *')" >/dev/null
+  check "jobs registered (2 workers, history prune, archive)" "4" \
+    "$(q postgres "SELECT count(*) FROM cron.job WHERE jobname LIKE 'meter_etl%'")"
+  check "the archive job runs daily" "30 2 * * *" \
+    "$(q postgres "SELECT schedule FROM cron.job WHERE jobname = 'meter_etl_archive'")"
   status=""
   for i in $(seq 1 90); do
     status=$(q postgres "SELECT status FROM meter_etl.raw_file WHERE file_id = $fid")
@@ -120,7 +123,19 @@ if q postgres "SELECT 1 FROM pg_available_extensions WHERE name = 'pg_cron'" | g
   check "scheduled run ingested the file" "ingested" "$status"
   check "pg_cron recorded a successful run" "t" \
     "$(q postgres "SELECT bool_or(status = 'succeeded') FROM cron.job_run_details WHERE command LIKE '%run_pipeline%'")"
-  check "unschedule removes the jobs" "3" "$(q postgres "SELECT meter_etl.unschedule()")"
+  # the archive job's command, run as pg_cron would run it: the file's days were
+  # never archived, so it archives them (catch-up) besides the last two days
+  mkdir -p "$WORK/archive" && chmod 777 "$WORK/archive"
+  cmd=$(q postgres "SELECT command FROM cron.job WHERE jobname = 'meter_etl_archive'")
+  PGOPTIONS="-c meter_etl.archive_dir=$WORK/archive" q postgres "$cmd" >/dev/null
+  check "the archive job archived every day of the file" "t" \
+    "$(q postgres "SELECT count(*) > 0 AND bool_and(m.rows = (SELECT count(*) FROM meter_etl.reading r
+                                                      WHERE r.ts >= m.day AND r.ts < m.day + 1))
+                     FROM (SELECT day, sum(rows) AS rows FROM meter_etl.archive_manifest GROUP BY day) m")"
+  check "... and every day with readings has files" "0" \
+    "$(q postgres "SELECT count(*) FROM (SELECT DISTINCT (ts AT TIME ZONE 'UTC')::date AS d FROM meter_etl.reading) r
+                    WHERE NOT EXISTS (SELECT 1 FROM meter_etl.archive_manifest m WHERE m.day = r.d)")"
+  check "unschedule removes the jobs" "4" "$(q postgres "SELECT meter_etl.unschedule()")"
   q postgres "DROP EXTENSION meter_etl CASCADE" >/dev/null
 else
   echo "-- pg_cron not preloaded for database postgres: skipped"

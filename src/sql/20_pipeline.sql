@@ -291,7 +291,8 @@ $$;
 COMMENT ON FUNCTION cron_expression(text) IS
   'Cron expression for an interval (''5 minutes'' -> ''*/5 * * * *''); cron expressions pass through';
 
-CREATE FUNCTION schedule(every text DEFAULT '1 minute', workers integer DEFAULT 1)
+CREATE FUNCTION schedule(every text DEFAULT '1 minute', workers integer DEFAULT 1,
+                         archive_at text DEFAULT NULL, archive_days integer DEFAULT 2)
 RETURNS SETOF bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = meter_etl, pg_catalog
@@ -308,6 +309,9 @@ BEGIN
   IF workers < 1 OR workers > 64 THEN
     RAISE EXCEPTION 'workers must be between 1 and 64' USING ERRCODE = 'invalid_parameter_value';
   END IF;
+  IF archive_days < 1 THEN
+    RAISE EXCEPTION 'archive_days must be at least 1' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
   PERFORM meter_etl.unschedule();
   FOR i IN 1 .. workers LOOP
     RETURN NEXT cron.schedule(format('meter_etl_pipeline_%s', i), v_cron,
@@ -317,10 +321,15 @@ BEGIN
   RETURN NEXT cron.schedule('meter_etl_prune_history', '17 3 * * *',
     format('SELECT meter_etl.prune_history(); DELETE FROM cron.job_run_details WHERE end_time < now() - interval %L',
            coalesce(current_setting('meter_etl.run_history_days', true), '30') || ' days'));
+  -- the Parquet archive of the last complete days (runs as the caller)
+  IF archive_at IS NOT NULL THEN
+    RETURN NEXT cron.schedule('meter_etl_archive', meter_etl.cron_expression(archive_at),
+      format('SELECT count(*) FROM meter_etl.archive_recent(days => %s)', archive_days));
+  END IF;
 END
 $$;
-COMMENT ON FUNCTION schedule(text, integer) IS
-  'Register the pipeline with pg_cron (one job per worker, plus a daily history prune); returns the job ids';
+COMMENT ON FUNCTION schedule(text, integer, text, integer) IS
+  'Register the pipeline with pg_cron (one job per worker, a daily history prune, and with archive_at a job running archive_recent); returns the job ids';
 
 CREATE FUNCTION unschedule()
 RETURNS integer
@@ -374,7 +383,7 @@ REVOKE ALL ON PROCEDURE run_pipeline(integer, text, boolean, boolean) FROM PUBLI
 REVOKE ALL ON FUNCTION scan_inbox(interval, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION retry_dead_letter(bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION prune_history() FROM PUBLIC;
-REVOKE ALL ON FUNCTION schedule(text, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION schedule(text, integer, text, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION unschedule() FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('pipeline_run', '');
 SELECT pg_catalog.pg_extension_config_dump('dead_letter', '');

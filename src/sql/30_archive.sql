@@ -147,6 +147,69 @@ SELECT NULL, s.day, 'not_archived', NULL, 0, 0, 0, NULL, NULL, NULL, NULL, NULL,
 COMMENT ON VIEW v_archive_coverage IS
   'Per dataset and UTC date: archived (files, rows, bytes, time span, export), failed (open failures, nothing archived), stale (the last attempt failed, older files kept); not_archived for days of the clean store without any archive';
 
+-- What a scheduled job runs once a day (schedule(archive_at => ...)).
+CREATE FUNCTION archive_recent(days integer DEFAULT 2,
+                               catch_up integer DEFAULT 7,
+                               dataset text DEFAULT '',
+                               buckets integer DEFAULT NULL,
+                               partition_by text DEFAULT 'meter_bucket')
+RETURNS TABLE (day date, status text, files integer, rows bigint, bytes bigint, export_id bigint)
+LANGUAGE plpgsql VOLATILE
+SET search_path = meter_etl, pg_catalog
+AS $$
+DECLARE
+  -- UTC dates, like the store's partitions and the archive's date= keys
+  v_today date := (now() AT TIME ZONE 'UTC')::date;
+  v_from  date;
+  v_due   record;
+  v_has   boolean;
+  v_done  integer := 0;
+BEGIN
+  IF days IS NULL OR days < 1 OR catch_up IS NULL OR catch_up < 0 THEN
+    RAISE EXCEPTION 'days must be at least 1 and catch_up at least 0'
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  v_from := v_today - days;
+  -- older days that are due, oldest first, at most catch_up per call: an
+  -- open failure, or readings never archived (the job did not run then)
+  FOR v_due IN
+    SELECT d, min(part) AS part FROM (
+      SELECT f.day AS d, NULL::text AS part FROM archive_failure f
+       WHERE f.dataset = archive_recent.dataset AND f.resolved_at IS NULL AND f.day < v_from
+      UNION ALL
+      SELECT p.d, p.part FROM (
+        SELECT to_date(substr(c.relname, 10), 'YYYYMMDD') AS d, c.oid::regclass::text AS part
+          FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+         WHERE i.inhparent = 'meter_etl.reading'::regclass
+           AND c.relname ~ '^reading_p[0-9]{8}$') p
+       WHERE p.d < v_from
+      UNION ALL
+      -- stray rows of days without a partition (the default partition is small)
+      SELECT DISTINCT (r.ts AT TIME ZONE 'UTC')::date, NULL FROM reading_default r
+       WHERE r.ts < v_from) cand
+     WHERE NOT EXISTS (SELECT 1 FROM archive_manifest m
+                        WHERE m.dataset = archive_recent.dataset AND m.day = cand.d)
+        OR EXISTS (SELECT 1 FROM archive_failure f
+                    WHERE f.dataset = archive_recent.dataset AND f.day = cand.d AND f.resolved_at IS NULL)
+     GROUP BY d ORDER BY d
+  LOOP
+    EXIT WHEN v_done >= catch_up;
+    v_has := true;
+    IF v_due.part IS NOT NULL THEN   -- an empty partition is not due
+      EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s)', v_due.part) INTO v_has;
+    END IF;
+    CONTINUE WHEN NOT v_has;
+    RETURN QUERY SELECT * FROM archive_parquet(v_due.d, v_due.d, buckets, partition_by, dataset);
+    v_done := v_done + 1;
+  END LOOP;
+  -- the last complete days again: late readings and detection results since
+  -- the last run replace those days' files
+  RETURN QUERY SELECT * FROM archive_parquet(v_from, v_today - 1, buckets, partition_by, dataset);
+END
+$$;
+COMMENT ON FUNCTION archive_recent(integer, integer, text, integer, text) IS
+  'Archive the last complete UTC days again (late readings and detection results replace their files), plus up to catch_up older days that failed or were never archived';
+
 SELECT pg_catalog.pg_extension_config_dump('archive_export', '');
 SELECT pg_catalog.pg_extension_config_dump('archive_manifest', '');
 SELECT pg_catalog.pg_extension_config_dump('archive_failure', '');
@@ -154,3 +217,4 @@ SELECT pg_catalog.pg_extension_config_dump('archive_failure', '');
 -- Writing server files is for superusers (and pg_write_server_files) only.
 REVOKE ALL ON FUNCTION archive_parquet(date, date, integer, text, text, text, integer, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION archive_drop(date, date, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION archive_recent(integer, integer, text, integer, text) FROM PUBLIC;
