@@ -1,6 +1,7 @@
 -- Day partitions created by an ingest are loaded first and indexed once
--- afterwards (meter_etl.bulk_index_build), as long as the readings arrive
--- in key order; out of order, the index is built at that point and the
+-- afterwards (meter_etl.bulk_index_build), as long as no batch can repeat
+-- a key already written (per meter and channel, its times lie outside the
+-- span loaded so far); otherwise the index is built at that point and the
 -- checked path takes over.  Either way the accounting and the index must
 -- equal those of the row-by-row path.
 SET client_min_messages = warning;
@@ -109,3 +110,40 @@ SELECT c.relname AS partition, x.relfilenode <> x.oid AS built_after_load
 SELECT file_name, balanced
   FROM meter_etl.v_file_accounting ORDER BY file_name;
 SELECT pg_temp.indexes_ok();
+
+-- 7. one batch holds readings that repeat stored ones in an existing
+--    partition (resolved after the batch is written) and a late repeat
+--    that makes the new partition build its index mid-batch.  The rebuild
+--    closes and reopens the store's relations; an invalidation arriving
+--    then (here: ANALYZE from another session, run from an index
+--    expression while the index is built) must not leave the duplicate
+--    resolution with a stale relation (it used to crash the backend).
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS dblink;
+RESET client_min_messages;
+SELECT rows_clean FROM pg_temp.load('existing.csv', ARRAY(SELECT pg_temp.day_lines('2024-02-06', 1, 1)));
+CREATE FUNCTION public.bulk_load_probe(x float8) RETURNS float8 LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+  IF x = 7.125 THEN
+    PERFORM public.dblink_exec(format('dbname=%s port=%s host=%s user=%s', current_database(),
+                                      current_setting('port'),
+                                      split_part(current_setting('unix_socket_directories'), ',', 1),
+                                      current_user),
+                               'ANALYZE meter_etl.reading_p20240206');
+    PERFORM count(*) FROM meter_etl.meter;   -- takes a lock: the invalidation is processed
+  END IF;
+  RETURN x;
+END $$;
+CREATE INDEX reading_probe_idx ON meter_etl.reading (public.bulk_load_probe(kw));
+SELECT lines_read, rows_clean, rows_quarantined, rows_duplicate
+  FROM pg_temp.load('repeat_and_late.csv',
+         ARRAY(SELECT replace(l, ',2.05,', ',7.125,') FROM pg_temp.day_lines('2024-02-07', 2, 11) l)
+         || ARRAY(SELECT pg_temp.day_lines('2024-02-06', 1, 1))
+         || ARRAY['B002,2024-02-07T00:15:00Z,10,kW']);
+SELECT (SELECT count(*) FROM meter_etl.reading_p20240206) AS existing_rows,
+       (SELECT count(*) FROM meter_etl.reading_p20240207) AS new_rows;
+SELECT pg_temp.indexes_ok();
+DROP INDEX meter_etl.reading_probe_idx;
+DROP FUNCTION public.bulk_load_probe(float8);
+SELECT file_name, balanced FROM meter_etl.v_file_accounting
+ WHERE file_name IN ('existing.csv', 'repeat_and_late.csv') ORDER BY file_name;

@@ -228,7 +228,8 @@ build_index(DeferredPart *dp)
 	dp->deferred = false;
 	hash_destroy(dp->spans);
 	dp->spans = NULL;
-	reindex_relation(dp->relid, 0, &params);
+	/* unique checks on, as REINDEX TABLE does: a repeated key is an error, never a silent one */
+	reindex_relation(dp->relid, REINDEX_REL_CHECK_CONSTRAINTS, &params);
 	CommandCounterIncrement();
 }
 
@@ -259,7 +260,12 @@ part_state(MeStore *st, ResultRelInfo *rri)
 		dp->spans = hash_create("meter_etl deferred series", 1024, &ctl,
 								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
-	st->parts = lappend(st->parts, dp);
+	{
+		MemoryContext old = MemoryContextSwitchTo(st->cxt);
+
+		st->parts = lappend(st->parts, dp);
+		MemoryContextSwitchTo(old);
+	}
 	return dp;
 }
 
@@ -634,7 +640,9 @@ route(MeStore *st, const MeStoreRow *r)
 typedef struct Suspect
 {
 	int			row;			/* index into the batch */
-	Relation	rel;			/* partition holding our new tuple */
+	Oid			relid;			/* partition holding our new tuple (an Oid:
+								 * the store may reopen its relations before
+								 * the suspects are resolved) */
 	ItemPointerData tid;
 } Suspect;
 
@@ -702,7 +710,7 @@ write_run(MeStore *st, MeStoreRow *rows, int from, int to, Suspect **sus, int *n
 						palloc(sizeof(Suspect) * *capsus);
 				}
 				(*sus)[*nsus].row = idx[k];
-				(*sus)[*nsus].rel = rri->ri_RelationDesc;
+				(*sus)[*nsus].relid = RelationGetRelid(rri->ri_RelationDesc);
 				(*sus)[*nsus].tid = pb->slots[k]->tts_tid;
 				(*nsus)++;
 				list_free(conflicts);
@@ -737,15 +745,25 @@ resolve_suspects(MeStore *st, MeStoreRow *rows, Suspect *sus, int nsus)
 	Datum	   *ts = palloc(sizeof(Datum) * nsus);
 	Oid			argtypes[3] = {INT4ARRAYOID, INT2ARRAYOID, TIMESTAMPTZARRAYOID};
 	Datum		args[3];
+	Relation	rel = NULL;
 
 	CommandCounterIncrement();
 	for (int i = 0; i < nsus; i++)
 	{
-		simple_table_tuple_delete(sus[i].rel, &sus[i].tid, GetActiveSnapshot());
+		/* the partition stays locked by this transaction; NoLock reopens it */
+		if (rel == NULL || RelationGetRelid(rel) != sus[i].relid)
+		{
+			if (rel != NULL)
+				table_close(rel, NoLock);
+			rel = table_open(sus[i].relid, NoLock);
+		}
+		simple_table_tuple_delete(rel, &sus[i].tid, GetActiveSnapshot());
 		mk[i] = Int32GetDatum(rows[sus[i].row].meter_key);
 		ch[i] = Int16GetDatum(rows[sus[i].row].channel_id);
 		ts[i] = TimestampTzGetDatum(rows[sus[i].row].ts);
 	}
+	if (rel != NULL)
+		table_close(rel, NoLock);
 	CommandCounterIncrement();
 	args[0] = array_of(mk, nsus, INT4OID, 4, true, TYPALIGN_INT);
 	args[1] = array_of(ch, nsus, INT2OID, 2, true, TYPALIGN_SHORT);
