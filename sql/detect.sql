@@ -98,6 +98,22 @@ SELECT kind, start_ts, end_ts FROM meter_etl.detect_faulty_meters('2024-01-31', 
 SELECT kind, start_ts, end_ts
   FROM meter_etl.detect_faulty_meters('2024-01-31', '2024-02-01', '{SHIFT}', shift_min_days => 1);
 
+-- ---------------------------------------------------------------- offline and new meters
+-- NEW starts reporting inside the window: the slots before its first reading
+-- are not an outage.  BACK reported before the window, went silent, and came
+-- back: its leading gap is one (judged from the start of the history).
+INSERT INTO meter_etl.meter (meter_id, interval_s, time_zone) VALUES ('NEW', 900, 'UTC'), ('BACK', 900, 'UTC');
+INSERT INTO meter_etl.reading (meter_key, ts, kw)
+SELECT m.meter_key, s.ts, s.kw
+  FROM meter_etl.meter m, shape s
+ WHERE (m.meter_id = 'NEW' AND s.ts >= '2024-02-02')
+    OR (m.meter_id = 'BACK' AND (s.ts < '2024-01-03' OR s.ts >= '2024-02-02 12:00'));
+SELECT meter_id, kind, start_ts, end_ts, evidence ->> 'missing_intervals' AS missing
+  FROM meter_etl.detect_faulty_meters('2024-02-01', '2024-02-05', '{NEW,BACK}', kinds => '{offline}')
+ ORDER BY meter_id, start_ts;
+DELETE FROM meter_etl.reading WHERE meter_key IN (SELECT meter_key FROM meter_etl.meter WHERE meter_id IN ('NEW', 'BACK'));
+DELETE FROM meter_etl.meter WHERE meter_id IN ('NEW', 'BACK');
+
 -- ---------------------------------------------------------------- array variants
 SELECT ts, round(kw::numeric, 3) AS kw, estimated, method
   FROM meter_etl.interpolate_array('{2024-03-01 00:00+00,2024-03-01 00:15+00,2024-03-01 01:00+00,2024-03-01 05:00+00}',

@@ -353,6 +353,44 @@ emit_fault(ReturnSetInfo *rsinfo, const MeFault *f, const Datum *prefix, int npr
 }
 
 /*
+ * Where offline detection may start for series s read from hfrom.  Slots
+ * before a series' first reading are an outage only if the meter reported
+ * earlier: a meter installed (or first loaded) inside the window was not
+ * offline before it.  The batch knows this from meter_day; here one probe
+ * per series with a long enough leading gap asks the store.  Without ORDER
+ * BY the Append stops at the first partition holding a reading.
+ */
+static int64
+offline_from(SPIPlanPtr *probe, const MeDetSeries *s, int64 hfrom, int64 offline_min_us)
+{
+	Datum		args[3];
+	char		nulls[3] = {' ', ' ', ' '};
+	int64		first;
+
+	if (s->n == 0 || s->ts[0] - hfrom < offline_min_us)
+		return hfrom;
+	if (*probe == NULL)
+	{
+		Oid			types[3] = {INT4OID, INT2OID, TIMESTAMPTZOID};
+
+		*probe = SPI_prepare("SELECT 1 FROM meter_etl.reading WHERE meter_key = $1"
+							 " AND channel_id = $2 AND ts < $3 LIMIT 1", 3, types);
+		if (*probe == NULL)
+			elog(ERROR, "could not prepare the earlier-reading probe: %s",
+				 SPI_result_code_string(SPI_result));
+	}
+	args[0] = Int32GetDatum(s->meter->meter_key);
+	args[1] = Int16GetDatum(s->channel_id);
+	args[2] = TimestampTzGetDatum(hfrom);
+	if (SPI_execute_plan(*probe, args, nulls, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not look for earlier readings");
+	if (SPI_processed > 0)
+		return hfrom;
+	first = s->ts[0] - ((s->ts[0] % s->interval_us) + s->interval_us) % s->interval_us;
+	return first;
+}
+
+/*
  * detect_faulty_meters(from_ts, to_ts, meters, kinds, history, stuck_zero_min,
  *                      flatline_min, flatline_min_readings, shift_min_z,
  *                      shift_min_factor, shift_min_days, offline_min)
@@ -373,6 +411,7 @@ meter_etl_detect_faulty_meters(PG_FUNCTION_ARGS)
 	MeDetSeries s;
 	MeDetErrCtx ectx;
 	TimestampTz hfrom;
+	SPIPlanPtr	probe = NULL;
 
 	me_det_check_range(from, to);
 	fault_args(fcinfo, 5, &a);
@@ -397,6 +436,8 @@ meter_etl_detect_faulty_meters(PG_FUNCTION_ARGS)
 		me_det_fault_params(&a, s.interval_us, s.meter->zone, &p);
 		memset(&w, 0, sizeof(w));
 		w.runs_from = w.days_from = w.trusted_from = hfrom;
+		if (kinds & (1u << ME_FAULT_OFFLINE))
+			w.runs_from = offline_from(&probe, &s, hfrom, a.offline_min_us);
 		w.to = w.win_to = to;
 		w.outlier = me_det_default_outliers(&s.in, s.interval_us);
 		w.shift_min_days = a.shift_min_days;
