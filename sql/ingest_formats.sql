@@ -30,6 +30,8 @@ MAC000002,2013-03-31 01:00:00, 3.7839999
 ', 'UTF8')) AS f \gset
 SELECT :acct FROM meter_etl.ingest(:f);
 SELECT meter_id, ts, round(kw::numeric, 4) AS kw FROM meter_etl.v_reading WHERE file_id = :f ORDER BY ts;
+-- kwh (energy per interval) gives back the value as received, without rounding noise
+SELECT ts, kwh FROM meter_etl.v_reading WHERE file_id = :f ORDER BY ts;
 
 -- LCL (UK Power Networks layout): stdorToU column, fractional seconds
 SELECT meter_etl.stage('lcl_tou.csv', convert_to(

@@ -670,7 +670,7 @@ COMMENT ON FUNCTION raise_alert(text, text, text, jsonb, text, bigint) IS
 
 CREATE VIEW v_reading AS
 SELECT m.meter_id, c.name AS channel, r.ts, r.kw,
-       r.kw * m.interval_s / 3600.0 AS kwh,
+       r.kw * (m.interval_s / 3600.0)::float8 AS kwh,
        r.flags, flag_names(r.flags) AS flag_names,
        r.file_id, r.line_no
   FROM reading r

@@ -628,7 +628,7 @@ SELECT m.meter_id, c.name AS channel, f.kind, f.start_ts, f.end_ts, f.ongoing, f
 COMMENT ON VIEW v_fault IS 'Faulty-meter episodes with meter ids and channel names';
 
 CREATE VIEW v_reading_filled AS
-SELECT m.meter_id, c.name AS channel, r.ts, r.kw, r.kw * m.interval_s / 3600.0 AS kwh, r.flags,
+SELECT m.meter_id, c.name AS channel, r.ts, r.kw, r.kw * (m.interval_s / 3600.0)::float8 AS kwh, r.flags,
        false AS estimated, 'actual'::text AS method
   FROM reading r
   JOIN meter m USING (meter_key)
