@@ -111,8 +111,19 @@ SELECT m.meter_key, s.ts, s.kw
 SELECT meter_id, kind, start_ts, end_ts, evidence ->> 'missing_intervals' AS missing
   FROM meter_etl.detect_faulty_meters('2024-02-01', '2024-02-05', '{NEW,BACK}', kinds => '{offline}')
  ORDER BY meter_id, start_ts;
-DELETE FROM meter_etl.reading WHERE meter_key IN (SELECT meter_key FROM meter_etl.meter WHERE meter_id IN ('NEW', 'BACK'));
-DELETE FROM meter_etl.meter WHERE meter_id IN ('NEW', 'BACK');
+-- a range reaching into the future: slots that have not ended are not missing
+INSERT INTO meter_etl.meter (meter_id, interval_s, time_zone) VALUES ('LIVE', 900, 'UTC');
+INSERT INTO meter_etl.reading (meter_key, ts, kw)
+SELECT m.meter_key, t, 0.5
+  FROM meter_etl.meter m,
+       generate_series(date_trunc('hour', now()) - interval '3 days', date_trunc('hour', now()) - interval '1 hour',
+                       interval '15 minutes') t
+ WHERE m.meter_id = 'LIVE';
+SELECT count(*) AS offline_episodes
+  FROM meter_etl.detect_faulty_meters(now() - interval '2 days', now() + interval '5 days', '{LIVE}',
+                                      kinds => '{offline}', history => '1 day');
+DELETE FROM meter_etl.reading WHERE meter_key IN (SELECT meter_key FROM meter_etl.meter WHERE meter_id IN ('NEW', 'BACK', 'LIVE'));
+DELETE FROM meter_etl.meter WHERE meter_id IN ('NEW', 'BACK', 'LIVE');
 
 -- ---------------------------------------------------------------- array variants
 SELECT ts, round(kw::numeric, 3) AS kw, estimated, method

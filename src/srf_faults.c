@@ -18,6 +18,7 @@
 
 #include <math.h>
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -156,7 +157,8 @@ me_det_faults(const MeDetSeries *s, const MeFaultParams *p, const MeDetFaultWind
 	/*
 	 * Runs always (they mask level shift), over all the readings so that a
 	 * run's reference days on both sides are there; offline only up to
-	 * to: after it, missing readings may simply not have arrived yet.
+	 * to: after it, missing readings may simply not have arrived yet (and
+	 * never past the current time, whatever to says).
 	 */
 	pr.kinds = RUN_KINDS;
 	rc = series_detect_faults(&s->in, runs_from, win_to, &pr, &runs);
@@ -165,9 +167,12 @@ me_det_faults(const MeDetSeries *s, const MeFaultParams *p, const MeDetFaultWind
 	if (p->kinds & (1u << ME_FAULT_OFFLINE))
 	{
 		MeFaultList off;
+		/* slots that have not ended yet cannot be missing */
+		int64		now = GetCurrentTransactionStartTimestamp();
+		int64		off_to = Min(to, now - ((now % s->interval_us) + s->interval_us) % s->interval_us);
 
 		pr.kinds = 1u << ME_FAULT_OFFLINE;
-		rc = series_detect_faults(&s->in, runs_from, to, &pr, &off);
+		rc = series_detect_faults(&s->in, runs_from, Max(off_to, runs_from), &pr, &off);
 		me_det_series_error(rc, "detect_faulty_meters", s);
 		append_faults(out, &cap, &off, p->kinds);
 		series_fault_list_free(&off);
