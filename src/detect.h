@@ -20,6 +20,7 @@
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
 
+#include "me_time.h"
 #include "series.h"
 #include "tzconv.h"
 

@@ -543,7 +543,7 @@ me_det_check_range(TimestampTz from, TimestampTz to)
 	if (to - from > (int64) 3660 * USECS_PER_DAY)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("time range of more than 3660 days"),
+				 errmsg("time range must not exceed 3660 days"),
 				 errhint("Process long histories in pieces, e.g. a year at a time.")));
 }
 
@@ -583,9 +583,11 @@ me_det_check_finite(const MeDetSeries *s)
 void
 me_det_series_error(int status, const char *what, const MeDetSeries *s)
 {
-	const char *where = s ? psprintf(" for meter \"%s\" channel \"%s\"", s->meter->meter_id,
-									 s->channel) : "";
+	const char *where;
 
+	if (status == ME_SERIES_OK)
+		return;					/* the common case: no message to build */
+	where = s ? psprintf(" for meter \"%s\" channel \"%s\"", s->meter->meter_id, s->channel) : "";
 	switch (status)
 	{
 		case ME_SERIES_OK:

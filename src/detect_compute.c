@@ -361,18 +361,18 @@ emit_gaps(Compute *c, const MeDetSeries *s, int64 first)
 		if (t % iv != 0)
 			continue;			/* off the grid: not used by the fill either */
 		if (!have && t > c->from && t - c->from > c->max_gap)
-			put_gap(c, s, w0, t, "leading", true, false);
+			put_gap(c, s, w0, t, series_gap_kind_name(ME_GAP_LEADING), true, false);
 		else if (have && t - prev > c->max_gap)
-			put_gap(c, s, prev + iv, t, "long", false, false);
+			put_gap(c, s, prev + iv, t, series_gap_kind_name(ME_GAP_LONG), false, false);
 		have = true;
 		prev = t;
 		if (t >= c->to)
 			break;
 	}
 	if (!have)
-		put_gap(c, s, w0, c->to, "no_data", true, true);
+		put_gap(c, s, w0, c->to, series_gap_kind_name(ME_GAP_NODATA), true, true);
 	else if (c->to - (prev + iv) > c->max_gap)
-		put_gap(c, s, prev + iv, c->to, "trailing", false, true);
+		put_gap(c, s, prev + iv, c->to, series_gap_kind_name(ME_GAP_TRAILING), false, true);
 }
 
 /* Episodes overlapping [from, to) (keep[f]), rows and suspect flags. */
@@ -441,7 +441,7 @@ compute_series(Compute *c, const MeDetSeries *s, const MeDay *stored, size_t nst
 		for (size_t d = 0; d < nstored && !history; d++)
 			history = stored[d].start_ts < s->ts[0];
 		if (!history && s->ts[0] > c->raw_from)
-			first = s->ts[0] - ((s->ts[0] % s->interval_us) + s->interval_us) % s->interval_us;
+			first = me_floor_to(s->ts[0], s->interval_us);
 	}
 	for (size_t i = 0; i < s->n; i++)
 		if (s->ts[i] < c->to)

@@ -96,6 +96,13 @@ me_floor_div(int64_t a, int64_t b)
 	return q;
 }
 
+/* The start of the grid slot of width step that holds t (t rounded down). */
+static inline int64_t
+me_floor_to(int64_t t, int64_t step)
+{
+	return me_floor_div(t, step) * step;
+}
+
 /* Day of week, 0 = Sunday, of a timestamp on the PG scale. */
 static inline int
 me_dow(int64_t ts)

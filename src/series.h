@@ -277,5 +277,6 @@ extern int	series_level_shift_days(const MeDay *days, size_t n_days, int64_t fro
 extern void series_days_free(MeDay *days);
 
 extern const char *series_fault_kind_name(MeFaultKind k);
+extern int	series_fault_cmp(const void *a, const void *b);
 
 #endif							/* ME_SERIES_H */

@@ -846,9 +846,9 @@ detect_offline(const FData *d, int64_t from, int64_t to, const MeFaultParams *p,
 	return rc;
 }
 
-/* Order faults by start, then kind. */
-static int
-cmp_fault(const void *a, const void *b)
+/* Order faults by start, then kind (qsort comparator, also used by the glue). */
+int
+series_fault_cmp(const void *a, const void *b)
 {
 	const MeFault *x = a;
 	const MeFault *y = b;
@@ -898,7 +898,7 @@ series_detect_faults(const MeSeries *in, int64_t from_ts, int64_t to_ts,
 		return rc;
 	}
 	if (out->n > 1)
-		qsort(out->items, out->n, sizeof(MeFault), cmp_fault);
+		qsort(out->items, out->n, sizeof(MeFault), series_fault_cmp);
 	return ME_SERIES_OK;
 }
 

@@ -94,18 +94,6 @@ me_det_fault_params(const MeDetFaultArgs *a, int64 interval_us, MeZone *zone, Me
 	p->run_ref_days = 1;
 }
 
-/* Order episodes by start, then kind (as the core does). */
-static int
-fault_cmp(const void *a, const void *b)
-{
-	const MeFault *x = a;
-	const MeFault *y = b;
-
-	if (x->start_ts != y->start_ts)
-		return x->start_ts < y->start_ts ? -1 : 1;
-	return (int) x->kind - (int) y->kind;
-}
-
 /* Append the faults of src whose kind is in mask to dst. */
 static void
 append_faults(MeFaultList *dst, size_t *cap, const MeFaultList *src, unsigned mask)
@@ -169,7 +157,7 @@ me_det_faults(const MeDetSeries *s, const MeFaultParams *p, const MeDetFaultWind
 		MeFaultList off;
 		/* slots that have not ended yet cannot be missing */
 		int64		now = GetCurrentTransactionStartTimestamp();
-		int64		off_to = Min(to, now - ((now % s->interval_us) + s->interval_us) % s->interval_us);
+		int64		off_to = Min(to, me_floor_to(now, s->interval_us));
 
 		pr.kinds = 1u << ME_FAULT_OFFLINE;
 		rc = series_detect_faults(&s->in, runs_from, Max(off_to, runs_from), &pr, &off);
@@ -265,7 +253,7 @@ me_det_faults(const MeDetSeries *s, const MeFaultParams *p, const MeDetFaultWind
 	else
 		series_fault_list_free(&runs);
 	if (out->n > 1)
-		qsort(out->items, out->n, sizeof(MeFault), fault_cmp);
+		qsort(out->items, out->n, sizeof(MeFault), series_fault_cmp);
 }
 
 /* A number for JSON: finite, with the sentinel capped. */
@@ -391,7 +379,7 @@ offline_from(SPIPlanPtr *probe, const MeDetSeries *s, int64 hfrom, int64 offline
 		elog(ERROR, "could not look for earlier readings");
 	if (SPI_processed > 0)
 		return hfrom;
-	first = s->ts[0] - ((s->ts[0] % s->interval_us) + s->interval_us) % s->interval_us;
+	first = me_floor_to(s->ts[0], s->interval_us);
 	return first;
 }
 
@@ -444,7 +432,9 @@ meter_etl_detect_faulty_meters(PG_FUNCTION_ARGS)
 		if (kinds & (1u << ME_FAULT_OFFLINE))
 			w.runs_from = offline_from(&probe, &s, hfrom, a.offline_min_us);
 		w.to = w.win_to = to;
-		w.outlier = me_det_default_outliers(&s.in, s.interval_us);
+		/* outliers only mask level shift's daily sums: skip the pass otherwise */
+		if (kinds & (1u << ME_FAULT_LEVEL_SHIFT))
+			w.outlier = me_det_default_outliers(&s.in, s.interval_us);
 		w.shift_min_days = a.shift_min_days;
 		w.shift_min_factor = a.shift_min_factor;
 		me_det_faults(&s, &p, &w, &l, NULL, NULL);
@@ -515,13 +505,14 @@ meter_etl_detect_faulty_meters_array(PG_FUNCTION_ARGS)
 	s.in.kw = arr.kw;
 	s.in.present = arr.present;
 	s.in.n = arr.n;
-	from = arr.ts[0] - ((arr.ts[0] % step) + step) % step;
+	from = me_floor_to(arr.ts[0], step);
 	to = me_det_add(arr.ts[arr.n - 1], step);
 	me_det_fault_params(&a, step, &zone, &p);
 	memset(&w, 0, sizeof(w));
 	w.runs_from = w.days_from = w.trusted_from = from;
 	w.to = w.win_to = to;
-	w.outlier = me_det_default_outliers(&s.in, step);
+	if (kinds & (1u << ME_FAULT_LEVEL_SHIFT))
+		w.outlier = me_det_default_outliers(&s.in, step);
 	w.shift_min_days = a.shift_min_days;
 	w.shift_min_factor = a.shift_min_factor;
 	me_det_faults(&s, &p, &w, &l, NULL, NULL);

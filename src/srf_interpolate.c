@@ -172,7 +172,7 @@ meter_etl_interpolate_array(PG_FUNCTION_ARGS)
 	if (arr.n == 0 && (PG_ARGISNULL(4) || PG_ARGISNULL(5)))
 		return (Datum) 0;
 	/* default range: from the first slot to the end of the last reading's slot */
-	from = PG_ARGISNULL(4) ? (TimestampTz) (arr.ts[0] - ((arr.ts[0] % step) + step) % step) :
+	from = PG_ARGISNULL(4) ? (TimestampTz) me_floor_to(arr.ts[0], step) :
 		me_det_ts_arg(fcinfo, 4, "from_ts");
 	to = PG_ARGISNULL(5) ? me_det_add(arr.ts[arr.n - 1], step) : me_det_ts_arg(fcinfo, 5, "to_ts");
 	me_det_check_range(from, to);
