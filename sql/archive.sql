@@ -187,6 +187,15 @@ SELECT day, resolved_at IS NOT NULL AS resolved FROM meter_etl.archive_failure W
 SELECT day, count(*) AS files, sum(rows) AS rows FROM meter_etl.archive_manifest
  WHERE dataset = 'recent' GROUP BY day ORDER BY day;
 SELECT * FROM meter_etl.archive_recent(days => 0);
+-- the window is in UTC dates whatever the session's time zone: a reading early
+-- on its first day (UTC) must not also make that day a catch-up day
+INSERT INTO meter_etl.reading (meter_key, ts, kw)
+SELECT meter_key, ((now() AT TIME ZONE 'UTC')::date - 2)::timestamp AT TIME ZONE 'UTC' + interval '2 hours', 1
+  FROM meter_etl.meter WHERE meter_id = 'A-1';
+SET timezone = 'America/Los_Angeles';
+SELECT count(*) AS days, sum(rows) AS rows FROM meter_etl.archive_recent(dataset => 'tz');
+RESET timezone;
+SET timezone = 'UTC';
 
 -- clean up
 DROP ROLE archive_regress_user;

@@ -470,6 +470,16 @@ ALTER TABLE reading_default ADD PRIMARY KEY (meter_key, channel_id, ts);
 COMMENT ON TABLE reading_default IS
   'Rows inserted for days without a daily partition wait here; create_partitions() moves them into their partition';
 
+-- the daily partitions by day, for the functions and views that need them
+CREATE VIEW reading_partition AS
+SELECT to_date(substr(c.relname, 10), 'YYYYMMDD') AS day, c.oid::regclass AS part, c.reltuples
+  FROM pg_catalog.pg_inherits i
+  JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
+ WHERE i.inhparent = 'meter_etl.reading'::regclass
+   AND c.relname ~ '^reading_p[0-9]{8}$';
+COMMENT ON VIEW reading_partition IS
+  'Daily partitions of reading (UTC day, relation, planner row estimate: -1 never analyzed, 0 empty when analyzed)';
+
 CREATE FUNCTION create_partitions(from_date date, to_date date)
 RETURNS integer
 LANGUAGE plpgsql VOLATILE

@@ -122,11 +122,7 @@ WITH files AS (
    GROUP BY f.dataset, f.day
 ), store_days AS (
   -- daily partitions of the clean store that hold (or may hold) rows
-  SELECT to_date(substr(c.relname, 10), 'YYYYMMDD') AS day
-    FROM pg_catalog.pg_inherits i
-    JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
-   WHERE i.inhparent = 'meter_etl.reading'::regclass
-     AND c.relname ~ '^reading_p[0-9]{8}$' AND c.reltuples <> 0
+  SELECT p.day FROM reading_partition p WHERE p.reltuples <> 0
 )
 SELECT coalesce(fi.dataset, fa.dataset) AS dataset,
        coalesce(fi.day, fa.day) AS day,
@@ -177,16 +173,12 @@ BEGIN
       SELECT f.day AS d, NULL::text AS part FROM archive_failure f
        WHERE f.dataset = archive_recent.dataset AND f.resolved_at IS NULL AND f.day < v_from
       UNION ALL
-      SELECT p.d, p.part FROM (
-        SELECT to_date(substr(c.relname, 10), 'YYYYMMDD') AS d, c.oid::regclass::text AS part
-          FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-         WHERE i.inhparent = 'meter_etl.reading'::regclass
-           AND c.relname ~ '^reading_p[0-9]{8}$') p
-       WHERE p.d < v_from
+      SELECT p.day, p.part::text FROM reading_partition p WHERE p.day < v_from
       UNION ALL
-      -- stray rows of days without a partition (the default partition is small)
+      -- stray rows of days without a partition (the default partition is small);
+      -- v_from is a UTC date, whatever the session's time zone
       SELECT DISTINCT (r.ts AT TIME ZONE 'UTC')::date, NULL FROM reading_default r
-       WHERE r.ts < v_from) cand
+       WHERE r.ts < (v_from::timestamp AT TIME ZONE 'UTC')) cand
      WHERE NOT EXISTS (SELECT 1 FROM archive_manifest m
                         WHERE m.dataset = archive_recent.dataset AND m.day = cand.d)
         OR EXISTS (SELECT 1 FROM archive_failure f
