@@ -71,12 +71,18 @@ inside_inbox(const Walk *w, const char *full)
 static void
 walk_dir(Walk *w, const char *rel, int depth)
 {
-	char	   *dirpath = rel[0] ? psprintf("%s/%s", w->root, rel) : pstrdup(w->root);
-	DIR		   *dir = AllocateDir(dirpath);
+	char	   *dirpath;
+	DIR		   *dir;
 	struct dirent *de;
 
 	if (depth > 16)
+	{
+		ereport(WARNING,
+				(errmsg("skipping \"%s\": directories nest more than 16 levels deep", rel)));
 		return;
+	}
+	dirpath = rel[0] ? psprintf("%s/%s", w->root, rel) : pstrdup(w->root);
+	dir = AllocateDir(dirpath);
 	while ((de = ReadDir(dir, dirpath)) != NULL)
 	{
 		char	   *childrel;
@@ -161,18 +167,25 @@ Datum
 meter_etl_scan_inbox(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Interval   *min_age = PG_GETARG_INTERVAL_P(0);
+	Interval   *min_age;
 	char	   *source = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
 	Walk		w;
 	char	   *rel;
 
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("min_age must not be null"),
+				 errhint("Pass an interval such as '10 seconds', or '0' for no minimum age.")));
+	min_age = PG_GETARG_INTERVAL_P(0);
 	InitMaterializedSRF(fcinfo, 0);
 	memset(&w, 0, sizeof(w));
 	/* resolving "." both checks the setting and canonicalises the root */
 	pfree(me_inbox_resolve_dir(w.root));
-	w.newest_allowed = GetCurrentTimestamp() -
-		(min_age->time + (int64) min_age->day * USECS_PER_DAY +
-		 (int64) min_age->month * 30 * USECS_PER_DAY);
+	/* calendar arithmetic, as now() - min_age in SQL */
+	w.newest_allowed = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
+															   TimestampTzGetDatum(GetCurrentTimestamp()),
+															   IntervalPGetDatum(min_age)));
 	walk_dir(&w, "", 0);
 	qsort(w.items, w.n, sizeof(InboxEntry), entry_cmp);
 	for (int i = 0; i < w.n; i++)

@@ -19,10 +19,12 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/backend_progress.h"
 #include "utils/builtins.h"
+#include "utils/float.h"
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -265,13 +267,14 @@ flush_rows(IngestState *is, int n)
 			q->file_id = is->file_id;
 			q->line_no = r->line_no;
 			q->reason = me_reason_code(ME_R_DUPLICATE_CONFLICT);
-			q->detail = psprintf("a reading of %g kW for this meter, channel and time was kept; this one is %g kW",
-								 r->other_kw, r->kw);
+			/* shortest exact text, as float8out: 0.241, never 0.24100000000000002 */
+			q->detail = psprintf("a reading of %s kW for this meter, channel and time was kept; this one is %s kW",
+								 float8out_internal(r->other_kw), float8out_internal(r->kw));
 			q->meter_id = ((const MeterEntry *) r->meter_tag)->meter_id;
 			q->channel = ((const ChannelEntry *) r->channel_tag)->name;
 			q->has_ts = true;
 			q->ts = r->ts;
-			q->value_raw = psprintf("%.17g", r->kw);
+			q->value_raw = float8out_internal(r->kw);
 			q->unit_raw = "kW";
 			q->source = "ingest";
 			q->run_id = is->run_id;
@@ -735,6 +738,13 @@ meter_etl_ingest(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("file_id must not be null")));
+	/* the reader checks and keeps UTF-8; other server encodings would store it unconverted */
+	if (GetDatabaseEncoding() != PG_UTF8)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("meter_etl.ingest requires a UTF8 database"),
+				 errdetail("This database uses encoding %s.", GetDatabaseEncodingName()),
+				 errhint("Create the database with ENCODING 'UTF8'.")));
 	memset(&is, 0, sizeof(is));
 	is.file_id = PG_GETARG_INT64(0);
 	format = PG_ARGISNULL(1) ? "auto" : text_to_cstring(PG_GETARG_TEXT_PP(1));

@@ -59,6 +59,5 @@ typedef struct MeQuarantineRow
 extern void me_quarantine_insert(const MeQuarantineRow *rows, int n);
 
 /* stage.c */
-extern int64 me_raw_chunk_count(int64 file_id);
 
 #endif							/* METER_ETL_H */

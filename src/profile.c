@@ -267,7 +267,6 @@ me_detect_format(int64 file_id)
 		ereport(ERROR,
 				(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
 				 errmsg("could not detect the format of raw file " INT64_FORMAT, file_id),
-				 len == 0 ? errdetail("The file is empty.") :
 				 errdetail("No format profile matches the first line \"%s\".", first_line),
 				 errhint("Pass the format to meter_etl.ingest(), or add a row to meter_etl.format_profile.")));
 	}

@@ -59,7 +59,6 @@ typedef struct Nem12State
 	Buf			pending_raw;	/* raw line text */
 	Buf			pending_fields; /* the 300 record's field bytes */
 	Field	   *pfields;
-	int			npfields;
 	int			pfields_cap;
 	char	   *quality;		/* per interval quality method letter */
 	int			nintervals;
@@ -895,7 +894,6 @@ nem_300(MeReader *r)
 		nem->pfields_cap = r->nfields;
 	}
 	memcpy(nem->pfields, r->fields, sizeof(Field) * (size_t) r->nfields);
-	nem->npfields = r->nfields;
 	nem->quality = me_realloc(nem->quality, (size_t) n);
 	q = fld(r, 2 + n, &qlen);
 	me_trim(&q, &qlen);
@@ -1345,13 +1343,6 @@ const MeReaderStats *
 me_reader_stats(const MeReader *r)
 {
 	return &r->stats;
-}
-
-/* Interval of the readings (from the profile, header or NEM12 200 record). */
-int32_t
-me_reader_interval(const MeReader *r)
-{
-	return r->map.interval_s;
 }
 
 /* Release the reader and everything it holds. */

@@ -87,7 +87,6 @@ extern bool me_reader_feed(MeReader *r, const char *buf, size_t len);
 extern bool me_reader_finish(MeReader *r);
 extern const char *me_reader_error(const MeReader *r);
 extern const MeReaderStats *me_reader_stats(const MeReader *r);
-extern int32_t me_reader_interval(const MeReader *r);
 extern void me_reader_free(MeReader *r);
 
 extern const char *me_find_eol(const char *s, const char *end);

@@ -122,11 +122,6 @@ meter_etl_raw_sha256(PG_FUNCTION_ARGS)
 }
 
 /*
- * Resolve a path against meter_etl.inbox_dir and make sure the real file
- * (after following symlinks) lies inside it.  Returns the canonical path
- * and, in *relname, the path relative to the inbox.
- */
-/*
  * The canonical path of meter_etl.inbox_dir, into root (PATH_MAX bytes);
  * errors if the setting is empty or the directory cannot be resolved.
  * Returns a palloc'd copy for convenience.
@@ -317,8 +312,6 @@ meter_etl_raw_line(PG_FUNCTION_ARGS)
 			else if (*eol == '\r' && p == end)
 				after_cr = true;
 		}
-		if (!found && line == want && out.len > 0 && cr.chunks > 0 && p >= end)
-			continue;
 	}
 	me_chunks_close(&cr);
 	SPI_finish();

@@ -81,6 +81,9 @@ check "scan_inbox stages what landed" "ok.csv|f,sub/deep.csv|t,sub/link-in.csv|f
   "$(q "SELECT string_agg(path || '|' || CASE WHEN is_new THEN 't' ELSE 'f' END, ',' ORDER BY path) FROM meter_etl.scan_inbox(min_age => '0')")"
 check "a second scan finds nothing new" "0" "$(q "SELECT count(*) FROM meter_etl.scan_inbox(min_age => '0')")"
 check "files younger than min_age wait" "0" "$(q "SELECT count(*) FROM meter_etl.scan_inbox(min_age => '1 hour')")"
+out=$(psql -X -q -At -c "SELECT count(*) FROM meter_etl.scan_inbox(min_age => NULL)" 2>&1 || true)
+echo "$out" | grep -q "min_age must not be null" || fail "scan_inbox(NULL): $out"
+echo "ok   scan_inbox refuses a NULL min_age"
 printf 'meter_id,timestamp,value,unit\nI2,2024-01-01T00:15:00Z,5,kW\n' > "$WORK/inbox/sub/deep.csv"
 touch -d '2 minutes ago' "$WORK/inbox/sub/deep.csv"
 check "a changed file is staged again" "sub/deep.csv|t" \
@@ -144,6 +147,15 @@ SQL
 else
   echo "-- real vendor files not found at $REAL: skipped"
 fi
+
+echo "-- a database that is not UTF8 is refused with a clear error"
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS meter_etl_latin1" \
+  -c "CREATE DATABASE meter_etl_latin1 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
+out=$(psql -X -q -At -d meter_etl_latin1 -c "CREATE EXTENSION meter_etl" \
+        -c "SELECT meter_etl.ingest(meter_etl.stage('l.csv', convert_to('meter_id,timestamp,value,unit', 'LATIN1')))" 2>&1 || true)
+echo "$out" | grep -q "requires a UTF8 database" || fail "ingest in a LATIN1 database: $out"
+psql -X -q -d postgres -c "DROP DATABASE meter_etl_latin1"
+echo "ok   ingest refuses a LATIN1 database"
 
 echo "-- logging in as each role over TCP"
 q "DROP ROLE IF EXISTS e2e_loader; DROP ROLE IF EXISTS e2e_reader" >/dev/null 2>&1 || true
