@@ -40,11 +40,12 @@ DAY=$(q -c "SELECT min(ts)::date FROM meter_etl.reading")
 echo "   $LINES readings on $DAY, CSV $(du -m "$WORK/day.csv" | cut -f1) MB"
 
 # archive_parquet for the day, RUNS times (each run replaces the last); prints "seconds bytes"
+# $1: extra arguments, $2: an extra setting
 ours() {
   local t0 times="" bytes
   for _ in $(seq $RUNS); do
     t0=$(now)
-    bytes=$(q -c "SET meter_etl.archive_dir = '$ARCH'" \
+    bytes=$(q -c "SET meter_etl.archive_dir = '$ARCH'" -c "SET ${2:-meter_etl.parallel_archive = on}" \
               -c "SELECT sum(bytes) FROM meter_etl.archive_parquet('$DAY', '$DAY', $1)")
     times="$times $(secs "$t0" "$(now)")"
   done
@@ -54,6 +55,7 @@ echo "== archive_parquet ($RUNS runs each)"
 read -r t16 b16 < <(ours "dataset => 'b16'")
 read -r t1 b1 < <(ours "dataset => 'b1', buckets => 1")
 read -r tln bln < <(ours "dataset => 'lines', line_numbers => true")
+read -r tser bser < <(ours "dataset => 'serial'" "meter_etl.parallel_archive = off")
 rows_ok=$(q -c "SELECT sum(rows) FROM meter_etl.archive_manifest WHERE dataset = 'b16'")
 [ "$rows_ok" = "$LINES" ] || { echo "archive holds $rows_ok of $LINES readings"; exit 1; }
 
@@ -71,6 +73,7 @@ row "method ($LINES readings, ZSTD)" "seconds" "rows/s" "MB" "speed" "size"
 row "" "" "" "" "vs duck" "vs duck"
 row "archive_parquet, 16 buckets (default)" "$t16" "$(rate "$LINES" "$t16")" "$(mb "$b16")" "$(ratio "$td" "$t16")" "$(ratio "$b16" "$bd")"
 row "archive_parquet, 1 bucket" "$t1" "$(rate "$LINES" "$t1")" "$(mb "$b1")" "$(ratio "$td" "$t1")" "$(ratio "$b1" "$bd")"
+row "archive_parquet, 16 buckets, parallel_archive = off" "$tser" "$(rate "$LINES" "$tser")" "$(mb "$bser")" "$(ratio "$td" "$tser")" "$(ratio "$bser" "$bd")"
 row "DuckDB, same 8 columns (2 threads)" "$td" "$(rate "$LINES" "$td")" "$(mb "$bd")" "1.00" "1.00"
 row "DuckDB, same 8 columns, 1 thread" "$td1" "$(rate "$LINES" "$td1")" "$(mb "$bd1")" "" ""
 row "archive_parquet, line_numbers => true" "$tln" "$(rate "$LINES" "$tln")" "$(mb "$bln")" "$(ratio "$tdl" "$tln")" "$(ratio "$bln" "$bdl")"

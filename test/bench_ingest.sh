@@ -72,6 +72,16 @@ fid2=$(bin/meter-etl-load "$WORK/faulty.csv" | cut -f1)
 q -c "CHECKPOINT"
 t_faulty=$(timed q -c "SELECT rows_clean FROM meter_etl.ingest($fid2)")
 acct=$(q -c "SELECT format('%s clean, %s quarantined, %s duplicate', rows_clean, rows_quarantined, rows_duplicate) FROM meter_etl.ingest_run WHERE file_id = $fid2 AND status = 'ok'")
+# the same fleet on other (new) days, with one speed-up switched off each
+variant() {   # day, setting -> seconds
+  bin/meter-etl-gen --meters "$METERS" --days 1 --start "$1" --faults none --units power --out "$WORK/v.csv" 2>/dev/null
+  local f; f=$(bin/meter-etl-load "$WORK/v.csv" | cut -f1)
+  rm -f "$WORK/v.csv"
+  q -c "CHECKPOINT"
+  timed q -c "SET $2" -c "SELECT rows_clean FROM meter_etl.ingest($f)"
+}
+t_nobulk=$(variant 2024-06-13 "meter_etl.bulk_index_build = off")
+t_noparse=$(variant 2024-06-15 "meter_etl.parallel_parse = off")
 
 printf '\n%-52s %9s %12s %10s\n' "method ($LINES lines)" "seconds" "rows/s" "vs COPY"
 printf '%-52s %9s %12s %10s\n' "bare COPY into a typed table (no key)" "$t_copy" "$(rate "$LINES" "$t_copy")" "1.00"
@@ -81,6 +91,8 @@ printf '%-52s %9s %12s %10s\n' "meter_etl ingest (staged file)" "$t_ingest" "$(r
 printf '%-52s %9s %12s %10s\n' "meter_etl stage (client, 1 MiB chunks, sha256)" "$t_stage" "" ""
 tot=$(awk -v a="$t_stage" -v b="$t_ingest" 'BEGIN { printf "%.2f", a + b }')
 printf '%-52s %9s %12s %10s\n' "meter_etl stage + ingest" "$tot" "$(rate "$LINES" "$tot")" "$(ratio "$tot" "$t_copy")"
+printf '%-52s %9s %12s %10s\n' "meter_etl ingest, bulk_index_build = off" "$t_nobulk" "$(rate "$LINES" "$t_nobulk")" "$(ratio "$t_nobulk" "$t_copy")"
+printf '%-52s %9s %12s %10s\n' "meter_etl ingest, parallel_parse = off" "$t_noparse" "$(rate "$LINES" "$t_noparse")" "$(ratio "$t_noparse" "$t_copy")"
 printf '%-52s %9s %12s %10s\n' "meter_etl ingest, file with ~1% faults" "$t_faulty" "$(rate "$LINES" "$t_faulty")" "$(ratio "$t_faulty" "$t_copy")"
 echo "   (faulty file: $acct)"
 [ -n "$t_plain" ] && echo "   ingest is $(ratio "$t_plain" "$t_ingest")x faster than the plain-SQL ETL (which stored $plain_rows rows); stage + ingest $(ratio "$t_plain" "$tot")x"
