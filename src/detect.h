@@ -63,6 +63,7 @@ typedef struct MeDetReader MeDetReader;
 
 /* detect_common.c: catalog, reader, arguments, errors */
 extern void me_det_catalog_load(MeDetCatalog *cat, ArrayType *meter_ids, ArrayType *meter_keys);
+extern const char *me_det_channel_name(const MeDetCatalog *cat, int16 ch);
 extern MeDetMeter *me_det_meter(MeDetCatalog *cat, int32 meter_key);
 extern MeDetReader *me_det_reader_open(MeDetCatalog *cat, TimestampTz from, TimestampTz to);
 extern bool me_det_reader_next(MeDetReader *rd, MeDetSeries *s);

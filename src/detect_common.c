@@ -10,7 +10,7 @@
  * The cursor is opened with SPI but fetched through a DestReceiver of our
  * own: its five columns are by-value, so they are copied out of each slot
  * into arrays without forming a tuple per row (SPI_cursor_fetch would copy
- * every row into a tuple table first; this halves the cost of reading).
+ * every row into a tuple table first).
  */
 #include "postgres.h"
 
@@ -243,6 +243,13 @@ me_det_catalog_load(MeDetCatalog *cat, ArrayType *meter_ids, ArrayType *meter_ke
 	SPI_freetuptable(SPI_tuptable);
 }
 
+/* The name of a channel id ("?" if the id is not in meter_etl.channel). */
+const char *
+me_det_channel_name(const MeDetCatalog *cat, int16 ch)
+{
+	return (ch >= 0 && ch < cat->nchannels && cat->channels[ch]) ? cat->channels[ch] : "?";
+}
+
 /* The meter of a key (readings always have one unless the trigger was bypassed). */
 MeDetMeter *
 me_det_meter(MeDetCatalog *cat, int32 meter_key)
@@ -441,8 +448,7 @@ me_det_reader_next(MeDetReader *rd, MeDetSeries *s)
 	memset(s, 0, sizeof(*s));
 	s->meter = me_det_meter(rd->cat, mk);
 	s->channel_id = ch;
-	s->channel = (ch >= 0 && ch < rd->cat->nchannels && rd->cat->channels[ch]) ?
-		rd->cat->channels[ch] : "?";
+	s->channel = me_det_channel_name(rd->cat, ch);
 	s->interval_us = (int64) s->meter->interval_s * USECS_PER_SEC;
 	s->n = n;
 	s->ts = rd->ts;

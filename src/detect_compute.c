@@ -585,14 +585,8 @@ meter_etl_detect_compute(PG_FUNCTION_ARGS)
 			memset(&empty, 0, sizeof(empty));
 			empty.meter = me_det_meter(&c.cat, dc.meter_key);
 			empty.channel_id = dc.channel_id;
-			empty.channel = (dc.channel_id < c.cat.nchannels && c.cat.channels[dc.channel_id]) ?
-				c.cat.channels[dc.channel_id] : "?";
+			empty.channel = me_det_channel_name(&c.cat, dc.channel_id);
 			empty.interval_us = (int64) empty.meter->interval_s * USECS_PER_SEC;
-			empty.ts = NULL;
-			empty.kw = NULL;
-			empty.flags = NULL;
-			empty.in.ts = NULL;
-			empty.in.kw = NULL;
 			stored = day_take(&dc, empty.meter->meter_key, empty.channel_id, &nstored);
 			ectx.s = &empty;
 			compute_series(&c, &empty, stored, nstored);
