@@ -56,5 +56,6 @@ extern bool me_archive_resolve_dataset(const char *dataset, bool create, char **
 									   char **dir_out, char **rel_out);
 extern PendingDay *me_archive_begin_day(const char *dataset_dir, const char *dataset_rel, DateADT day);
 extern void me_archive_cancel_day(PendingDay *pd);
+extern void me_archive_discard_files(List *files, const char *date_dir);
 
 #endif							/* ME_ARCHIVE_H */

@@ -31,6 +31,7 @@
 #include "archive.h"
 #include "confine.h"
 #include "meter_etl.h"
+#include "stage.h"
 
 #define ARCHIVE_DIR_MODE 0750
 
@@ -164,15 +165,8 @@ me_archive_resolve_dataset(const char *dataset, bool create, char **root_out, ch
 	StringInfoData rel;
 	struct stat st;
 
-	if (me_archive_dir == NULL || me_archive_dir[0] == '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("meter_etl.archive_dir is not set"),
-				 errhint("A superuser must set meter_etl.archive_dir to the directory the Parquet archive is written to.")));
-	if (realpath(me_archive_dir, root) == NULL)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not resolve meter_etl.archive_dir \"%s\": %m", me_archive_dir)));
+	me_resolve_dir_setting("meter_etl.archive_dir", me_archive_dir,
+						   "the Parquet archive is written to", root);
 	strlcpy(msg_root, root, sizeof(msg_root));
 	if (stat(root, &st) != 0 || !S_ISDIR(st.st_mode))
 		ereport(ERROR,
@@ -419,20 +413,27 @@ publish_day(PendingDay *pd)
 	sync_dir(pd->dataset_dir);
 }
 
-/* Delete a day's .tmp files and the directories that were only made for them. */
-static void
-discard_day(PendingDay *pd)
+/* Delete .tmp files (ArchiveFile list) and the directories made only for them. */
+void
+me_archive_discard_files(List *files, const char *date_dir)
 {
 	ListCell   *lc;
 
-	foreach(lc, pd->files)
+	foreach(lc, files)
 	{
 		ArchiveFile *f = lfirst(lc);
 
 		(void) unlink(f->tmp_path);
 		(void) rmdir(f->part_dir);	/* fails harmlessly unless empty */
 	}
-	(void) rmdir(pd->date_dir);
+	(void) rmdir(date_dir);
+}
+
+/* Delete a day's .tmp files and the directories that were only made for them. */
+static void
+discard_day(PendingDay *pd)
+{
+	me_archive_discard_files(pd->files, pd->date_dir);
 }
 
 /* Transaction callback: publish at pre-commit, clean up on abort. */

@@ -181,7 +181,7 @@ meter_etl_scan_inbox(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	memset(&w, 0, sizeof(w));
 	/* resolving "." both checks the setting and canonicalises the root */
-	pfree(me_inbox_resolve_dir(w.root));
+	me_inbox_resolve_dir(w.root);
 	/* calendar arithmetic, as now() - min_age in SQL */
 	w.newest_allowed = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
 															   TimestampTzGetDatum(GetCurrentTimestamp()),

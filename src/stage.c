@@ -122,23 +122,29 @@ meter_etl_raw_sha256(PG_FUNCTION_ARGS)
 }
 
 /*
- * The canonical path of meter_etl.inbox_dir, into root (PATH_MAX bytes);
- * errors if the setting is empty or the directory cannot be resolved.
- * Returns a palloc'd copy for convenience.
+ * The canonical path of a directory setting (name = value) into root
+ * (PATH_MAX bytes); errors if the setting is empty or cannot be resolved.
+ * purpose completes the hint: "the directory <purpose>".
  */
-char *
-me_inbox_resolve_dir(char *root)
+void
+me_resolve_dir_setting(const char *name, const char *value, const char *purpose, char *root)
 {
-	if (me_inbox_dir == NULL || me_inbox_dir[0] == '\0')
+	if (value == NULL || value[0] == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("meter_etl.inbox_dir is not set"),
-				 errhint("A superuser must set meter_etl.inbox_dir to the directory files may be staged from.")));
-	if (realpath(me_inbox_dir, root) == NULL)
+				 errmsg("%s is not set", name),
+				 errhint("A superuser must set %s to the directory %s.", name, purpose)));
+	if (realpath(value, root) == NULL)
 		ereport(ERROR,
 				(errcode_for_file_access(),
-				 errmsg("could not resolve meter_etl.inbox_dir \"%s\": %m", me_inbox_dir)));
-	return pstrdup(root);
+				 errmsg("could not resolve %s \"%s\": %m", name, value)));
+}
+
+/* The canonical path of meter_etl.inbox_dir, into root (PATH_MAX bytes). */
+void
+me_inbox_resolve_dir(char *root)
+{
+	me_resolve_dir_setting("meter_etl.inbox_dir", me_inbox_dir, "files may be staged from", root);
 }
 
 char *
@@ -150,7 +156,7 @@ me_inbox_resolve(const char *path, char **relname)
 	struct stat st;
 	size_t		n;
 
-	pfree(me_inbox_resolve_dir(inbox_real));
+	me_inbox_resolve_dir(inbox_real);
 	if (me_path_has_dotdot(path))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

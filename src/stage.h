@@ -18,7 +18,9 @@ typedef struct MeChunkReader
 extern void me_chunks_open(MeChunkReader *cr, int64 file_id);
 extern bool me_chunks_next(MeChunkReader *cr, const char **data, size_t *len);
 extern void me_chunks_close(MeChunkReader *cr);
-extern char *me_inbox_resolve_dir(char *root);
+extern void me_resolve_dir_setting(const char *name, const char *value, const char *purpose,
+								   char *root);
+extern void me_inbox_resolve_dir(char *root);
 extern char *me_inbox_resolve(const char *path, char **relname);
 extern int64 me_stage_path(const char *path, const char *source, bool *is_new);
 

@@ -102,8 +102,8 @@ CREATE TABLE raw_chunk (
 COMMENT ON TABLE raw_chunk IS
   'Raw zone bytes in 1 MiB chunks, so files of any size stage and stream with bounded memory';
 
--- lz4 compresses CSV several-fold at a fraction of pglz's cost; fall back
--- to uncompressed storage on servers built without lz4.
+-- lz4 is PostgreSQL's fast TOAST compression (pglz is the slow default);
+-- fall back to uncompressed storage on servers built without lz4.
 DO $$
 BEGIN
   ALTER TABLE raw_chunk ALTER COLUMN data SET COMPRESSION lz4;
@@ -277,10 +277,11 @@ DECLARE
   v_id    bigint;
   v_old   bigint;
   v_chunk constant integer := 1048576;
+  v_hash  constant bytea := sha256(content);
 BEGIN
   -- check for identical bytes first so a re-sent file costs no copy
-  PERFORM pg_advisory_xact_lock(hashtextextended(encode(sha256(content), 'hex'), 7411));
-  SELECT f.file_id INTO v_old FROM meter_etl.raw_file f WHERE f.sha256 = sha256(content);
+  PERFORM pg_advisory_xact_lock(hashtextextended(encode(v_hash, 'hex'), 7411));
+  SELECT f.file_id INTO v_old FROM meter_etl.raw_file f WHERE f.sha256 = v_hash;
   IF FOUND THEN
     RETURN v_old;
   END IF;
