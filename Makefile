@@ -16,7 +16,7 @@ MODULE_big = meter_etl
 SERIES_SRCS = src/series.c src/series_fill.c src/series_outlier.c src/series_faults.c src/orderstat.c
 PARQUET_SRCS = $(sort $(wildcard src/parquet/*.c))
 PURE_SRCS = src/me_alloc.c src/parse.c src/tzconv.c src/rules.c src/csvmap.c \
-	src/reader.c src/parser_thread.c src/confine.c $(SERIES_SRCS) $(PARQUET_SRCS)
+	src/reader.c src/parser_thread.c src/confine.c src/keyruns.c $(SERIES_SRCS) $(PARQUET_SRCS)
 # PostgreSQL glue.
 GLUE_SRCS = src/meter_etl.c src/guc.c src/stage.c src/ingest.c src/store.c \
 	src/quarantine.c src/profile.c src/inbox.c $(sort $(wildcard src/srf_*.c src/detect*.c src/pipeline*.c src/archive*.c))
@@ -63,6 +63,7 @@ test_parser_thread_SRCS = $(test_reader_SRCS) src/parser_thread.c
 test_series_SRCS = src/me_alloc.c src/tzconv.c $(SERIES_SRCS)
 test_parquet_SRCS = src/me_alloc.c $(PARQUET_SRCS)
 test_pq_async_SRCS = $(test_parquet_SRCS)
+test_keyruns_SRCS = src/keyruns.c
 
 .SECONDEXPANSION:
 test/build/%: test/%.c $$($$*_SRCS) $(wildcard src/*.h src/parquet/*.h test/*.h)

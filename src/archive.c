@@ -6,7 +6,8 @@
  *   <archive_dir>[/<dataset>]/date=YYYY-MM-DD/meter_id=<id>/part-0000.parquet
  *
  * A date is read by one SPI query over every meter, in (meter id, channel,
- * time) order through the primary key, whose rows a DestReceiver streams
+ * time) order through the primary key (a range scan per run of meters whose
+ * keys follow their ids, see keyruns.h), whose rows a DestReceiver streams
  * straight into the pure C writer (src/parquet): one open file per bucket
  * (or one at a time per meter), memory bounded by their row groups whatever
  * the day's size.  Files are written as part-0000.parquet.tmp and fsynced;
@@ -52,6 +53,7 @@
 #include "utils/timestamp.h"
 
 #include "archive.h"
+#include "keyruns.h"
 #include "me_alloc.h"
 #include "parquet/pq_async.h"
 #include "meter_etl.h"
@@ -122,7 +124,11 @@ typedef struct ArchiveCtx
 	SPIPlanPtr	plan;			/* the partition query */
 	ArchiveMeter *meters;		/* every meter, by id */
 	int			nmeters;
-	Datum		meter_keys;		/* their keys as an int4[], in that order */
+	MeKeyOrd   *key_ord;		/* (meter_key, position) by key */
+	MeKeyRun   *runs;			/* the meters as index range scans */
+	int			nruns;
+	Datum		run_lo;			/* the runs' first and last keys, int4[] */
+	Datum		run_hi;
 	char	  **bucket_names;	/* "00", "01", ... */
 	uint32		page_bytes;		/* Parquet page size target */
 	int			rg_rows_open;	/* row group rows with every bucket file open */
@@ -249,6 +255,8 @@ typedef struct DayWriter
 	int64		prev_ord;
 	int			prev_ch;
 	TimestampTz prev_ts;
+	int32		last_key;		/* the meter of the last row and its position */
+	int64		last_ord;
 	int64		rows;
 } DayWriter;
 
@@ -411,7 +419,30 @@ close_part_file(DayWriter *dw, PartFile *pf)
 	f->written_at = GetCurrentTimestamp();
 }
 
-/* DestReceiver: one row (ord, channel_id, ts, kw, flags, file_id, line_no). */
+/*
+ * Position of a row's meter in id order, or -1 when the row belongs to
+ * another run (its meter is read by a run of its own: skip it here).
+ */
+static int64
+row_meter(DayWriter *dw, int64 run, int32 key)
+{
+	ArchiveCtx *ac = dw->ac;
+	MeKeyRun   *r;
+
+	if (run < 1 || run > ac->nruns)
+		elog(ERROR, "unexpected run %lld in the archive query", (long long) run);
+	if (key != dw->last_key || dw->last_ord < 0)
+	{
+		dw->last_key = key;
+		dw->last_ord = me_keyord_find(ac->key_ord, ac->nmeters, key);
+		if (dw->last_ord < 0)
+			elog(ERROR, "unexpected meter %d in the archive query", key);
+	}
+	r = &ac->runs[run - 1];
+	return (dw->last_ord >= r->first && dw->last_ord <= r->last) ? dw->last_ord : -1;
+}
+
+/* DestReceiver: one row (run, meter_key, channel_id, ts, kw, flags, file_id, line_no). */
 static bool
 day_receive(TupleTableSlot *slot, DestReceiver *self)
 {
@@ -433,12 +464,16 @@ day_receive(TupleTableSlot *slot, DestReceiver *self)
 	slot_getallattrs(slot);
 	v = slot->tts_values;
 	isnull = slot->tts_isnull;
-	ord = DatumGetInt64(v[0]) - 1;
+	ord = row_meter(dw, DatumGetInt64(v[0]), DatumGetInt32(v[1]));
+	if (ord < 0)
+		return true;
+	/* from here on v[0] is the meter key, v[1] the channel, and so on */
+	v++;
+	isnull++;
 	ch = DatumGetInt16(v[1]);
 	ts = DatumGetTimestampTz(v[2]);
 	flags = DatumGetInt16(v[4]);
-	if (ord < 0 || ord >= ac->nmeters || ch < 0 || ch >= ac->nchannels ||
-		ac->channels[ch] == NULL)
+	if (ch < 0 || ch >= ac->nchannels || ac->channels[ch] == NULL)
 		elog(ERROR, "unexpected row in the archive query (meter %lld, channel %d)",
 			 (long long) ord, ch);
 	/* the query must deliver (meter, channel, time) strictly ascending */
@@ -545,6 +580,30 @@ day_destroy(DestReceiver *self)
 }
 
 /*
+ * The query reading a day: per run of meters (plan_runs), the rows come
+ * from the primary key index in (meter key, channel, time) order; rows of
+ * meters outside the run are skipped by the receiver.  Parameters: the
+ * runs' first and last keys (int4[]), the day's start and end.
+ */
+static SPIPlanPtr
+prepare_read(void)
+{
+	static Oid	ptypes[4] = {INT4ARRAYOID, INT4ARRAYOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+	SPIPlanPtr	plan;
+
+	plan = SPI_prepare("SELECT k.run, r.meter_key, r.channel_id, r.ts, r.kw, r.flags, r.file_id, r.line_no"
+					   "  FROM unnest($1::integer[], $2::integer[]) WITH ORDINALITY AS k(lo, hi, run),"
+					   "  LATERAL (SELECT r.meter_key, r.channel_id, r.ts, r.kw, r.flags, r.file_id, r.line_no"
+					   "             FROM meter_etl.reading r"
+					   "            WHERE r.meter_key BETWEEN k.lo AND k.hi AND r.ts >= $3 AND r.ts < $4"
+					   "            ORDER BY r.meter_key, r.channel_id, r.ts) r",
+					   4, ptypes);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare the archive query: %s", SPI_result_code_string(SPI_result));
+	return plan;
+}
+
+/*
  * Write a day's partition files as .tmp: one SPI query over every meter,
  * its rows streamed into the writers.  Returns the files written (none when
  * the day has no readings), in partition order.
@@ -558,14 +617,16 @@ write_day(ArchiveCtx *ac, PendingDay *pd, List **begun)
 	int			nopen = ac->layout == LAYOUT_BUCKET ? ac->buckets : 1;
 	List	   *done = NIL;
 
-	params = makeParamList(3);
-	params->params[0].value = ac->meter_keys;
+	params = makeParamList(4);
+	params->params[0].value = ac->run_lo;
 	params->params[0].ptype = INT4ARRAYOID;
-	params->params[1].value = TimestampTzGetDatum((TimestampTz) pd->day * USECS_PER_DAY);
-	params->params[1].ptype = TIMESTAMPTZOID;
-	params->params[2].value = TimestampTzGetDatum((TimestampTz) (pd->day + 1) * USECS_PER_DAY);
+	params->params[1].value = ac->run_hi;
+	params->params[1].ptype = INT4ARRAYOID;
+	params->params[2].value = TimestampTzGetDatum((TimestampTz) pd->day * USECS_PER_DAY);
 	params->params[2].ptype = TIMESTAMPTZOID;
-	for (int i = 0; i < 3; i++)
+	params->params[3].value = TimestampTzGetDatum((TimestampTz) (pd->day + 1) * USECS_PER_DAY);
+	params->params[3].ptype = TIMESTAMPTZOID;
+	for (int i = 0; i < 4; i++)
 	{
 		params->params[i].isnull = false;
 		params->params[i].pflags = PARAM_FLAG_CONST;
@@ -583,6 +644,7 @@ write_day(ArchiveCtx *ac, PendingDay *pd, List **begun)
 	dw.open = palloc0(sizeof(PartFile *) * nopen);
 	dw.prev_ord = -1;
 	dw.prev_ch = -1;
+	dw.last_ord = -1;
 	for (int c = 0; c < NCOLS; c++)
 	{
 		dw.colmap[c] = -1;
@@ -716,12 +778,43 @@ write_day_retrying(ArchiveCtx *ac, PendingDay *pd, List **files, int *attempts,
 
 /* ------------------------------------------------------------ SQL glue */
 
+/*
+ * Split the meters, in id order, into runs of ascending keys that one range
+ * scan of the primary key each reads (keyruns.h): a fleet whose keys follow
+ * its ids is read by one scan instead of one per meter.
+ */
+static void
+plan_runs(ArchiveCtx *ac, const int32 *keys)
+{
+	Datum	   *lo,
+			   *hi;
+
+	ac->key_ord = palloc(sizeof(MeKeyOrd) * Max(ac->nmeters, 1));
+	for (int i = 0; i < ac->nmeters; i++)
+	{
+		ac->key_ord[i].key = keys[i];
+		ac->key_ord[i].ord = i;
+	}
+	me_keyord_sort(ac->key_ord, ac->nmeters);
+	ac->runs = palloc(sizeof(MeKeyRun) * Max(ac->nmeters, 1));
+	ac->nruns = me_key_runs(keys, ac->nmeters, ac->key_ord, ac->runs);
+	lo = palloc(sizeof(Datum) * Max(ac->nruns, 1));
+	hi = palloc(sizeof(Datum) * Max(ac->nruns, 1));
+	for (int r = 0; r < ac->nruns; r++)
+	{
+		lo[r] = Int32GetDatum(ac->runs[r].lo);
+		hi[r] = Int32GetDatum(ac->runs[r].hi);
+	}
+	ac->run_lo = PointerGetDatum(construct_array(lo, ac->nruns, INT4OID, 4, true, TYPALIGN_INT));
+	ac->run_hi = PointerGetDatum(construct_array(hi, ac->nruns, INT4OID, 4, true, TYPALIGN_INT));
+}
+
 /* Load every meter, by id (bytewise, Parquet's string order), with its bucket. */
 static void
 load_meters(ArchiveCtx *ac)
 {
 	MemoryContext old;
-	Datum	   *keys;
+	int32	   *keys;
 
 	if (SPI_execute("SELECT meter_key, meter_id FROM meter_etl.meter ORDER BY meter_id COLLATE \"C\"",
 					true, 0) != SPI_OK_SELECT)
@@ -729,7 +822,7 @@ load_meters(ArchiveCtx *ac)
 	old = MemoryContextSwitchTo(ac->call_cxt);
 	ac->nmeters = (int) SPI_processed;
 	ac->meters = palloc(sizeof(ArchiveMeter) * Max(ac->nmeters, 1));
-	keys = palloc(sizeof(Datum) * Max(ac->nmeters, 1));
+	keys = palloc(sizeof(int32) * Max(ac->nmeters, 1));
 	for (int i = 0; i < ac->nmeters; i++)
 	{
 		bool		isnull;
@@ -741,9 +834,10 @@ load_meters(ArchiveCtx *ac)
 		m->id_len = VARSIZE_ANY_EXHDR(id);
 		m->meter_id = pnstrdup(VARDATA_ANY(id), m->id_len);
 		m->bucket = me_archive_bucket_of(m->meter_id, m->id_len, ac->buckets);
-		keys[i] = Int32GetDatum(m->meter_key);
+		keys[i] = m->meter_key;
 	}
-	ac->meter_keys = PointerGetDatum(construct_array(keys, ac->nmeters, INT4OID, 4, true, TYPALIGN_INT));
+	plan_runs(ac, keys);
+	pfree(keys);
 	ac->bucket_names = palloc(sizeof(char *) * ac->buckets);
 	for (int b = 0; b < ac->buckets; b++)
 		ac->bucket_names[b] = psprintf("%0*d", ac->bucket_width, b);
@@ -1010,7 +1104,6 @@ meter_etl_archive_parquet(PG_FUNCTION_ARGS)
 	int64		tot_files = 0,
 				tot_rows = 0,
 				tot_bytes = 0;
-	Oid			ptypes[3] = {INT4ARRAYOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
 
 	me_archive_check_privilege();
 	check_range(fcinfo, &from, &to);
@@ -1059,16 +1152,7 @@ meter_etl_archive_parquet(PG_FUNCTION_ARGS)
 	ac.export_id = start_export(&ac, from, to);
 	load_channels(&ac);
 	load_meters(&ac);
-	/* per meter, the day's rows come from the primary key index in (channel, time) order */
-	ac.plan = SPI_prepare("SELECT k.ord, r.channel_id, r.ts, r.kw, r.flags, r.file_id, r.line_no"
-						  "  FROM unnest($1::integer[]) WITH ORDINALITY AS k(meter_key, ord),"
-						  "  LATERAL (SELECT r.channel_id, r.ts, r.kw, r.flags, r.file_id, r.line_no"
-						  "             FROM meter_etl.reading r"
-						  "            WHERE r.meter_key = k.meter_key AND r.ts >= $2 AND r.ts < $3"
-						  "            ORDER BY r.channel_id, r.ts) r",
-						  3, ptypes);
-	if (ac.plan == NULL)
-		elog(ERROR, "could not prepare the archive query: %s", SPI_result_code_string(SPI_result));
+	ac.plan = prepare_read();
 
 	errcb.callback = archive_error_callback;
 	errcb.arg = &ac;
