@@ -5,10 +5,12 @@
  *   <archive_dir>[/<dataset>]/date=YYYY-MM-DD/meter_bucket=NN/part-0000.parquet
  *   <archive_dir>[/<dataset>]/date=YYYY-MM-DD/meter_id=<id>/part-0000.parquet
  *
- * A date is read by one SPI query over every meter, in (meter id, channel,
- * time) order through the primary key (a range scan per run of meters whose
- * keys follow their ids, see keyruns.h), whose rows a DestReceiver streams
- * straight into the pure C writer (src/parquet): one open file per bucket
+ * A date is read in (meter id, channel, time) order through the primary
+ * key, one range scan per run of meters whose keys follow their ids (see
+ * keyruns.h): straight from the date's own partition with the index access
+ * method, or, for dates in the default partition, by one SPI query whose
+ * DestReceiver does the same.  Rows go straight into the pure C writer
+ * (src/parquet): one open file per bucket
  * (or one at a time per meter), memory bounded by their row groups whatever
  * the day's size.  Files are written as part-0000.parquet.tmp and fsynced;
  * a date is tried up to three times, each in a subtransaction, and a date
@@ -34,7 +36,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/relscan.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "common/cryptohash.h"
@@ -46,10 +53,17 @@
 #include "miscadmin.h"
 #include "nodes/params.h"
 #include "storage/fd.h"
+#include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
+#include "utils/acl.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/rls.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "archive.h"
@@ -257,6 +271,8 @@ typedef struct DayWriter
 	TimestampTz prev_ts;
 	int32		last_key;		/* the meter of the last row and its position */
 	int64		last_ord;
+	Oid			parent;			/* reading, and the day's own partition */
+	Oid			partid;			/* (InvalidOid: read through the query) */
 	int64		rows;
 } DayWriter;
 
@@ -442,37 +458,24 @@ row_meter(DayWriter *dw, int64 run, int32 key)
 	return (dw->last_ord >= r->first && dw->last_ord <= r->last) ? dw->last_ord : -1;
 }
 
-/* DestReceiver: one row (run, meter_key, channel_id, ts, kw, flags, file_id, line_no). */
-static bool
-day_receive(TupleTableSlot *slot, DestReceiver *self)
+/*
+ * Archive one row of meter ord: v and isnull hold (meter_key, channel_id,
+ * ts, kw, flags, file_id, line_no).
+ */
+static void
+archive_row(DayWriter *dw, int64 ord, const Datum *v, const bool *isnull)
 {
-	DayWriter  *dw = (DayWriter *) self;
 	ArchiveCtx *ac = dw->ac;
 	PqValue    *row = dw->row;
 	const int  *colmap = dw->colmap;
-	Datum	   *v;
-	bool	   *isnull;
-	int64		ord;
-	int			ch;
-	TimestampTz ts;
-	int16		flags;
+	int			ch = DatumGetInt16(v[1]);
+	TimestampTz ts = DatumGetTimestampTz(v[2]);
+	int16		flags = DatumGetInt16(v[4]);
 	ArchiveMeter *m;
 	PartFile   *pf;
 	ArchiveFile *f;
 	MemoryContext old;
 
-	slot_getallattrs(slot);
-	v = slot->tts_values;
-	isnull = slot->tts_isnull;
-	ord = row_meter(dw, DatumGetInt64(v[0]), DatumGetInt32(v[1]));
-	if (ord < 0)
-		return true;
-	/* from here on v[0] is the meter key, v[1] the channel, and so on */
-	v++;
-	isnull++;
-	ch = DatumGetInt16(v[1]);
-	ts = DatumGetTimestampTz(v[2]);
-	flags = DatumGetInt16(v[4]);
 	if (ch < 0 || ch >= ac->nchannels || ac->channels[ch] == NULL)
 		elog(ERROR, "unexpected row in the archive query (meter %lld, channel %d)",
 			 (long long) ord, ch);
@@ -558,6 +561,19 @@ day_receive(TupleTableSlot *slot, DestReceiver *self)
 		f->max_ts = ts;
 	if ((++dw->rows & 8191) == 0)
 		CHECK_FOR_INTERRUPTS();
+}
+
+/* DestReceiver: one row (run, meter_key, channel_id, ts, kw, flags, file_id, line_no). */
+static bool
+day_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	DayWriter  *dw = (DayWriter *) self;
+	int64		ord;
+
+	slot_getallattrs(slot);
+	ord = row_meter(dw, DatumGetInt64(slot->tts_values[0]), DatumGetInt32(slot->tts_values[1]));
+	if (ord >= 0)
+		archive_row(dw, ord, slot->tts_values + 1, slot->tts_isnull + 1);
 	return true;
 }
 
@@ -604,6 +620,133 @@ prepare_read(void)
 }
 
 /*
+ * The day's own partition of reading, or InvalidOid: it must be bounded by
+ * exactly the day's UTC midnights, so that every row of the day is in it
+ * and nothing else is.  Both sides of the comparison are printed by the
+ * same output function, so comparing the text is exact.  *parent gets
+ * reading's Oid.
+ */
+static Oid
+day_partition(DateADT day, Oid *parent)
+{
+	static Oid	types[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum		args[2];
+	Oid			part = InvalidOid;
+	bool		isnull;
+
+	args[0] = TimestampTzGetDatum((TimestampTz) day * USECS_PER_DAY);
+	args[1] = TimestampTzGetDatum((TimestampTz) (day + 1) * USECS_PER_DAY);
+	if (SPI_execute_with_args("SELECT c.oid, i.inhparent FROM pg_catalog.pg_inherits i"
+							  "  JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid"
+							  " WHERE i.inhparent = 'meter_etl.reading'::pg_catalog.regclass"
+							  "   AND c.relkind = 'r'"
+							  "   AND pg_catalog.pg_get_expr(c.relpartbound, c.oid)"
+							  "       = pg_catalog.format('FOR VALUES FROM (%L) TO (%L)', $1, $2)",
+							  2, types, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not look up the partition of a day");
+	if (SPI_processed == 1)
+	{
+		part = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		*parent = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return part;
+}
+
+/* The archived columns of reading, in archive_row's order. */
+static const char *const read_columns[] = {
+	"meter_key", "channel_id", "ts", "kw", "flags", "file_id", "line_no"
+};
+#define NREAD lengthof(read_columns)
+
+/*
+ * Read a day straight from its partition's primary key, one index range
+ * scan per run of meters, without the executor: it is the same scan the
+ * archive query makes, less the nested loop, the time conditions (the
+ * partition holds exactly the day) and the projection per row.  Returns
+ * false, having read nothing, where the shortcut does not apply: row
+ * security on reading, or a primary key not led by (meter_key, channel_id,
+ * ts).  The caller's SELECT privilege on reading is checked as the query
+ * would.
+ */
+static bool
+scan_day(DayWriter *dw)
+{
+	ArchiveCtx *ac = dw->ac;
+	Oid			parent = dw->parent;
+	Oid			partid = dw->partid;
+	Relation	heap;
+	Relation	index;
+	Oid			indexid;
+	AttrNumber	att[NREAD];
+	AttrNumber	maxatt = 0;
+	TupleTableSlot *slot;
+	IndexScanDesc scan;
+	ScanKeyData keys[2];
+	Datum		v[NREAD];
+	bool		isnull[NREAD];
+	AclResult	aclresult;
+
+	aclresult = pg_class_aclcheck(parent, GetUserId(), ACL_SELECT);
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, OBJECT_TABLE, get_rel_name(parent));
+	if (check_enable_rls(parent, InvalidOid, true) == RLS_ENABLED)
+		return false;
+	LockRelationOid(parent, AccessShareLock);
+	heap = table_open(partid, AccessShareLock);
+	for (int i = 0; i < NREAD; i++)
+	{
+		att[i] = get_attnum(partid, read_columns[i]);
+		maxatt = Max(maxatt, att[i]);
+	}
+	indexid = RelationGetPrimaryKeyIndex(heap);
+	if (!OidIsValid(indexid))
+	{
+		table_close(heap, AccessShareLock);
+		return false;
+	}
+	index = index_open(indexid, AccessShareLock);
+	if (index->rd_index->indnkeyatts < 3 ||
+		index->rd_index->indkey.values[0] != att[0] ||
+		index->rd_index->indkey.values[1] != att[1] ||
+		index->rd_index->indkey.values[2] != att[2])
+	{
+		index_close(index, AccessShareLock);
+		table_close(heap, AccessShareLock);
+		return false;
+	}
+	slot = table_slot_create(heap, NULL);
+	scan = index_beginscan(heap, index, GetActiveSnapshot(), 2, 0);
+	for (int r = 0; r < ac->nruns; r++)
+	{
+		ScanKeyInit(&keys[0], 1, BTGreaterEqualStrategyNumber, F_INT4GE,
+					Int32GetDatum(ac->runs[r].lo));
+		ScanKeyInit(&keys[1], 1, BTLessEqualStrategyNumber, F_INT4LE,
+					Int32GetDatum(ac->runs[r].hi));
+		index_rescan(scan, keys, 2, NULL, 0);
+		while (index_getnext_slot(scan, ForwardScanDirection, slot))
+		{
+			int64		ord;
+
+			slot_getsomeattrs(slot, maxatt);
+			for (int i = 0; i < NREAD; i++)
+			{
+				v[i] = slot->tts_values[att[i] - 1];
+				isnull[i] = slot->tts_isnull[att[i] - 1];
+			}
+			ord = row_meter(dw, r + 1, DatumGetInt32(v[0]));
+			if (ord >= 0)
+				archive_row(dw, ord, v, isnull);
+		}
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(index, AccessShareLock);
+	table_close(heap, AccessShareLock);
+	return true;
+}
+
+/*
  * Write a day's partition files as .tmp: one SPI query over every meter,
  * its rows streamed into the writers.  Returns the files written (none when
  * the day has no readings), in partition order.
@@ -645,6 +788,7 @@ write_day(ArchiveCtx *ac, PendingDay *pd, List **begun)
 	dw.prev_ord = -1;
 	dw.prev_ch = -1;
 	dw.last_ord = -1;
+	dw.partid = day_partition(pd->day, &dw.parent);
 	for (int c = 0; c < NCOLS; c++)
 	{
 		dw.colmap[c] = -1;
@@ -662,8 +806,11 @@ write_day(ArchiveCtx *ac, PendingDay *pd, List **begun)
 		opt.dest = (DestReceiver *) &dw;
 		if (ac->layout == LAYOUT_BUCKET && me_parallel_archive)
 			dw.async = pq_async_start(dw.ncols);	/* NULL: encode in this backend */
-		if (SPI_execute_plan_extended(ac->plan, &opt) != SPI_OK_SELECT)
-			elog(ERROR, "could not run the archive query");
+		if (!OidIsValid(dw.partid) || !scan_day(&dw))
+		{
+			if (SPI_execute_plan_extended(ac->plan, &opt) != SPI_OK_SELECT)
+				elog(ERROR, "could not run the archive query");
+		}
 		if (dw.async != NULL)
 		{
 			PqWriter   *failed = NULL;
