@@ -52,6 +52,11 @@ SELECT format, readings_read, rows_clean FROM meter_etl.ingest(:a2, 'acme_wh');
 INSERT INTO meter_etl.format_profile (name, ts_column, value_columns, value_units)
 VALUES ('bad_unit_profile', 't', '{v}', '{furlongs}');
 INSERT INTO meter_etl.format_profile (name, ts_column) VALUES ('no_values', 't');
+-- channel names are at most 63 bytes: a longer one is refused, not cut short
+INSERT INTO meter_etl.format_profile (name, ts_column, value_columns, channel_default)
+VALUES ('long_channel', 't', '{v}', repeat('c', 64));
+INSERT INTO meter_etl.format_profile (name, ts_column, value_columns, channel_map)
+VALUES ('long_mapped', 't', '{v}', jsonb_build_object('E1', repeat('c', 64) || ':kWh'));
 \set VERBOSITY terse
 INSERT INTO meter_etl.format_profile (name, interval_minutes) VALUES ('bad_interval', 7);
 INSERT INTO meter_etl.format_profile (name, missing_markers) VALUES ('null_marker', '{NULL}');

@@ -31,6 +31,14 @@ VALUES ('reasons_local', 'm', 't', '{v}', 'kW', 'Europe/London', 30);
 SELECT meter_etl.stage('local.csv', convert_to(E'm,t,v\nR2,2024-03-31 01:30,1\n', 'UTF8')) AS l \gset
 SELECT readings_read, rows_quarantined FROM meter_etl.ingest(:l, 'reasons_local');
 
+-- a channel label too long to be a channel name (63 bytes is the most)
+SELECT meter_etl.stage('channel.csv',
+  convert_to(E'meter_id,timestamp,value,unit,channel\n'
+             'R1,2024-01-01T03:00:00Z,1,kW,' || repeat('c', 63) || E'\n'
+             'R1,2024-01-01T03:00:00Z,1,kW,' || repeat('c', 64) || E'\n', 'UTF8')) AS ch \gset
+SELECT readings_read, rows_clean, rows_quarantined FROM meter_etl.ingest(:ch, 'generic');
+SELECT length(name) AS longest_channel FROM meter_etl.channel ORDER BY 1 DESC LIMIT 1;
+
 -- reasons found by the guard trigger on other paths
 INSERT INTO meter_etl.reading (meter_key, ts, kw) VALUES (-1, '2024-01-01', 1);
 INSERT INTO meter_etl.reading (meter_key, channel_id, ts, kw)

@@ -44,7 +44,7 @@ PG_FUNCTION_INFO_V1(meter_etl_ingest);
 PG_FUNCTION_INFO_V1(meter_etl_detect_format);
 
 #define METER_KEYLEN (ME_DEFAULT_MAX_METER_ID_LEN + 1)
-#define CHANNEL_KEYLEN 64
+#define CHANNEL_KEYLEN (ME_MAX_CHANNEL_LEN + 1)	/* the reader refuses longer names */
 #define QUARANTINE_FLUSH 8192
 
 typedef struct MeterEntry

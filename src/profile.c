@@ -44,6 +44,23 @@ norm(const char *s)
 	return d;
 }
 
+/*
+ * A channel name of a profile, normalised; refused when longer than a
+ * channel name may be, rather than stored cut short.
+ */
+static char *
+profile_channel(char *s, const char *profile)
+{
+	char	   *c = norm(s);
+
+	if (c != NULL && strlen(c) > ME_MAX_CHANNEL_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("channel name \"%s\" in format profile \"%s\" is longer than %d bytes",
+						c, profile, ME_MAX_CHANNEL_LEN)));
+	return c;
+}
+
 /* A text[] column as a C array; NULL elements come back as NULL pointers. */
 static char **
 col_strarray(HeapTuple tup, TupleDesc desc, int i, int *n, bool normalise)
@@ -111,7 +128,7 @@ load_channel_map(MeProfile *p, const char *name)
 			*colon = '\0';
 			m->unit = profile_unit(colon + 1, name);
 		}
-		m->channel = norm(val);
+		m->channel = profile_channel(val, name);
 	}
 }
 
@@ -157,7 +174,7 @@ me_load_profile(const char *name)
 	p->meter_col = norm(col_str(t, d, 5));
 	p->meter_default = col_str(t, d, 6);
 	p->channel_col = norm(col_str(t, d, 7));
-	p->channel_default = norm(col_str(t, d, 8));
+	p->channel_default = profile_channel(col_str(t, d, 8), name);
 	p->ts_col = norm(col_str(t, d, 9));
 	p->date_col = norm(col_str(t, d, 10));
 	p->time_col = norm(col_str(t, d, 11));
@@ -175,7 +192,7 @@ me_load_profile(const char *name)
 		for (int i = 0; i < p->nvalues; i++)
 		{
 			p->values[i].col = cols[i];
-			p->values[i].channel = i < nchans ? chans[i] : NULL;
+			p->values[i].channel = i < nchans ? profile_channel(chans[i], name) : NULL;
 			p->values[i].unit = i < nunits ? profile_unit(units[i], name) : ME_UNIT_UNKNOWN;
 		}
 	}

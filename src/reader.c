@@ -46,8 +46,10 @@ typedef struct Nem12State
 {
 	bool		have200;
 	bool		valid200;
+	MeReason	why200;			/* what is wrong with an invalid 200 record */
+	const char *why200_detail;	/* (a static string) */
 	Buf			nmi;
-	char		channel[64];
+	char		channel[ME_MAX_CHANNEL_LEN + 1];	/* "" when the label is bad */
 	bool		signed_channel;
 	MeUnit		unit;
 	bool		unit_known;
@@ -102,8 +104,8 @@ struct MeReader
 	size_t		ambig_cap;
 	size_t		ambig_used;
 
-	char		chanbuf[64];	/* channel name of the current reading */
-	char		signed_chan[64];	/* last channel asked about, and its answer */
+	Buf			chanbuf;		/* channel name of the current reading */
+	char		signed_chan[ME_MAX_CHANNEL_LEN + 1];	/* last channel asked about, and its answer */
 	bool		signed_ans;
 	char		unit_raw[16];	/* last unit text parsed, and its meaning */
 	size_t		unit_rawlen;
@@ -340,11 +342,17 @@ resolve_ts(MeReader *r, const MeDateTime *dt, const char *meter, size_t meterlen
 
 /* ------------------------------------------------------------------ values */
 
-/* Channel name for a raw label: the profile's map, else the label lower-cased. */
+/*
+ * Channel name for a raw label: the profile's map, else the label
+ * normalised (trimmed, lower-cased).  NULL when that is longer than
+ * ME_MAX_CHANNEL_LEN: the reading is bad_channel, never cut short (two long
+ * labels sharing a prefix would merge).
+ */
 static const char *
 channel_name(MeReader *r, const char *raw, size_t len, MeUnit *unit)
 {
 	const MeChannelMap *m = me_channel_lookup(r->prof, raw, len);
+	size_t		n;
 
 	if (m != NULL)
 	{
@@ -352,11 +360,10 @@ channel_name(MeReader *r, const char *raw, size_t len, MeUnit *unit)
 			*unit = m->unit;
 		return m->channel;
 	}
-	me_trim(&raw, &len);
-	if (len >= sizeof(r->chanbuf))
-		len = sizeof(r->chanbuf) - 1;
-	me_normalize_name(r->chanbuf, raw, len);
-	return r->chanbuf;
+	buf_reserve(&r->chanbuf, len + 1);
+	n = me_normalize_name(r->chanbuf.data, raw, len);
+	r->chanbuf.data[n] = '\0';
+	return n <= ME_MAX_CHANNEL_LEN ? r->chanbuf.data : NULL;
 }
 
 /*
@@ -593,6 +600,17 @@ handle_long(MeReader *r)
 
 			c = fld(r, r->map.channel, &clen);
 			chan = channel_name(r, c, clen, &mapunit);
+			if (chan == NULL)
+			{
+				r->stats.readings_read++;
+				rj.reason = ME_R_BAD_CHANNEL;
+				rj.detail = "channel label longer than 63 bytes";
+				rj.channel = NULL;
+				rj.value_raw = fld(r, r->map.value_idx[i], &rj.value_len);
+				emit_reject(r, &rj);
+				rj.detail = NULL;
+				continue;
+			}
 			if (!have_unit_col && mapunit != ME_UNIT_UNKNOWN)
 				unit = mapunit;
 		}
@@ -675,6 +693,11 @@ handle_wide(MeReader *r)
 	{
 		s = fld(r, r->map.channel, &n);
 		chan = channel_name(r, s, n, &unit);
+		if (chan == NULL)
+		{
+			reject_line(r, ME_R_BAD_CHANNEL, "channel label longer than 63 bytes");
+			return;
+		}
 	}
 	if (r->map.unit >= 0)
 	{
@@ -751,6 +774,8 @@ nem_200(MeReader *r)
 
 	nem->have200 = true;
 	nem->valid200 = false;
+	nem->why200 = ME_R_PARSE_ERROR;
+	nem->why200_detail = "300 record under a 200 record with fewer than 10 fields";
 	if (r->nfields < 10)
 		return;
 	s = fld(r, 1, &n);
@@ -760,6 +785,12 @@ nem_200(MeReader *r)
 	{
 		const char *c = channel_name(r, s, n, &unit);
 
+		if (c == NULL)
+		{
+			nem->why200 = ME_R_BAD_CHANNEL;
+			nem->why200_detail = "300 record under a 200 record whose channel label is longer than 63 bytes";
+			return;
+		}
 		snprintf(nem->channel, sizeof(nem->channel), "%s", c);
 	}
 	nem->signed_channel = me_channel_is_signed(r->prof, nem->channel);
@@ -771,10 +802,15 @@ nem_200(MeReader *r)
 	if (me_parse_number(s, n, &d) == ME_NUM_OK && d == floor(d) && d >= 1 && d <= 1440)
 		iv = (int) d;
 	if (iv <= 0 || iv > 1440 || 1440 % iv != 0)
+	{
+		nem->why200_detail = "300 record under a 200 record with an invalid interval length";
 		return;
+	}
 	nem->interval_s = iv * 60;
 	r->map.interval_s = nem->interval_s;
-	nem->valid200 = me_check_meter_id(nem->nmi.data, nem->nmi.len, r->rules) == ME_OK;
+	nem->why200 = me_check_meter_id(nem->nmi.data, nem->nmi.len, r->rules);
+	nem->why200_detail = "300 record under a 200 record with an invalid NMI";
+	nem->valid200 = nem->why200 == ME_OK;
 }
 
 /* Emit the readings of the held 300 record (with any 400 corrections). */
@@ -869,11 +905,15 @@ nem_300(MeReader *r)
 	const char *q;
 	size_t		qlen;
 
-	if (!nem->have200 || !nem->valid200)
+	if (!nem->have200)
 	{
-		reject_line(r, ME_R_PARSE_ERROR, nem->have200 ?
-					"300 record under an invalid 200 record" :
-					"300 record before any 200 record");
+		reject_line(r, ME_R_PARSE_ERROR, "300 record before any 200 record");
+		return;
+	}
+	if (!nem->valid200)
+	{
+		/* the 200 record's own fault, so that its readings say what went wrong */
+		reject_line(r, nem->why200, nem->why200_detail);
 		return;
 	}
 	n = 86400 / nem->interval_s;
@@ -1354,6 +1394,7 @@ me_reader_free(MeReader *r)
 	csv_free(&r->csv);
 	buf_free(&r->rec);
 	buf_free(&r->carry);
+	buf_free(&r->chanbuf);
 	buf_free(&r->nem.nmi);
 	buf_free(&r->nem.uom_raw);
 	buf_free(&r->nem.pending_raw);

@@ -25,6 +25,7 @@ static const char *const reason_codes[ME_R__COUNT] = {
 	[ME_R_IMPLAUSIBLE_VALUE] = "implausible_value",
 	[ME_R_BAD_UNIT] = "bad_unit",
 	[ME_R_DUPLICATE_CONFLICT] = "duplicate_conflict",
+	[ME_R_BAD_CHANNEL] = "bad_channel",
 };
 
 /* Stable text code of a reason. */

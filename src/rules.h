@@ -33,6 +33,7 @@ typedef enum MeReason
 	ME_R_IMPLAUSIBLE_VALUE,
 	ME_R_BAD_UNIT,
 	ME_R_DUPLICATE_CONFLICT,
+	ME_R_BAD_CHANNEL,
 	ME_R__COUNT
 } MeReason;
 
@@ -55,6 +56,8 @@ typedef struct MeRules
 } MeRules;
 
 #define ME_DEFAULT_MAX_METER_ID_LEN 64
+/* Longest channel name (after normalisation); longer labels are bad_channel. */
+#define ME_MAX_CHANNEL_LEN 63
 
 extern const char *me_reason_code(MeReason reason);
 extern bool me_reason_from_code(const char *code, MeReason *reason);

@@ -560,6 +560,80 @@ test_nem12_records(void **state)
 	collect_free(&c);
 }
 
+/* A channel label of 63 bytes is a channel; one of 64 is bad_channel, never cut short. */
+static void
+test_long_channel_labels(void **state)
+{
+	MeProfile	p = profile_generic();
+	Collect		c;
+	MeReaderStats st;
+	char		l63[64],
+				l64[65],
+				data[1024];
+
+	memset(l63, 'a', 63);
+	l63[63] = '\0';
+	memset(l64, 'a', 64);
+	l64[64] = '\0';
+	snprintf(data, sizeof(data),
+			 "meter_id,timestamp,value,unit,channel\n"
+			 "M1,2024-01-01T00:00:00Z,1,kW,%s\n"
+			 "M1,2024-01-01T00:00:00Z,2,kW,%s\n"
+			 "M1,2024-01-01T00:00:00Z,3,kW,  %.60s  B\n", l63, l64, l63);
+	assert_true(run1(&p, data, &c, &st));
+	assert_int_equal(c.ngot, 2);
+	assert_string_equal(c.got[0].channel, l63);
+	/* trimmed and lower-cased first: 60 + 2 bytes fit */
+	assert_int_equal((int) strlen(c.got[1].channel), 62);
+	assert_int_equal(c.nrej, 1);
+	assert_int_equal(c.rej[0].reason, ME_R_BAD_CHANNEL);
+	assert_int_equal(c.rej[0].line, 3);
+	collect_free(&c);
+}
+
+/* The readings of a bad NEM12 200 record carry its fault, not a generic parse error. */
+static void
+test_nem12_bad_200_reasons(void **state)
+{
+	MeProfile	p = profile_nem12();
+	Collect		c;
+	MeReaderStats st;
+	char		data[16384];
+	size_t		o = 0;
+	const char *bad200[] = {
+		"200,NEM1201009,E1E2,1,%s,N1,01009,kWh,30,20040301\r\n",	/* channel label */
+		"200,NEM1201009,E1E2,1,E1,N1,01009,kWh,7,20040301\r\n",	/* interval length */
+		"200,,E1E2,1,E1,N1,01009,kWh,30,20040301\r\n",	/* NMI */
+		"200,NEM1201009,E1E2\r\n",	/* fields */
+	};
+	char		label[80];
+
+	memset(label, 'x', 70);
+	label[70] = '\0';
+	o += snprintf(data + o, sizeof(data) - o, "100,NEM12,200402070911,MDA1,Ret1\r\n");
+	for (int b = 0; b < 4; b++)
+	{
+		o += snprintf(data + o, sizeof(data) - o, bad200[b], label);
+		o += snprintf(data + o, sizeof(data) - o, "300,20040201");
+		for (int k = 0; k < 48; k++)
+			o += snprintf(data + o, sizeof(data) - o, ",1.0");
+		o += snprintf(data + o, sizeof(data) - o, ",A,,,20040202120025,\r\n");
+	}
+	o += snprintf(data + o, sizeof(data) - o, "900\r\n");
+	assert_true(run(&p, NULL, data, o, o + 1, &c, &st, NULL, 0));
+	assert_int_equal(c.ngot, 0);
+	assert_int_equal(c.nrej, 4);
+	assert_int_equal(c.rej[0].reason, ME_R_BAD_CHANNEL);
+	assert_non_null(strstr(c.rej[0].detail, "channel label"));
+	assert_int_equal(c.rej[1].reason, ME_R_PARSE_ERROR);
+	assert_non_null(strstr(c.rej[1].detail, "interval length"));
+	assert_int_equal(c.rej[2].reason, ME_R_MISSING_FIELD);
+	assert_non_null(strstr(c.rej[2].detail, "NMI"));
+	assert_int_equal(c.rej[3].reason, ME_R_PARSE_ERROR);
+	assert_non_null(strstr(c.rej[3].detail, "fewer than 10 fields"));
+	collect_free(&c);
+}
+
 /* ------------------------------------------------------------ sniffing */
 
 static void
@@ -705,6 +779,8 @@ main(void)
 		cmocka_unit_test(test_dst_newest_first_end_times),
 		cmocka_unit_test(test_wide_layout),
 		cmocka_unit_test(test_nem12_records),
+		cmocka_unit_test(test_long_channel_labels),
+		cmocka_unit_test(test_nem12_bad_200_reasons),
 		cmocka_unit_test(test_sniff_and_score),
 		cmocka_unit_test(test_real_lcl),
 		cmocka_unit_test(test_real_uci),

@@ -35,6 +35,7 @@ INSERT INTO reason_code VALUES
  ('negative_value',         'rule',  'A negative reading on a channel that is not signed (net channels may be negative).'),
  ('implausible_value',      'rule',  'Larger in magnitude than meter_etl.max_kw after conversion to kW.'),
  ('bad_unit',               'field', 'The unit is not one of W, kW, MW, Wh, kWh, MWh (energy units are per interval).'),
+ ('bad_channel',            'field', 'The channel label is longer than 63 bytes once trimmed and lower-cased (channel names are at most 63 bytes).'),
  ('duplicate_conflict',     'store', 'Another reading for the same meter, channel and time with a different value was read first; the first one is kept.');
 
 CREATE TABLE quality_flag (
