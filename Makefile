@@ -44,6 +44,10 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# PGXS tracks no header dependencies: a changed header (a struct, an enum)
+# rebuilds every object, rather than linking objects that disagree on it.
+$(OBJS): $(wildcard src/*.h src/parquet/*.h)
+
 # rebuilt every time: SKIP may change the list of parts
 $(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS) FORCE
 	cat $(SQL_PARTS) > $@

@@ -33,6 +33,11 @@ SELECT name, lines_read, blank_lines, readings_read, rows_clean, rows_quarantine
        readings_read = rows_clean + rows_quarantined + rows_duplicate AS balanced
   FROM result ORDER BY name;
 
+-- a file without readings is an ok run, but says so: a WARNING above and an alert
+SELECT r.name, a.severity, a.message, a.details
+  FROM result r JOIN meter_etl.alert a ON a.file_id = r.file_id AND a.kind = 'empty_file'
+ ORDER BY r.name;
+
 -- the quarantine holds one row per quarantined reading, with reason, line and raw text
 SELECT r.name, count(q.*) = r.rows_quarantined AS quarantine_matches
   FROM result r LEFT JOIN meter_etl.quarantine q ON q.file_id = r.file_id

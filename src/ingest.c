@@ -517,6 +517,36 @@ finish_run(IngestState *is, const MeReaderStats *st)
 }
 
 /*
+ * A file without a single reading is accounted for like any other, but a
+ * vendor's empty or header-only delivery usually means something went wrong
+ * upstream: say so (WARNING) and raise an alert, so that it is not mistaken
+ * for a quiet day.
+ */
+static void
+warn_no_readings(IngestState *is, const char *file_name, const MeReaderStats *st)
+{
+	Oid			argtypes[5] = {TEXTOID, INT8OID, TEXTOID, INT8OID, INT8OID};
+	Datum		args[5];
+
+	ereport(WARNING,
+			(errmsg("raw file " INT64_FORMAT " (\"%s\") held no readings", is->file_id, file_name),
+			 errdetail("%lld lines (%lld bytes) were read as format \"%s\".",
+					   (long long) st->lines_read, (long long) st->bytes, is->format),
+			 errhint("Check that the delivery is complete and that the format matches its layout.")));
+	args[0] = CStringGetTextDatum(file_name);
+	args[1] = Int64GetDatum(is->file_id);
+	args[2] = CStringGetTextDatum(is->format);
+	args[3] = Int64GetDatum(st->lines_read);
+	args[4] = Int64GetDatum(st->bytes);
+	if (SPI_execute_with_args("SELECT meter_etl.raise_alert('empty_file', 'warning',"
+							  " pg_catalog.format('raw file %s (%s) held no readings', $2, $1),"
+							  " pg_catalog.jsonb_build_object('format', $3, 'lines_read', $4, 'bytes', $5),"
+							  " NULL, $2)",
+							  5, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not raise the empty-file alert");
+}
+
+/*
  * Record each meter's newest stored reading (freshness) and the span of
  * what this run stored per meter (what incremental detection recomputes):
  * two set-based statements per file.
@@ -799,6 +829,8 @@ meter_etl_ingest(PG_FUNCTION_ARGS)
 	pgstat_progress_end_command();
 	update_freshness(&is);
 	finish_run(&is, &stats);
+	if (stats.readings_read == 0)
+		warn_no_readings(&is, file_name, &stats);
 	error_context_stack = errcb.previous;
 	result = return_run(fcinfo, "SELECT * FROM meter_etl.ingest_run WHERE run_id = $1", is.run_id);
 	SPI_finish();
