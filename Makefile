@@ -68,11 +68,13 @@ test_series_SRCS = src/me_alloc.c src/tzconv.c $(SERIES_SRCS)
 test_parquet_SRCS = src/me_alloc.c $(PARQUET_SRCS)
 test_pq_async_SRCS = $(test_parquet_SRCS)
 test_keyruns_SRCS = src/keyruns.c
+# the parser thread's allocation failures are injected through realloc
+test_parser_thread_LDFLAGS = -Wl,--wrap=realloc
 
 .SECONDEXPANSION:
 test/build/%: test/%.c $$($$*_SRCS) $(wildcard src/*.h src/parquet/*.h test/*.h)
 	@mkdir -p test/build
-	$(UNIT_CC) $(UNIT_CFLAGS) $(UNIT_SANITIZE) -o $@ $< $($*_SRCS) $(UNIT_LIBS)
+	$(UNIT_CC) $(UNIT_CFLAGS) $(UNIT_SANITIZE) -o $@ $< $($*_SRCS) $(UNIT_LIBS) $($*_LDFLAGS)
 
 .PHONY: unit unit-build
 unit-build: $(UNIT_TESTS)

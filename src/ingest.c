@@ -682,6 +682,7 @@ read_file_threaded(IngestState *is, const MeReaderCallbacks *cb, const MeRules *
 											  (size_t) me_max_line_bytes);
 	char		err[512];
 	bool		ok;
+	bool		oom;
 
 	if (pp == NULL)
 		return false;			/* no thread: the caller parses inline */
@@ -728,8 +729,15 @@ read_file_threaded(IngestState *is, const MeReaderCallbacks *cb, const MeRules *
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
-	ok = me_parser_result(pp, stats, err, sizeof(err));
+	ok = me_parser_result(pp, stats, err, sizeof(err), &oom);
 	me_parser_stop(pp);
+	if (!ok && oom)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory"),
+				 errdetail("The parser thread could not allocate memory while reading raw file " INT64_FORMAT ".",
+						   is->file_id),
+				 errhint("Retry when the server has more memory free, or set meter_etl.parallel_parse = off.")));
 	if (!ok)
 		file_does_not_fit(is, err);
 	return true;

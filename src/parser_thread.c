@@ -72,6 +72,7 @@ struct MeParser
 	/* the parser thread's own */
 	Bytes		cur;
 	bool		dropping;		/* aborted while inside the reader */
+	bool		oom;			/* ... because an allocation failed */
 	const MeProfile *profile;
 	MeRules		rules;
 	MeZone		zone;
@@ -178,7 +179,7 @@ pack_reading(void *ctx, const MeReading *r)
 	if (!bytes_append(&p->cur, &type, 1) || !bytes_append(&p->cur, &ev, sizeof(ev)) ||
 		!bytes_append(&p->cur, r->meter_id, ev.meter_len) ||
 		!bytes_append(&p->cur, r->channel, ev.channel_len + 1))
-		p->dropping = true;		/* out of memory: reported at the end */
+		p->dropping = p->oom = true;	/* reported at the end */
 }
 
 /* Reader callback in the parser thread: pack a reject. */
@@ -208,13 +209,13 @@ pack_reject(void *ctx, const MeReject *r)
 		return;
 	if (!bytes_append(&p->cur, &type, 1) || !bytes_append(&p->cur, &ev, sizeof(ev)))
 	{
-		p->dropping = true;
+		p->dropping = p->oom = true;
 		return;
 	}
 	for (int i = 0; i < REJ_STRINGS; i++)
 		if (str[i] && (!bytes_append(&p->cur, str[i], len[i]) || !bytes_append(&p->cur, "", 1)))
 		{
-			p->dropping = true;
+			p->dropping = p->oom = true;
 			return;
 		}
 }
@@ -268,7 +269,10 @@ parser_main(void *arg)
 		me_reader_free(r);
 	}
 	else
+	{
 		snprintf(p->err, sizeof(p->err), "out of memory");
+		p->oom = true;
+	}
 	push_block(p);
 	pthread_mutex_lock(&p->mu);
 	p->ok = ok && !p->dropping;
@@ -466,8 +470,9 @@ me_parser_next(MeParser *p, int timeout_ms, const MeReaderCallbacks *cb, void *c
 
 /* After me_parser_next returned -1: the reader's statistics and verdict. */
 bool
-me_parser_result(MeParser *p, MeReaderStats *stats, char *err, size_t errlen)
+me_parser_result(MeParser *p, MeReaderStats *stats, char *err, size_t errlen, bool *oom)
 {
+	*oom = p->oom;
 	*stats = p->stats;
 	snprintf(err, errlen, "%s", p->err);
 	return p->ok;

@@ -31,7 +31,9 @@ extern bool me_parser_push(MeParser *p, const char *buf, size_t len, int timeout
 extern void me_parser_end_input(MeParser *p);
 extern int	me_parser_next(MeParser *p, int timeout_ms, const MeReaderCallbacks *cb,
 						   void *cbctx);
-extern bool me_parser_result(MeParser *p, MeReaderStats *stats, char *err, size_t errlen);
+/* false: the file failed (err says why), or the thread ran out of memory (*oom) */
+extern bool me_parser_result(MeParser *p, MeReaderStats *stats, char *err, size_t errlen,
+							 bool *oom);
 extern void me_parser_stop(MeParser *p);
 
 #endif							/* ME_PARSER_THREAD_H */

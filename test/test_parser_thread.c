@@ -116,11 +116,71 @@ run_threaded(const MeProfile *p, const MeZone *zone, const char *data, size_t le
 		rc = me_parser_next(pp, off < len ? 0 : 50, &cb, log);
 	}
 	{
-		bool		ok = me_parser_result(pp, st, err, sizeof(err));
+		bool		oom;
+		bool		ok = me_parser_result(pp, st, err, sizeof(err), &oom);
 
 		me_parser_stop(pp);
 		return ok;
 	}
+}
+
+/*
+ * realloc calls of this binary's objects come here (-Wl,--wrap=realloc):
+ * with fail_block_realloc set, a request of a parser block's size fails, as
+ * it would in a backend out of memory, while the reader's small buffers
+ * still get theirs.
+ */
+static volatile bool fail_block_realloc;
+void	   *__real_realloc(void *ptr, size_t size);
+void	   *__wrap_realloc(void *ptr, size_t size);
+
+void *
+__wrap_realloc(void *ptr, size_t size)
+{
+	if (fail_block_realloc && size >= 256 * 1024)
+		return NULL;
+	return __real_realloc(ptr, size);
+}
+
+/* Out of memory in the thread is reported as such, not as a format error. */
+static void
+test_out_of_memory_is_reported(void **state)
+{
+	MeProfile	p = profile_generic();
+	MeRules		rules = test_rules();
+	MeZone		utc;
+	MeReaderCallbacks cb = {log_reading, log_reject};
+	Log			log = {0};
+	MeReaderStats st;
+	MeParser   *pp;
+	const char *data = "meter_id,timestamp,value,unit\nM1,2024-01-01T00:00:00Z,1,kW\n";
+	char		err[512];
+	bool		oom = false;
+	int			rc = 0;
+
+	me_zone_init_fixed(&utc, 0);
+	fail_block_realloc = true;
+	pp = me_parser_start(&p, &rules, &utc, "stem", 4096);
+	assert_non_null(pp);
+	assert_true(me_parser_push(pp, data, strlen(data), 1000));
+	me_parser_end_input(pp);
+	while (rc != -1)
+		rc = me_parser_next(pp, 50, &cb, &log);
+	assert_false(me_parser_result(pp, &st, err, sizeof(err), &oom));
+	assert_true(oom);
+	me_parser_stop(pp);
+	fail_block_realloc = false;
+	/* and a normal run says it was not */
+	pp = me_parser_start(&p, &rules, &utc, "stem", 4096);
+	assert_true(me_parser_push(pp, data, strlen(data), 1000));
+	me_parser_end_input(pp);
+	for (rc = 0; rc != -1;)
+		rc = me_parser_next(pp, 50, &cb, &log);
+	assert_true(me_parser_result(pp, &st, err, sizeof(err), &oom));
+	assert_false(oom);
+	assert_int_equal(st.readings_ok, 1);
+	me_parser_stop(pp);
+	free(log.s);
 }
 
 /* Both paths, several chunk sizes: identical logs, stats and verdicts. */
@@ -289,6 +349,7 @@ main(void)
 		cmocka_unit_test(test_fixture_layouts),
 		cmocka_unit_test(test_many_blocks),
 		cmocka_unit_test(test_stop_anytime),
+		cmocka_unit_test(test_out_of_memory_is_reported),
 		cmocka_unit_test(test_real_files),
 	};
 
