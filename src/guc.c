@@ -11,6 +11,7 @@
 
 #include "access/xact.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "meter_etl.h"
@@ -127,17 +128,31 @@ me_define_gucs(void)
 	MarkGUCPrefixReserved("meter_etl");
 }
 
-/* Fill validation thresholds from the settings, relative to the transaction start. */
+/*
+ * Fill validation thresholds from the settings, relative to the transaction
+ * start.  The guard trigger asks once per row, so the parsed min_timestamp
+ * is kept and reused while its text is unchanged.
+ */
 void
 me_rules_from_gucs(MeRules *rules)
 {
-	MeDateTime	dt;
+	static char *parsed_text = NULL;	/* in TopMemoryContext */
+	static int64 parsed_ts;
 	TimestampTz now = GetCurrentTransactionStartTimestamp();
 
+	if (parsed_text == NULL || strcmp(parsed_text, me_min_timestamp) != 0)
+	{
+		MeDateTime	dt;
+
+		if (!me_parse_datetime(me_min_timestamp, strlen(me_min_timestamp), ME_DATE_YMD, &dt))
+			elog(ERROR, "invalid meter_etl.min_timestamp \"%s\"", me_min_timestamp);
+		parsed_ts = me_datetime_to_ts(&dt);
+		if (parsed_text != NULL)
+			pfree(parsed_text);
+		parsed_text = MemoryContextStrdup(TopMemoryContext, me_min_timestamp);
+	}
 	memset(rules, 0, sizeof(*rules));
-	if (!me_parse_datetime(me_min_timestamp, strlen(me_min_timestamp), ME_DATE_YMD, &dt))
-		elog(ERROR, "invalid meter_etl.min_timestamp \"%s\"", me_min_timestamp);
-	rules->min_ts = me_datetime_to_ts(&dt);
+	rules->min_ts = parsed_ts;
 	rules->max_ts = now + (int64) me_future_tolerance_s * USECS_PER_SEC;
 	rules->max_kw = me_max_kw;
 	rules->grid_tolerance_us = (int64) me_grid_tolerance_s * USECS_PER_SEC;
