@@ -48,6 +48,15 @@ SET meter_etl.max_kw = 2000000;
 INSERT INTO meter_etl.reading (meter_key, ts, kw) VALUES (:t1, '2024-05-01 03:00+00', 1e6);
 RESET meter_etl.max_kw;
 SELECT count(*) FROM meter_etl.reading WHERE ts = '2024-05-01 03:00+00';
+-- a changed min_timestamp applies from the next row on, and RESET restores it
+INSERT INTO meter_etl.reading (meter_key, ts, kw) VALUES (:t1, '1999-06-01 00:00+00', 1);
+SET meter_etl.min_timestamp = '1990-01-01';
+INSERT INTO meter_etl.reading (meter_key, ts, kw) VALUES (:t1, '1999-06-01 00:15+00', 1);
+RESET meter_etl.min_timestamp;
+INSERT INTO meter_etl.reading (meter_key, ts, kw) VALUES (:t1, '1999-06-01 00:30+00', 1);
+SELECT ts, 'stored' AS outcome FROM meter_etl.reading WHERE ts < '2000-01-01'
+UNION ALL
+SELECT ts, reason FROM meter_etl.quarantine WHERE ts < '2000-01-01' ORDER BY 1;
 CREATE ROLE trigger_tester;
 GRANT USAGE ON SCHEMA meter_etl TO trigger_tester;
 SET ROLE trigger_tester;
