@@ -175,6 +175,28 @@ SELECT status, as_of FROM meter_etl.v_meter_status WHERE meter_id = 'OFF';
 -- what detect() would write, without writing
 SELECT item, count(*) FROM meter_etl.detect_compute('2024-02-01', '2024-02-02') GROUP BY 1 ORDER BY 1;
 
+-- A range reaching into the future: slots yet to come are not missing.  The grid
+-- of interpolate() and the trailing gap of detect() stop at the current time,
+-- except that a reading from a clock running ahead stays on the grid.
+INSERT INTO meter_etl.meter (meter_id, interval_s, time_zone) VALUES ('SOON', 900, 'UTC');
+INSERT INTO meter_etl.reading (meter_key, ts, kw)
+SELECT meter_key, date_trunc('hour', now()) - interval '12 hours' + i * interval '15 minutes', 1
+  FROM meter_etl.meter, generate_series(0, 15) i WHERE meter_id = 'SOON';
+SELECT date_trunc('hour', now()) - interval '12 hours' AS soon_from,
+       date_trunc('day', now()) + interval '2 days' AS soon_to \gset
+SELECT count(*) FILTER (WHERE ts >= now()) AS future_slots,
+       count(*) FILTER (WHERE method = 'gap') > 0 AS has_holes
+  FROM meter_etl.interpolate(:'soon_from', :'soon_to', '{SOON}');
+SELECT status FROM meter_etl.detect(:'soon_from', :'soon_to', '{SOON}');
+SELECT kind, end_ts <= now() AS ends_by_now, end_ts > now() - interval '15 minutes' AS ends_at_now
+  FROM meter_etl.v_gap WHERE meter_id = 'SOON';
+INSERT INTO meter_etl.reading (meter_key, ts, kw)
+SELECT meter_key, date_trunc('hour', now()) + interval '1 hour', 2 FROM meter_etl.meter WHERE meter_id = 'SOON';
+SELECT count(*) FILTER (WHERE ts >= now()) > 0 AS future_slots,
+       count(*) FILTER (WHERE ts >= now() AND method = 'actual') AS future_actual,
+       max(ts) = date_trunc('hour', now()) + interval '1 hour' AS ends_at_that_reading
+  FROM meter_etl.interpolate(:'soon_from', :'soon_to', '{SOON}');
+
 -- errors
 SELECT meter_etl.detect('2024-02-02', '2024-02-01');
 SELECT meter_etl.detect('2024-02-01', NULL);

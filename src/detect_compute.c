@@ -97,6 +97,7 @@ typedef struct Compute
 	TimestampTz trusted_from;	/* days starting here or later are stored */
 	int64		max_gap;
 	TimestampTz lo;				/* from - max_gap: estimates, gaps, episodes from here */
+	TimestampTz now;			/* slots starting at or after it are not missing yet */
 	MeDetOutlierArgs oargs;
 	MeDetFaultArgs fargs;
 	Datum		items[6];
@@ -340,8 +341,8 @@ put_gap(Compute *c, const MeDetSeries *s, int64 start, int64 end, const char *ki
 /*
  * Gaps longer than max_gap between the on-grid readings (the ones the fill
  * uses); also, longer than max_gap within [from, to): a leading gap before
- * the first reading, a trailing one after the last (to to_ts: it may still
- * close), or no_data.  Leading and no_data gaps start at the first slot
+ * the first reading, a trailing one after the last (to to_ts, or to the
+ * current time if that is earlier: it may still close), or no_data.  Leading and no_data gaps start at the first slot
  * that counts (first: the start of what was read, or the meter's first
  * reading when it has no history); detect() keeps an earlier start it
  * recorded, or else starts them at from_ts.
@@ -353,6 +354,7 @@ emit_gaps(Compute *c, const MeDetSeries *s, int64 first)
 	int64		w0 = first + ((iv - first % iv) % iv);	/* first slot that counts */
 	bool		have = false;
 	int64		prev = 0;
+	int64		end;
 
 	for (size_t i = 0; i < s->n; i++)
 	{
@@ -369,10 +371,12 @@ emit_gaps(Compute *c, const MeDetSeries *s, int64 first)
 		if (t >= c->to)
 			break;
 	}
+	/* open gaps end at the current time: slots yet to come are not missing */
+	end = Min(c->to, me_floor_to(c->now, iv));
 	if (!have)
-		put_gap(c, s, w0, c->to, series_gap_kind_name(ME_GAP_NODATA), true, true);
-	else if (c->to - (prev + iv) > c->max_gap)
-		put_gap(c, s, prev + iv, c->to, series_gap_kind_name(ME_GAP_TRAILING), false, true);
+		put_gap(c, s, w0, end, series_gap_kind_name(ME_GAP_NODATA), true, true);
+	else if (end - (prev + iv) > c->max_gap)
+		put_gap(c, s, prev + iv, end, series_gap_kind_name(ME_GAP_TRAILING), false, true);
 }
 
 /* Episodes overlapping [from, to) (keep[f]), rows and suspect flags. */
@@ -529,6 +533,7 @@ meter_etl_detect_compute(PG_FUNCTION_ARGS)
 	c.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	c.from = me_det_ts_arg(fcinfo, 0, "from_ts");
 	c.to = me_det_ts_arg(fcinfo, 1, "to_ts");
+	c.now = GetCurrentTransactionStartTimestamp();
 	me_det_check_range(c.from, c.to);
 	load_settings(&c);
 	InitMaterializedSRF(fcinfo, 0);

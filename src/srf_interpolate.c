@@ -83,6 +83,26 @@ emit_fill(ReturnSetInfo *rsinfo, const MeSeries *in, const MeFillParams *p, bool
 }
 
 /*
+ * Where a stored series' grid ends: at to_ts, or at the current time if
+ * that is earlier (slots yet to come are not missing), but never before a
+ * reading inside the range (clocks run ahead, and the rules accept readings
+ * up to meter_etl.future_tolerance ahead).
+ */
+static int64
+grid_end(const MeDetSeries *s, int64 from, int64 to)
+{
+	int64		end = Min(to, me_floor_to(GetCurrentTransactionStartTimestamp(), s->interval_us));
+
+	for (size_t i = s->n; i > 0; i--)
+		if (s->ts[i - 1] < to)
+		{
+			end = Max(end, Min(to, me_floor_to(s->ts[i - 1], s->interval_us) + s->interval_us));
+			break;
+		}
+	return Max(end, from);
+}
+
+/*
  * interpolate(from_ts, to_ts, meters, max_gap, like_day)
  * -> (meter_id, channel, ts, kw, estimated, method)
  */
@@ -122,7 +142,7 @@ meter_etl_interpolate(PG_FUNCTION_ARGS)
 		series_fill_params_default(&p);
 		p.interval_us = s.interval_us;
 		p.from_ts = from;
-		p.to_ts = to;
+		p.to_ts = grid_end(&s, from, to);
 		p.max_gap_us = max_gap;
 		p.like_day_days = LIKE_DAY_DAYS;
 		p.like_day_max_weeks = LIKE_DAY_WEEKS;
