@@ -64,13 +64,6 @@ typedef struct ChannelEntry
 	bool		is_signed;
 } ChannelEntry;
 
-/* A reading waiting for its batch, with the entries it needs resolved. */
-typedef struct Pending
-{
-	MeterEntry *meter;
-	ChannelEntry *channel;
-} Pending;
-
 typedef struct IngestState
 {
 	int64		file_id;
@@ -82,8 +75,7 @@ typedef struct IngestState
 	HTAB	   *channels;
 	List	   *new_meters;
 	List	   *new_channels;
-	MeStoreRow *rows;
-	Pending    *pend;
+	MeStoreRow *rows;			/* tags: the MeterEntry and ChannelEntry */
 	int			nrows;
 	int			maxrows;
 	MeQuarantineRow *quar;
@@ -236,10 +228,8 @@ flush_rows(IngestState *is, int n)
 	resolve_entries(is);
 	for (int i = 0; i < n; i++)
 	{
-		is->rows[i].meter_key = is->pend[i].meter->meter_key;
-		is->rows[i].channel_id = is->pend[i].channel->channel_id;
-		is->rows[i].meter_tag = is->pend[i].meter;
-		is->rows[i].channel_tag = is->pend[i].channel;
+		is->rows[i].meter_key = ((const MeterEntry *) is->rows[i].meter_tag)->meter_key;
+		is->rows[i].channel_id = ((const ChannelEntry *) is->rows[i].channel_tag)->channel_id;
 	}
 	me_store_flush(is->store, is->rows, n);
 	for (int i = 0; i < n; i++)
@@ -286,7 +276,6 @@ flush_rows(IngestState *is, int n)
 	flush_quarantine(is);
 	is->nrows -= n;
 	memmove(is->rows, is->rows + n, sizeof(MeStoreRow) * is->nrows);
-	memmove(is->pend, is->pend + n, sizeof(Pending) * is->nrows);
 	MemoryContextReset(is->batch_cxt);
 }
 
@@ -309,7 +298,7 @@ flush_full_batch(IngestState *is)
 {
 	int			n = is->nrows;
 
-	while (n > 0 && is->pend[n - 1].meter == is->pend[is->nrows - 1].meter)
+	while (n > 0 && is->rows[n - 1].meter_tag == is->rows[is->nrows - 1].meter_tag)
 		n--;
 	flush_rows(is, n > 0 ? n : is->nrows);
 }
@@ -362,8 +351,8 @@ on_reading(void *ctx, const MeReading *rd)
 	r->line_no = rd->line_no;
 	r->flags = rd->flags;
 	r->day = (int32) me_floor_div(rd->ts, USECS_PER_DAY);
-	is->pend[is->nrows].meter = m;
-	is->pend[is->nrows].channel = c;
+	r->meter_tag = m;
+	r->channel_tag = c;
 	is->nrows++;
 	if (is->nrows == is->maxrows)
 		flush_full_batch(is);
@@ -607,7 +596,6 @@ init_state(IngestState *is)
 							   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 	is->maxrows = me_batch_rows;
 	is->rows = palloc(sizeof(MeStoreRow) * is->maxrows);
-	is->pend = palloc(sizeof(Pending) * is->maxrows);
 	is->batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "meter_etl ingest batch",
 										  ALLOCSET_DEFAULT_SIZES);
 }
