@@ -667,7 +667,8 @@ static const char *const read_columns[] = {
  * false, having read nothing, where the shortcut does not apply: row
  * security on reading, or a primary key not led by (meter_key, channel_id,
  * ts).  The caller's SELECT privilege on reading is checked as the query
- * would.
+ * would, and the locks are kept until the transaction ends, as the query's
+ * are (the files are published at commit).
  */
 static bool
 scan_day(DayWriter *dw)
@@ -702,7 +703,7 @@ scan_day(DayWriter *dw)
 	indexid = RelationGetPrimaryKeyIndex(heap);
 	if (!OidIsValid(indexid))
 	{
-		table_close(heap, AccessShareLock);
+		table_close(heap, NoLock);
 		return false;
 	}
 	index = index_open(indexid, AccessShareLock);
@@ -711,8 +712,8 @@ scan_day(DayWriter *dw)
 		index->rd_index->indkey.values[1] != att[1] ||
 		index->rd_index->indkey.values[2] != att[2])
 	{
-		index_close(index, AccessShareLock);
-		table_close(heap, AccessShareLock);
+		index_close(index, NoLock);
+		table_close(heap, NoLock);
 		return false;
 	}
 	slot = table_slot_create(heap, NULL);
@@ -741,8 +742,8 @@ scan_day(DayWriter *dw)
 	}
 	index_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
-	index_close(index, AccessShareLock);
-	table_close(heap, AccessShareLock);
+	index_close(index, NoLock);
+	table_close(heap, NoLock);
 	return true;
 }
 
