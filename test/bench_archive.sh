@@ -18,13 +18,7 @@ psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $PGDATABASE" -c "CREATE DATAB
 METERS=50000
 [ "${BENCH_QUICK:-0}" = 1 ] && METERS=5000
 RUNS=3
-q() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
-now() { date +%s.%N; }
-secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
-rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", n / s }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-mb() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
-median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+. test/lib_bench.sh
 
 [ -d test/interop/node_modules ] || (cd test/interop && npm install --no-audit --no-fund >/dev/null)
 q -c "CREATE EXTENSION meter_etl"
@@ -42,7 +36,7 @@ DAY=$(q -c "SELECT min(ts)::date FROM meter_etl.reading")
 echo "   $LINES readings on $DAY, CSV $(du -m "$WORK/day.csv" | cut -f1) MB"
 
 # archive_parquet for the day, RUNS times in one session (each run replaces
-# the last), each call timed by psql's \\timing around the call alone, as
+# the last), each call timed by psql's \timing around the call alone, as
 # DuckDB's side times its COPY in an open connection; prints "seconds bytes".
 # $1: extra arguments, $2: an extra setting
 ours() {
@@ -64,7 +58,7 @@ ours_fresh() {
     t0=$(now)
     bytes=$(q -c "SET meter_etl.archive_dir = '$ARCH'" \
               -c "SELECT sum(bytes) FROM meter_etl.archive_parquet('$DAY', '$DAY', $1)")
-    times="$times $(secs "$t0" "$(now)")"
+    times="$times $(secs "$t0" "$(now)" 3)"
   done
   echo "$(echo "$times" | tr ' ' '\n' | grep . | median) $bytes"
 }

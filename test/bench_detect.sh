@@ -28,11 +28,7 @@ START=2024-06-10                                   # first day of history (a Mon
 DAY=$(date -d "$START + $HISTORY days" +%F)       # the day detected
 NEXT=$(date -d "$DAY + 1 day" +%F)
 WEEK0=$(date -d "$DAY - 6 days" +%F)
-q() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
-now() { date +%s.%N; }
-secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f", a / b; else print "-" }'; }
-timed() { local t0; t0=$(now); "$@" >/dev/null; secs "$t0" "$(now)"; }
+. test/lib_bench.sh
 
 q -c "CREATE EXTENSION meter_etl"
 echo "== generating $METERS meters x $(( HISTORY + 1 )) days at 15 min (default faults)"
@@ -88,24 +84,24 @@ else
     a=$(timed peer "$WORK/d_grid.sql")
     b=$(timed q -c "INSERT INTO peer.ours_filled SELECT meter_id, ts, kw, estimated
                       FROM meter_etl.interpolate('$from', '$to', $ids, max_gap => '2 hours') WHERE method <> 'gap'")
-    printf '%-34s %10s %10s %8s %10s %10s\n' "$label d grid fill" "$a" "$b" "$(ratio "$a" "$b")" \
+    printf '%-34s %10s %10s %8s %10s %10s\n' "$label d grid fill" "$a" "$b" "$(ratio "$a" "$b" 1)" \
       "$(q -c "SELECT count(*) FROM peer.filled_grid")" "$(q -c "SELECT count(*) FROM peer.ours_filled")" >> "$WORK/table.txt"
     a=$(timed peer "$WORK/d_lead.sql")
-    printf '%-34s %10s %10s %8s %10s %10s\n' "$label d lead fill" "$a" "$b" "$(ratio "$a" "$b")" \
+    printf '%-34s %10s %10s %8s %10s %10s\n' "$label d lead fill" "$a" "$b" "$(ratio "$a" "$b" 1)" \
       "$(q -c "SELECT count(*) FROM peer.filled_lead")" "$(q -c "SELECT count(*) FROM peer.ours_filled")" >> "$WORK/table.txt"
     a=$(timed peer "$WORK/e_zscore.sql")
     b=$(timed q -c "INSERT INTO peer.ours_outliers SELECT meter_id, ts, kw, centre, scale, score
                       FROM meter_etl.rolling_outliers('$from', '$to', $ids, method => 'zscore', window_size => 96,
                              centred => false, threshold => 4, min_periods => 16, scale => 'linear',
                              outliers_only => true)")
-    printf '%-34s %10s %10s %8s %10s %10s\n' "$label e z-score (96 prev)" "$a" "$b" "$(ratio "$a" "$b")" \
+    printf '%-34s %10s %10s %8s %10s %10s\n' "$label e z-score (96 prev)" "$a" "$b" "$(ratio "$a" "$b" 1)" \
       "$(q -c "SELECT count(*) FROM peer.outliers")" "$(q -c "SELECT count(*) FROM peer.ours_outliers")" >> "$WORK/table.txt"
     a=$(timed peer "$WORK/e_runs.sql")
     b=$(timed q -c "INSERT INTO peer.ours_runs SELECT meter_id, kind, start_ts, end_ts, evidence
                       FROM meter_etl.detect_faulty_meters('$from', '$to', $ids, kinds => '{stuck_zero,flatline}',
                              history => '0', stuck_zero_min => '4 hours', flatline_min => '4 hours',
                              flatline_min_readings => 16)")
-    printf '%-34s %10s %10s %8s %10s %10s\n' "$label e stuck runs (>= 4 h)" "$a" "$b" "$(ratio "$a" "$b")" \
+    printf '%-34s %10s %10s %8s %10s %10s\n' "$label e stuck runs (>= 4 h)" "$a" "$b" "$(ratio "$a" "$b" 1)" \
       "$(q -c "SELECT count(*) FROM peer.stuck_runs")" "$(q -c "SELECT count(*) FROM peer.ours_runs")" >> "$WORK/table.txt"
   }
   compare "${METERS} x 1 day" "$METERS" "$DAY" "$NEXT"

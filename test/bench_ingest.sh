@@ -18,12 +18,7 @@ export PGDATABASE=meter_etl_bench
 psql -X -q -d postgres -c "DROP DATABASE IF EXISTS meter_etl_bench" -c "CREATE DATABASE meter_etl_bench"
 METERS=50000
 [ "${BENCH_QUICK:-0}" = 1 ] && METERS=5000
-q() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
-now() { date +%s.%N; }
-secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
-rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", n / s }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-timed() { local t0; t0=$(now); "$@" >/dev/null; secs "$t0" "$(now)"; }
+. test/lib_bench.sh
 
 q -c "CREATE EXTENSION meter_etl"
 echo "== generating $METERS meters x 1 day at 15 min"
