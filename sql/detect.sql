@@ -36,6 +36,12 @@ SELECT m.meter_id, count(*) FROM meter_etl.reading JOIN meter_etl.meter m USING 
  GROUP BY 1 ORDER BY 1;
 
 -- ---------------------------------------------------------------- interpolate
+-- a list of meters whose keys are not contiguous (OK .. OFF holds STUCK, FLAT and
+-- SHIFT) is read as one key range; the meters in between are skipped
+SELECT meter_id, count(*) AS slots
+  FROM meter_etl.interpolate('2024-02-01', '2024-02-02', '{OFF,OK}') GROUP BY 1 ORDER BY 1;
+SELECT meter_id, kind FROM meter_etl.detect_faulty_meters('2024-02-01', '2024-02-05', '{OK,SHIFT}')
+ ORDER BY 1, 2;
 -- the short gap is filled linearly and labelled; the long one is a hole
 SELECT ts, round(kw::numeric, 4) AS kw, estimated, method
   FROM meter_etl.interpolate('2024-02-01 11:30', '2024-02-01 13:30', '{GAPS}');

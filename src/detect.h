@@ -42,6 +42,9 @@ typedef struct MeDetCatalog
 	int			nchannels;
 	Datum		keys;			/* int4[] of the meters asked for, or 0 = all */
 	int			nmeters;
+	bool		key_range;		/* read keys key_lo..key_hi, skip meters not asked for */
+	int32		key_lo;
+	int32		key_hi;
 	int64		max_interval_us;	/* longest interval of a meter in scope */
 } MeDetCatalog;
 

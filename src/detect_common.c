@@ -4,8 +4,9 @@
  * The catalog of meters in scope (one query, not one per meter), the
  * series reader (one SPI cursor over meter_etl.reading ordered by
  * meter_key, channel_id, ts, cut into series as the key changes, with a
- * memory context reset per series), argument checks and the mapping of
- * the cores' status codes to errors with SQLSTATEs.
+ * memory context reset per series; a list of meters is read as one range
+ * of keys when that costs little, see plan_key_range), argument checks and
+ * the mapping of the cores' status codes to errors with SQLSTATEs.
  *
  * The cursor is opened with SPI but fetched through a DestReceiver of our
  * own: its five columns are by-value, so they are copied out of each slot
@@ -29,6 +30,8 @@
 
 #include "detect.h"
 #include "meter_etl.h"
+
+static void plan_key_range(MeDetCatalog *cat, const Datum *keys, int nkeys);
 
 #define FETCH_ROWS 20000
 
@@ -214,7 +217,10 @@ me_det_catalog_load(MeDetCatalog *cat, ArrayType *meter_ids, ArrayType *meter_ke
 	SPI_freetuptable(SPI_tuptable);
 	cat->nmeters = nkeys;
 	if (meter_ids != NULL || meter_keys != NULL)
+	{
 		cat->keys = PointerGetDatum(construct_array(keys, nkeys, INT4OID, 4, true, TYPALIGN_INT));
+		plan_key_range(cat, keys, nkeys);
+	}
 	if (cat->max_interval_us == 0)
 		cat->max_interval_us = 15 * USECS_PER_MINUTE;
 
@@ -267,6 +273,46 @@ me_det_meter(MeDetCatalog *cat, int32 meter_key)
 /* ------------------------------------------------------------ reader */
 
 /*
+ * With a list of meters, the readings are read either by key = ANY (list),
+ * one descent of each partition's index per meter, or as the one range of
+ * keys from the list's lowest to its highest, skipping the meters in
+ * between that were not asked for.  The range wins unless it holds many
+ * more meters than the list (the budget of keyruns.c: 2 x plus 16): a whole
+ * fleet, or a block of it, is then read like the whole store.
+ */
+static void
+plan_key_range(MeDetCatalog *cat, const Datum *keys, int nkeys)
+{
+	Oid			argtypes[2] = {INT4OID, INT4OID};
+	Datum		args[2];
+	int32		lo = PG_INT32_MAX,
+				hi = PG_INT32_MIN;
+	bool		isnull;
+	int64		inside;
+
+	if (nkeys == 0)
+		return;
+	for (int i = 0; i < nkeys; i++)
+	{
+		lo = Min(lo, DatumGetInt32(keys[i]));
+		hi = Max(hi, DatumGetInt32(keys[i]));
+	}
+	args[0] = Int32GetDatum(lo);
+	args[1] = Int32GetDatum(hi);
+	if (SPI_execute_with_args("SELECT count(*) FROM meter_etl.meter WHERE meter_key BETWEEN $1 AND $2",
+							  2, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not count the meters in a key range");
+	inside = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_freetuptable(SPI_tuptable);
+	if (inside <= 2 * (int64) nkeys + 16)
+	{
+		cat->key_range = true;
+		cat->key_lo = lo;
+		cat->key_hi = hi;
+	}
+}
+
+/*
  * Open the cursor over readings with from <= ts < to of the catalog's
  * meters.  Estimated values are not in meter_etl.reading (they live in
  * meter_etl.estimate), so every row read is a reading as received.
@@ -275,8 +321,9 @@ MeDetReader *
 me_det_reader_open(MeDetCatalog *cat, TimestampTz from, TimestampTz to)
 {
 	MeDetReader *rd = palloc0(sizeof(MeDetReader));
-	Oid			argtypes[3] = {TIMESTAMPTZOID, TIMESTAMPTZOID, INT4ARRAYOID};
-	Datum		args[3];
+	Oid			argtypes[4] = {TIMESTAMPTZOID, TIMESTAMPTZOID, INT4ARRAYOID, INT4OID};
+	Datum		args[4];
+	int			nargs = 2;
 	const char *sql;
 
 	rd->cat = cat;
@@ -287,16 +334,30 @@ me_det_reader_open(MeDetCatalog *cat, TimestampTz from, TimestampTz to)
 	args[0] = TimestampTzGetDatum(from);
 	args[1] = TimestampTzGetDatum(to);
 	args[2] = cat->keys;
-	if (cat->keys != (Datum) 0)
+	if (cat->key_range)
+	{
+		/* see plan_key_range(); me_det_reader_next() skips meters not asked for */
+		argtypes[2] = INT4OID;
+		args[2] = Int32GetDatum(cat->key_lo);
+		args[3] = Int32GetDatum(cat->key_hi);
+		nargs = 4;
+		sql = "SELECT r.meter_key, r.channel_id, r.ts, r.kw, r.flags FROM meter_etl.reading r"
+			" WHERE r.ts >= $1 AND r.ts < $2 AND r.meter_key BETWEEN $3 AND $4"
+			" ORDER BY r.meter_key, r.channel_id, r.ts";
+	}
+	else if (cat->keys != (Datum) 0)
+	{
+		nargs = 3;
 		sql = "SELECT r.meter_key, r.channel_id, r.ts, r.kw, r.flags FROM meter_etl.reading r"
 			" WHERE r.ts >= $1 AND r.ts < $2 AND r.meter_key = ANY ($3)"
 			" ORDER BY r.meter_key, r.channel_id, r.ts";
+	}
 	else
 		sql = "SELECT r.meter_key, r.channel_id, r.ts, r.kw, r.flags FROM meter_etl.reading r"
 			" WHERE r.ts >= $1 AND r.ts < $2"
 			" ORDER BY r.meter_key, r.channel_id, r.ts";
-	rd->portal = SPI_cursor_open_with_args(NULL, sql, cat->keys != (Datum) 0 ? 3 : 2,
-										   argtypes, args, NULL, true, CURSOR_OPT_NO_SCROLL);
+	rd->portal = SPI_cursor_open_with_args(NULL, sql, nargs, argtypes, args, NULL, true,
+										   CURSOR_OPT_NO_SCROLL);
 	if (rd->portal == NULL)
 		elog(ERROR, "could not open a cursor over meter_etl.reading: %s",
 			 SPI_result_code_string(SPI_result));
@@ -414,37 +475,42 @@ reserve(MeDetReader *rd, size_t n)
 bool
 me_det_reader_next(MeDetReader *rd, MeDetSeries *s)
 {
-	size_t		n = 0;
+	size_t		n;
 	int32		mk;
 	int16		ch;
 
-	MemoryContextReset(rd->series_cxt);
-	if (!rd->have_next && !fetch_row(rd))
-		return false;
-	rd->have_next = false;
-	mk = rd->next_meter;
-	ch = rd->next_channel;
-	if (mk < rd->last_meter || (mk == rd->last_meter && ch <= rd->last_channel))
-		elog(ERROR, "readings are not in (meter_key, channel_id, ts) order");
-	rd->last_meter = mk;
-	rd->last_channel = ch;
-	for (;;)
+	do
 	{
-		reserve(rd, n + 1);
-		if (n > 0 && rd->next_ts <= rd->ts[n - 1])
-			elog(ERROR, "readings of meter_key %d are not in time order", mk);
-		rd->ts[n] = rd->next_ts;
-		rd->kw[n] = rd->next_kw;
-		rd->flags[n] = rd->next_flags;
-		n++;
-		if (!fetch_row(rd))
-			break;
-		if (rd->next_meter != mk || rd->next_channel != ch)
+		n = 0;
+		MemoryContextReset(rd->series_cxt);
+		if (!rd->have_next && !fetch_row(rd))
+			return false;
+		rd->have_next = false;
+		mk = rd->next_meter;
+		ch = rd->next_channel;
+		if (mk < rd->last_meter || (mk == rd->last_meter && ch <= rd->last_channel))
+			elog(ERROR, "readings are not in (meter_key, channel_id, ts) order");
+		rd->last_meter = mk;
+		rd->last_channel = ch;
+		for (;;)
 		{
-			rd->have_next = true;
-			break;
+			reserve(rd, n + 1);
+			if (n > 0 && rd->next_ts <= rd->ts[n - 1])
+				elog(ERROR, "readings of meter_key %d are not in time order", mk);
+			rd->ts[n] = rd->next_ts;
+			rd->kw[n] = rd->next_kw;
+			rd->flags[n] = rd->next_flags;
+			n++;
+			if (!fetch_row(rd))
+				break;
+			if (rd->next_meter != mk || rd->next_channel != ch)
+			{
+				rd->have_next = true;
+				break;
+			}
 		}
-	}
+		/* a key range also holds meters that were not asked for: skip them */
+	} while (rd->cat->key_range && hash_search(rd->cat->meters, &mk, HASH_FIND, NULL) == NULL);
 	memset(s, 0, sizeof(*s));
 	s->meter = me_det_meter(rd->cat, mk);
 	s->channel_id = ch;
