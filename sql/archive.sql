@@ -216,6 +216,22 @@ SELECT q.day, q.partition_value, q.rows, q.meters, q.data_sha256 = i.data_sha256
   FROM file_data q JOIN file_data i USING (day, partition_value)
  WHERE q.dataset = 'by_query' AND i.dataset = 'by_index' ORDER BY 1, 2;
 
+-- Row security on reading is honoured: with a policy in force the archive reads
+-- through the query (the direct scan would not apply it), so a hidden meter stays out
+GRANT pg_write_server_files TO archive_regress_user;
+ALTER TABLE meter_etl.reading ENABLE ROW LEVEL SECURITY;
+CREATE POLICY archive_regress_hide ON meter_etl.reading FOR SELECT TO archive_regress_user
+  USING (meter_key <> (SELECT meter_key FROM meter_etl.meter WHERE meter_id = 'A-1'));
+SET ROLE archive_regress_user;
+SELECT day, status, files, rows FROM meter_etl.archive_parquet('2024-03-30', '2024-03-30', dataset => 'rls');
+RESET ROLE;
+SELECT (SELECT sum(rows) FROM meter_etl.archive_manifest WHERE dataset = 'rls') AS archived,
+       (SELECT count(*) FROM meter_etl.reading r JOIN meter_etl.meter m USING (meter_key)
+         WHERE r.ts >= '2024-03-30' AND r.ts < '2024-03-31' AND m.meter_id <> 'A-1') AS visible;
+DROP POLICY archive_regress_hide ON meter_etl.reading;
+ALTER TABLE meter_etl.reading DISABLE ROW LEVEL SECURITY;
+REVOKE pg_write_server_files FROM archive_regress_user;
+
 -- clean up
 DROP ROLE archive_regress_user;
 RESET meter_etl.archive_dir;
