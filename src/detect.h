@@ -155,8 +155,6 @@ typedef struct MeDetFaultWindow
 	const MeDay *stored;		/* daily sums kept from earlier runs, by day */
 	size_t		nstored;
 	const bool *outlier;		/* readings left out of daily energy, or NULL */
-	int			shift_min_days; /* shorter level-shift episodes are dropped */
-	double		shift_min_factor;	/* and those whose ratio is nearer 1 */
 } MeDetFaultWindow;
 
 extern void me_det_faults(const MeDetSeries *s, const MeFaultParams *p,

@@ -467,8 +467,6 @@ compute_series(Compute *c, const MeDetSeries *s, const MeDay *stored, size_t nst
 	w.stored = stored;
 	w.nstored = nstored;
 	w.outlier = outlier;
-	w.shift_min_days = c->fargs.shift_min_days;
-	w.shift_min_factor = c->fargs.shift_min_factor;
 	me_det_faults(s, &p, &w, &l, &days, &ndays);
 	keep = palloc0(sizeof(bool) * (l.n + 1));
 	emit_faults(c, s, &l, keep, last_ts);

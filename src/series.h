@@ -237,6 +237,8 @@ typedef struct MeFaultParams
 	int			shift_min_history_days; /* days for the robust scale */
 	double		shift_min_z;	/* |robust z| >= this ... */
 	double		shift_min_rel_change;	/* ... and |day/baseline - 1| >= this */
+	int			shift_min_days; /* an episode lasts at least this many days ... */
+	double		shift_min_factor;	/* ... and its energy moved by this factor, up or down */
 	double		day_min_coverage;	/* share of a day's slots present */
 	/* offline */
 	int64_t		offline_gap_us; /* one gap this long is an episode */

@@ -101,6 +101,8 @@ series_fault_params_default(MeFaultParams *p)
 	p->shift_min_history_days = 14;
 	p->shift_min_z = 4.0;
 	p->shift_min_rel_change = 0.5;
+	p->shift_min_days = 1;
+	p->shift_min_factor = 1.0;
 	p->day_min_coverage = 0.9;
 	p->offline_gap_us = 24 * ME_USECS_PER_HOUR;
 	p->offline_window_us = 24 * ME_USECS_PER_HOUR;
@@ -118,7 +120,7 @@ check_params(const MeFaultParams *p, int64_t from, int64_t to)
 		!(p->run_min_unusual >= 0.0 && p->run_min_unusual <= 1.0) ||
 		p->shift_weeks < 1 || p->shift_weeks > 52 || p->shift_min_same_weekday < 1 ||
 		p->shift_min_history_days < 1 || isnan(p->shift_min_z) ||
-		isnan(p->shift_min_rel_change) ||
+		isnan(p->shift_min_rel_change) || p->shift_min_days < 1 || !(p->shift_min_factor >= 1.0) ||
 		!(p->day_min_coverage > 0.0 && p->day_min_coverage <= 1.0) ||
 		p->offline_gap_us <= 0 || p->offline_window_us < p->interval_us ||
 		!(p->offline_min_missing > 0.0 && p->offline_min_missing <= 1.0))
@@ -519,14 +521,23 @@ typedef struct Shift
 	double		bsum;
 } Shift;
 
-/* Close the open episode at end_ts and append it. */
+/*
+ * Close the open episode at end_ts and append it, if it lasted long enough
+ * and moved far enough as a whole: a change over fewer days is a transient,
+ * and flagged days can add up to an episode nearer its baseline than the
+ * factor (value is episode energy / baseline energy).
+ */
 static int
-shift_close(Shift *sh, int64_t end_ts, FBuf *fb)
+shift_close(Shift *sh, int64_t end_ts, const MeFaultParams *p, FBuf *fb)
 {
+	double		r;
+
 	sh->open = false;
 	sh->f.end_ts = end_ts;
-	sh->f.value = sh->vsum / sh->bsum;
+	sh->f.value = r = sh->vsum / sh->bsum;
 	sh->f.baseline = sh->bsum / (double) sh->f.n;
+	if (sh->f.n < p->shift_min_days || !(r > 0.0) || fmax(r, 1.0 / r) < p->shift_min_factor)
+		return ME_SERIES_OK;
 	return push_fault(fb, &sh->f);
 }
 
@@ -566,7 +577,7 @@ shift_scan(Days *y, const MeFaultParams *p, FBuf *fb)
 			fabs(y->val[k] / base - 1.0) >= p->shift_min_rel_change;
 
 		if (sh.open && (!flag || (z > 0) != (sh.f.score > 0)))
-			rc = shift_close(&sh, y->start[k], fb);
+			rc = shift_close(&sh, y->start[k], p, fb);
 		if (flag)
 			shift_add(&sh, y->start[k], y->val[k], base, z);
 	}

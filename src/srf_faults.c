@@ -88,6 +88,8 @@ me_det_fault_params(const MeDetFaultArgs *a, int64 interval_us, MeZone *zone, Me
 	 * up is f - 1, down 1 - 1/f); an episode then needs the whole factor.
 	 */
 	p->shift_min_rel_change = Min(a->shift_min_factor - 1.0, 1.0 - 1.0 / a->shift_min_factor);
+	p->shift_min_days = a->shift_min_days;
+	p->shift_min_factor = a->shift_min_factor;
 	p->offline_gap_us = a->offline_min_us;
 	p->offline_window_us = Max(a->offline_min_us, interval_us);
 	/* a run is judged against the same slots of the day before and after */
@@ -218,24 +220,6 @@ me_det_faults(const MeDetSeries *s, const MeFaultParams *p, const MeDetFaultWind
 		{
 			rc = series_level_shift_days(all, nall, w->days_from, win_to, p, &shifts);
 			me_det_series_error(rc, "detect_faulty_meters", s);
-			/*
-			 * A change lasting fewer days is a transient, not a shift; and the
-			 * episode as a whole must have moved by the factor, up or down
-			 */
-			{
-				size_t		k = 0;
-
-				for (size_t i = 0; i < shifts.n; i++)
-				{
-					const MeFault *f = &shifts.items[i];
-					double		r = f->value;	/* episode energy / baseline energy */
-
-					if (f->n >= w->shift_min_days && r > 0.0 &&
-						Max(r, 1.0 / r) >= w->shift_min_factor)
-						shifts.items[k++] = shifts.items[i];
-				}
-				shifts.n = k;
-			}
 			append_faults(out, &cap, &shifts, p->kinds);
 			series_fault_list_free(&shifts);
 		}
@@ -435,8 +419,6 @@ meter_etl_detect_faulty_meters(PG_FUNCTION_ARGS)
 		/* outliers only mask level shift's daily sums: skip the pass otherwise */
 		if (kinds & (1u << ME_FAULT_LEVEL_SHIFT))
 			w.outlier = me_det_default_outliers(&s.in, s.interval_us);
-		w.shift_min_days = a.shift_min_days;
-		w.shift_min_factor = a.shift_min_factor;
 		me_det_faults(&s, &p, &w, &l, NULL, NULL);
 		prefix[0] = CStringGetTextDatum(s.meter->meter_id);
 		prefix[1] = CStringGetTextDatum(s.channel);
@@ -513,8 +495,6 @@ meter_etl_detect_faulty_meters_array(PG_FUNCTION_ARGS)
 	w.to = w.win_to = to;
 	if (kinds & (1u << ME_FAULT_LEVEL_SHIFT))
 		w.outlier = me_det_default_outliers(&s.in, step);
-	w.shift_min_days = a.shift_min_days;
-	w.shift_min_factor = a.shift_min_factor;
 	me_det_faults(&s, &p, &w, &l, NULL, NULL);
 	for (size_t i = 0; i < l.n; i++)
 		emit_fault(rsinfo, &l.items[i], NULL, 0, &s);

@@ -1413,6 +1413,54 @@ test_faults_level_shift(void **state)
 	check_shift(1.4, 7, 0);		/* +40%: below the relative-change bar */
 }
 
+/* Episodes of a 35-day series (days 28.. scaled by factor for ndays) under p. */
+static size_t
+shift_episodes(double factor, int ndays, const MeFaultParams *p)
+{
+	int64_t		start = T(2024, 1, 1, 0, 0);
+	size_t		n = 35 * 96;
+	Ser			s = daily_series(start, n, false, 21);
+	MeSeries	in = view(&s, false);
+	MeFaultList l;
+	size_t		found;
+
+	for (size_t i = 28 * 96; i < (size_t) (28 + ndays) * 96; i++)
+		s.kw[i] *= factor;
+	assert_int_equal(series_detect_faults(&in, start, start + (int64_t) n * MIN15, p, &l), ME_SERIES_OK);
+	found = l.n;
+	series_fault_list_free(&l);
+	ser_free(&s);
+	return found;
+}
+
+/* Episodes shorter than shift_min_days, or nearer 1 than shift_min_factor, are dropped. */
+static void
+test_faults_level_shift_episode_rules(void **state)
+{
+	MeFaultParams p;
+	MeFaultList l;
+
+	series_fault_params_default(&p);
+	assert_int_equal(shift_episodes(3.0, 1, &p), 1);	/* the defaults keep a 1-day shift */
+	p.shift_min_days = 2;
+	assert_int_equal(shift_episodes(3.0, 1, &p), 0);
+	assert_int_equal(shift_episodes(3.0, 2, &p), 1);
+	assert_int_equal(shift_episodes(0.4, 3, &p), 1);
+	p.shift_min_factor = 2.6;	/* 0.4 is a factor of 2.5 down; 3.0 passes */
+	assert_int_equal(shift_episodes(0.4, 3, &p), 0);
+	assert_int_equal(shift_episodes(3.0, 2, &p), 1);
+	/* nonsense is refused (an empty series is fine otherwise) */
+	assert_int_equal(series_detect_faults(&(MeSeries) {0}, 0, DAY, &p, &l), ME_SERIES_OK);
+	series_fault_list_free(&l);
+	p.shift_min_days = 0;
+	assert_int_equal(series_detect_faults(&(MeSeries) {0}, 0, DAY, &p, &l), ME_SERIES_EINVAL);
+	p.shift_min_days = 1;
+	p.shift_min_factor = 0.5;
+	assert_int_equal(series_detect_faults(&(MeSeries) {0}, 0, DAY, &p, &l), ME_SERIES_EINVAL);
+	p.shift_min_factor = NAN;
+	assert_int_equal(series_level_shift_days(NULL, 0, 0, DAY, &p, &l), ME_SERIES_EINVAL);
+}
+
 /* Level shift starting on a DST day, with local days from the EU zone. */
 static void
 check_shift_dst(int y, int mo, int d, int shifted_days, int64_t first_day_slots)
@@ -1688,6 +1736,7 @@ main(void)
 		cmocka_unit_test(test_faults_level_shift),
 		cmocka_unit_test(test_faults_level_shift_dst),
 		cmocka_unit_test(test_faults_level_shift_sustained),
+		cmocka_unit_test(test_faults_level_shift_episode_rules),
 		cmocka_unit_test(test_faults_offline),
 		cmocka_unit_test(test_faults_level_shift_days),
 	};
