@@ -158,6 +158,13 @@ SELECT f.kind, f.start_ts, f.end_ts
           FROM meter_etl.v_reading WHERE meter_id = 'SHIFT') a,
        meter_etl.detect_faulty_meters_array(a.t, a.k, kinds => '{level_shift}') f;
 SELECT count(*) FROM meter_etl.detect_faulty_meters_array('{}', '{}');
+-- an array is the analyst's data: its times are not capped at the current time
+-- (a forecast for 2100 with a 30-hour hole is offline there)
+SELECT f.kind, f.start_ts, f.end_ts
+  FROM (SELECT array_agg(t ORDER BY t) AS t, array_agg(1.0::float8) AS k
+          FROM generate_series('2100-01-01 00:00+00'::timestamptz, '2100-01-04 00:00+00', '15 minutes') t
+         WHERE t < '2100-01-02 00:00+00' OR t >= '2100-01-03 06:00+00') a,
+       meter_etl.detect_faulty_meters_array(a.t, a.k, kinds => '{offline}') f;
 
 -- ---------------------------------------------------------------- errors
 SELECT * FROM meter_etl.interpolate('2024-02-02', '2024-02-01');

@@ -54,10 +54,10 @@
 #include "nodes/params.h"
 #include "storage/fd.h"
 #include "storage/lmgr.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
-#include "utils/acl.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -748,9 +748,10 @@ scan_day(DayWriter *dw)
 }
 
 /*
- * Write a day's partition files as .tmp: one SPI query over every meter,
- * its rows streamed into the writers.  Returns the files written (none when
- * the day has no readings), in partition order.
+ * Write a day's partition files as .tmp: every meter's rows, read by
+ * scan_day or else by the archive query, streamed into the writers.
+ * Returns the files written (none when the day has no readings), in
+ * partition order.
  */
 static List *
 write_day(ArchiveCtx *ac, PendingDay *pd, List **begun)

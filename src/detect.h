@@ -83,6 +83,7 @@ extern void me_det_check_finite(const MeDetSeries *s);
 extern void me_det_series_error(int status, const char *what, const MeDetSeries *s);
 extern MeZone *me_det_zone(MeDetCatalog *cat, const char *name);
 extern TimestampTz me_det_add(TimestampTz t, int64 us);
+extern int64 me_det_due_to(int64 to, int64 interval_us);
 
 /* error context naming the series being processed */
 typedef struct MeDetErrCtx

@@ -18,6 +18,7 @@
 #include <math.h>
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "common/int.h"
 #include "miscadmin.h"
@@ -630,6 +631,18 @@ me_det_add(TimestampTz t, int64 us)
 	return r;
 }
 
+/*
+ * Where the due slots of a stored series end: at to, or at the start of the
+ * current slot if that is earlier.  Readings for later slots cannot have
+ * arrived, so those slots are neither missing (gaps, offline) nor holes.
+ * Only for the store: analysts' arrays may hold any times.
+ */
+int64
+me_det_due_to(int64 to, int64 interval_us)
+{
+	return Min(to, me_floor_to(GetCurrentTransactionStartTimestamp(), interval_us));
+}
+
 /* Text of a timestamp for messages. */
 static const char *
 ts_text(int64 ts)
@@ -662,8 +675,6 @@ me_det_series_error(int status, const char *what, const MeDetSeries *s)
 	where = s ? psprintf(" for meter \"%s\" channel \"%s\"", s->meter->meter_id, s->channel) : "";
 	switch (status)
 	{
-		case ME_SERIES_OK:
-			return;
 		case ME_SERIES_ERANGE:
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),

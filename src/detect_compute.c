@@ -97,7 +97,6 @@ typedef struct Compute
 	TimestampTz trusted_from;	/* days starting here or later are stored */
 	int64		max_gap;
 	TimestampTz lo;				/* from - max_gap: estimates, gaps, episodes from here */
-	TimestampTz now;			/* slots starting at or after it are not missing yet */
 	MeDetOutlierArgs oargs;
 	MeDetFaultArgs fargs;
 	Datum		items[6];
@@ -342,10 +341,11 @@ put_gap(Compute *c, const MeDetSeries *s, int64 start, int64 end, const char *ki
  * Gaps longer than max_gap between the on-grid readings (the ones the fill
  * uses); also, longer than max_gap within [from, to): a leading gap before
  * the first reading, a trailing one after the last (to to_ts, or to the
- * current time if that is earlier: it may still close), or no_data.  Leading and no_data gaps start at the first slot
- * that counts (first: the start of what was read, or the meter's first
- * reading when it has no history); detect() keeps an earlier start it
- * recorded, or else starts them at from_ts.
+ * current time if that is earlier: it may still close), or no_data.
+ * Leading and no_data gaps start at the first slot that counts (first: the
+ * start of what was read, or the meter's first reading when it has no
+ * history); detect() keeps an earlier start it recorded, or else starts
+ * them at from_ts.
  */
 static void
 emit_gaps(Compute *c, const MeDetSeries *s, int64 first)
@@ -372,7 +372,7 @@ emit_gaps(Compute *c, const MeDetSeries *s, int64 first)
 			break;
 	}
 	/* open gaps end at the current time: slots yet to come are not missing */
-	end = Min(c->to, me_floor_to(c->now, iv));
+	end = me_det_due_to(c->to, iv);
 	if (!have)
 		put_gap(c, s, w0, end, series_gap_kind_name(ME_GAP_NODATA), true, true);
 	else if (end - (prev + iv) > c->max_gap)
@@ -460,7 +460,7 @@ compute_series(Compute *c, const MeDetSeries *s, const MeDay *stored, size_t nst
 	me_det_fault_params(&c->fargs, s->interval_us, s->meter->zone, &p);
 	memset(&w, 0, sizeof(w));
 	w.runs_from = first;
-	w.to = c->to;
+	w.to = me_det_due_to(c->to, s->interval_us);
 	w.win_to = c->raw_to;
 	w.days_from = c->days_from;
 	w.trusted_from = c->trusted_from;
@@ -531,7 +531,6 @@ meter_etl_detect_compute(PG_FUNCTION_ARGS)
 	c.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	c.from = me_det_ts_arg(fcinfo, 0, "from_ts");
 	c.to = me_det_ts_arg(fcinfo, 1, "to_ts");
-	c.now = GetCurrentTransactionStartTimestamp();
 	me_det_check_range(c.from, c.to);
 	load_settings(&c);
 	InitMaterializedSRF(fcinfo, 0);

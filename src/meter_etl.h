@@ -58,6 +58,4 @@ typedef struct MeQuarantineRow
 
 extern void me_quarantine_insert(const MeQuarantineRow *rows, int n);
 
-/* stage.c */
-
 #endif							/* METER_ETL_H */

@@ -49,7 +49,7 @@ typedef struct Nem12State
 	MeReason	why200;			/* what is wrong with an invalid 200 record */
 	const char *why200_detail;	/* (a static string) */
 	Buf			nmi;
-	char		channel[ME_MAX_CHANNEL_LEN + 1];	/* "" when the label is bad */
+	char		channel[ME_MAX_CHANNEL_LEN + 1];
 	bool		signed_channel;
 	MeUnit		unit;
 	bool		unit_known;
@@ -604,7 +604,7 @@ handle_long(MeReader *r)
 			{
 				r->stats.readings_read++;
 				rj.reason = ME_R_BAD_CHANNEL;
-				rj.detail = "channel label longer than 63 bytes";
+				rj.detail = ME_BAD_CHANNEL_DETAIL;
 				rj.channel = NULL;
 				rj.value_raw = fld(r, r->map.value_idx[i], &rj.value_len);
 				emit_reject(r, &rj);
@@ -695,7 +695,7 @@ handle_wide(MeReader *r)
 		chan = channel_name(r, s, n, &unit);
 		if (chan == NULL)
 		{
-			reject_line(r, ME_R_BAD_CHANNEL, "channel label longer than 63 bytes");
+			reject_line(r, ME_R_BAD_CHANNEL, ME_BAD_CHANNEL_DETAIL);
 			return;
 		}
 	}

@@ -58,6 +58,7 @@ typedef struct MeRules
 #define ME_DEFAULT_MAX_METER_ID_LEN 64
 /* Longest channel name (after normalisation); longer labels are bad_channel. */
 #define ME_MAX_CHANNEL_LEN 63
+#define ME_BAD_CHANNEL_DETAIL "channel label longer than 63 bytes"
 
 extern const char *me_reason_code(MeReason reason);
 extern bool me_reason_from_code(const char *code, MeReason *reason);

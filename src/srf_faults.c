@@ -18,7 +18,6 @@
 
 #include <math.h>
 
-#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -147,8 +146,8 @@ me_det_faults(const MeDetSeries *s, const MeFaultParams *p, const MeDetFaultWind
 	/*
 	 * Runs always (they mask level shift), over all the readings so that a
 	 * run's reference days on both sides are there; offline only up to
-	 * to: after it, missing readings may simply not have arrived yet (and
-	 * never past the current time, whatever to says).
+	 * to: after it, missing readings may simply not have arrived yet (the
+	 * store's callers end it at the current time, me_det_due_to).
 	 */
 	pr.kinds = RUN_KINDS;
 	rc = series_detect_faults(&s->in, runs_from, win_to, &pr, &runs);
@@ -157,12 +156,9 @@ me_det_faults(const MeDetSeries *s, const MeFaultParams *p, const MeDetFaultWind
 	if (p->kinds & (1u << ME_FAULT_OFFLINE))
 	{
 		MeFaultList off;
-		/* slots that have not ended yet cannot be missing */
-		int64		now = GetCurrentTransactionStartTimestamp();
-		int64		off_to = Min(to, me_floor_to(now, s->interval_us));
 
 		pr.kinds = 1u << ME_FAULT_OFFLINE;
-		rc = series_detect_faults(&s->in, runs_from, Max(off_to, runs_from), &pr, &off);
+		rc = series_detect_faults(&s->in, runs_from, Max(to, runs_from), &pr, &off);
 		me_det_series_error(rc, "detect_faulty_meters", s);
 		append_faults(out, &cap, &off, p->kinds);
 		series_fault_list_free(&off);
@@ -415,7 +411,8 @@ meter_etl_detect_faulty_meters(PG_FUNCTION_ARGS)
 		w.runs_from = w.days_from = w.trusted_from = hfrom;
 		if (kinds & (1u << ME_FAULT_OFFLINE))
 			w.runs_from = offline_from(&probe, &s, hfrom, a.offline_min_us);
-		w.to = w.win_to = to;
+		w.win_to = to;
+		w.to = me_det_due_to(to, s.interval_us);
 		/* outliers only mask level shift's daily sums: skip the pass otherwise */
 		if (kinds & (1u << ME_FAULT_LEVEL_SHIFT))
 			w.outlier = me_det_default_outliers(&s.in, s.interval_us);

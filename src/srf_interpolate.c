@@ -91,7 +91,7 @@ emit_fill(ReturnSetInfo *rsinfo, const MeSeries *in, const MeFillParams *p, bool
 static int64
 grid_end(const MeDetSeries *s, int64 from, int64 to)
 {
-	int64		end = Min(to, me_floor_to(GetCurrentTransactionStartTimestamp(), s->interval_us));
+	int64		end = me_det_due_to(to, s->interval_us);
 
 	for (size_t i = s->n; i > 0; i--)
 		if (s->ts[i - 1] < to)
