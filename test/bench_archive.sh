@@ -20,7 +20,7 @@ METERS=50000
 RUNS=3
 . test/lib_bench.sh
 
-[ -d test/interop/node_modules ] || (cd test/interop && npm install --no-audit --no-fund >/dev/null)
+[ -d test/interop/node_modules ] || (cd test/interop && npm ci --no-audit --no-fund >/dev/null)
 q -c "CREATE EXTENSION meter_etl"
 ARCH=$WORK/archive
 mkdir -p "$ARCH" "$WORK/duck"

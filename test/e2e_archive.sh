@@ -15,7 +15,7 @@ ROOT=$PWD
 e2e_setup meter_etl_e2e_archive
 
 if [ ! -d test/interop/node_modules ]; then
-  (cd test/interop && npm install --no-audit --no-fund >/dev/null)
+  (cd test/interop && npm ci --no-audit --no-fund >/dev/null)
 fi
 
 # the archive directory belongs to the server's OS user
