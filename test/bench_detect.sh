@@ -5,7 +5,8 @@
 #      ../shared/bench/plain_sql_pipeline.sql (step d grid and lead, step e
 #      z-score and stuck runs), on the same readings, side by side in one
 #      run, both writing their result into a table: 50,000 meters x 1 day
-#      and 5,000 meters x 7 days.  Seconds and ratios.
+#      and 5,000 meters x 7 days.  Seconds and ratios; then the floors (reading
+#      the same readings, writing the same rows), which bound the ratio.
 #   2. Fleet detection: detect() for 50,000 meters x 1 day with 28 days of
 #      history (target <= 20 s), after the history was detected once (the
 #      backfill, also timed), then the same day again (idempotent rerun).
@@ -66,43 +67,91 @@ else
   step "-- step e: runs of identical values" > "$WORK/e_runs.sql"
   peer() { PGOPTIONS="$PGOPTIONS -c search_path=peer,public" psql -X -q -v ON_ERROR_STOP=1 \
              -v iv='15 minutes' -v maxgap='2 hours' -f "$1" >/dev/null; }
-  printf '%-34s %10s %10s %8s %10s %10s\n' "step" "plain s" "meter_etl s" "ratio" "plain rows" "ours rows" > "$WORK/table.txt"
+  printf '%-38s %10s %10s %8s %10s %10s\n' "step" "plain s" "meter_etl s" "ratio" "plain rows" "ours rows" > "$WORK/table.txt"
+  # the functions' reader query (src/detect_common.c) with literal bounds, the
+  # plan they get, over the meter keys in $keys; the sums keep every column read
+  scan() { q -c "SELECT count(*), sum(s.kw), sum(s.flags) FROM (SELECT r.meter_key, r.channel_id, r.ts, r.kw, r.flags
+                   FROM meter_etl.reading r WHERE r.ts >= '$1' AND r.ts < '$2' AND r.meter_key BETWEEN $keys
+                   ORDER BY r.meter_key, r.channel_id, r.ts) s"; }
   compare() {   # label, meters (count), from, to
     local label=$1 n=$2 from=$3 to=$4 ids
     ids="(SELECT array_agg(meter_id) FROM meter_etl.meter WHERE meter_id <= 'M$(printf '%06d' "$n")')"
     q -c "DROP SCHEMA IF EXISTS peer CASCADE" -c "CREATE SCHEMA peer"
     PGOPTIONS="$PGOPTIONS -c search_path=peer" q -f "$WORK/peer_ddl.sql"
+    # in (meter, ts) order, as a clustered table stores it: the plain sorts find their input sorted
     q -c "INSERT INTO peer.clean SELECT meter_id, ts, kw FROM meter_etl.v_reading
-            WHERE meter_id <= 'M$(printf '%06d' "$n")' AND ts >= '$from' AND ts < '$to'" \
+            WHERE meter_id <= 'M$(printf '%06d' "$n")' AND ts >= '$from' AND ts < '$to'
+            ORDER BY meter_id, ts" \
       -c "VACUUM ANALYZE peer.clean" -c "CHECKPOINT"
     q -c "CREATE TABLE peer.ours_filled (meter_id text, ts timestamptz, value_kw float8, estimated bool);
           CREATE TABLE peer.ours_outliers (meter_id text, ts timestamptz, value_kw float8, mu float8, sd float8, z float8);
           CREATE TABLE peer.ours_runs (meter_id text, kind text, run_start timestamptz, run_end timestamptz, evidence jsonb)"
     local rows=$(q -c "SELECT count(*) FROM peer.clean")
+    # The plain SQL reads a table it has just written, so from the cache; read
+    # the readings the functions will read once, untimed, so that they do too.
+    local keys
+    keys=$(q -c "SELECT min(meter_key) || ' AND ' || max(meter_key) FROM meter_etl.meter
+                  WHERE meter_id <= 'M$(printf '%06d' "$n")'")
+    scan "$(q -c "SELECT '$from'::timestamptz - interval '1 day 6 hours 15 minutes'")" \
+         "$(q -c "SELECT '$to'::timestamptz + interval '1 day'")" >/dev/null
     echo "   $label: $rows readings"
-    local a b
+    local a b t_grid t_lead t_zs
     a=$(timed peer "$WORK/d_grid.sql")
+    t_grid=$a
     b=$(timed q -c "INSERT INTO peer.ours_filled SELECT meter_id, ts, kw, estimated
                       FROM meter_etl.interpolate('$from', '$to', $ids, max_gap => '2 hours') WHERE method <> 'gap'")
-    printf '%-34s %10s %10s %8s %10s %10s\n' "$label d grid fill" "$a" "$b" "$(ratio "$a" "$b" 1)" \
+    printf '%-38s %10s %10s %8s %10s %10s\n' "$label d grid fill" "$a" "$b" "$(ratio "$a" "$b" 1)" \
       "$(q -c "SELECT count(*) FROM peer.filled_grid")" "$(q -c "SELECT count(*) FROM peer.ours_filled")" >> "$WORK/table.txt"
     a=$(timed peer "$WORK/d_lead.sql")
-    printf '%-34s %10s %10s %8s %10s %10s\n' "$label d lead fill" "$a" "$b" "$(ratio "$a" "$b" 1)" \
+    t_lead=$a
+    printf '%-38s %10s %10s %8s %10s %10s\n' "$label d lead fill" "$a" "$b" "$(ratio "$a" "$b" 1)" \
       "$(q -c "SELECT count(*) FROM peer.filled_lead")" "$(q -c "SELECT count(*) FROM peer.ours_filled")" >> "$WORK/table.txt"
     a=$(timed peer "$WORK/e_zscore.sql")
+    t_zs=$a
     b=$(timed q -c "INSERT INTO peer.ours_outliers SELECT meter_id, ts, kw, centre, scale, score
                       FROM meter_etl.rolling_outliers('$from', '$to', $ids, method => 'zscore', window_size => 96,
                              centred => false, threshold => 4, min_periods => 16, scale => 'linear',
                              outliers_only => true)")
-    printf '%-34s %10s %10s %8s %10s %10s\n' "$label e z-score (96 prev)" "$a" "$b" "$(ratio "$a" "$b" 1)" \
+    printf '%-38s %10s %10s %8s %10s %10s\n' "$label e z-score (96 prev)" "$a" "$b" "$(ratio "$a" "$b" 1)" \
       "$(q -c "SELECT count(*) FROM peer.outliers")" "$(q -c "SELECT count(*) FROM peer.ours_outliers")" >> "$WORK/table.txt"
+    local b_zs=$b
     a=$(timed peer "$WORK/e_runs.sql")
+    local t_runs=$a
     b=$(timed q -c "INSERT INTO peer.ours_runs SELECT meter_id, kind, start_ts, end_ts, evidence
                       FROM meter_etl.detect_faulty_meters('$from', '$to', $ids, kinds => '{stuck_zero,flatline}',
                              history => '0', stuck_zero_min => '4 hours', flatline_min => '4 hours',
                              flatline_min_readings => 16)")
-    printf '%-34s %10s %10s %8s %10s %10s\n' "$label e stuck runs (>= 4 h)" "$a" "$b" "$(ratio "$a" "$b" 1)" \
+    printf '%-38s %10s %10s %8s %10s %10s\n' "$label e stuck runs (>= 4 h)" "$a" "$b" "$(ratio "$a" "$b" 1)" \
       "$(q -c "SELECT count(*) FROM peer.stuck_runs")" "$(q -c "SELECT count(*) FROM peer.ours_runs")" >> "$WORK/table.txt"
+    floors "$label" "$from" "$to" "$n" "$t_zs" "$b_zs" "$t_grid" "$t_lead" "$t_runs"
+  }
+  # Floors: what any reader of meter_etl.reading and any writer of the result
+  # pays, measured on the same rows; they bound the ratio an SRF can reach.
+  # rolling_outliers() reads a window and a quarter of slack plus one interval
+  # before the range (src/srf_outliers.c): 96 x 15 min -> 30 h 15 min.
+  printf '%-38s %10s %10s %10s %10s\n' "floor" "read s" "read+ctx s" "write s" "rows" > "$WORK/floors.txt"
+  printf '%-38s %8s %8s %8s %8s\n' "ceiling on the ratio" "grid" "lead" "z-score" "runs" > "$WORK/ceilings.txt"
+  floors() {   # label, from, to, meters, plain s of z-score, ours z-score s, plain s of grid, lead, runs
+    local label=$1 from=$2 to=$3 n=$4 t_zs=$5 b_zs=$6 t_grid=$7 t_lead=$8 t_runs=$9 ctx='30 hours 15 minutes' rd rdc wr a
+    rd=$(timed scan "$from" "$to")
+    rdc=$(timed scan "$(q -c "SELECT '$from'::timestamptz - interval '$ctx'")" "$to")
+    q -c "CREATE TABLE peer.write_floor (LIKE peer.ours_filled)"
+    wr=$(timed q -c "INSERT INTO peer.write_floor SELECT * FROM peer.ours_filled")
+    printf '%-38s %10s %10s %10s %10s\n' "$label" "$rd" "$rdc" "$wr" \
+      "$(q -c "SELECT count(*) FROM peer.write_floor")" >> "$WORK/floors.txt"
+    # the plain z-score given the same readings before the range as ours
+    q -c "TRUNCATE peer.clean, peer.outliers" \
+      -c "INSERT INTO peer.clean SELECT meter_id, ts, kw FROM meter_etl.v_reading
+            WHERE meter_id <= 'M$(printf '%06d' "$n")' AND ts >= '$from'::timestamptz - interval '$ctx' AND ts < '$to'
+            ORDER BY meter_id, ts" \
+      -c "VACUUM ANALYZE peer.clean"
+    a=$(timed peer "$WORK/e_zscore.sql")
+    printf '%-38s %10s %10s %8s %10s %10s\n' "$label e z-score, plain + 30 h" "$a" "$b_zs" "$(ratio "$a" "$b_zs" 1)" \
+      "$(q -c "SELECT count(*) FROM peer.outliers WHERE ts >= '$from'")" \
+      "$(q -c "SELECT count(*) FROM peer.ours_outliers")" >> "$WORK/table.txt"
+    local rw; rw=$(awk -v a="$rd" -v b="$wr" 'BEGIN { printf "%.2f", a + b }')
+    printf '%-38s %8s %8s %8s %8s\n' "$label" "$(ratio "$t_grid" "$rw" 1)" "$(ratio "$t_lead" "$rw" 1)" \
+      "$(ratio "$t_zs" "$rdc" 1)" "$(ratio "$t_runs" "$rd" 1)" >> "$WORK/ceilings.txt"
   }
   compare "${METERS} x 1 day" "$METERS" "$DAY" "$NEXT"
   compare "${WEEK_METERS} x 7 days" "$WEEK_METERS" "$WEEK0" "$NEXT"
@@ -113,7 +162,16 @@ else
   echo "      of the range from readings outside it.  e z-score: the same windows (96 readings before), but"
   echo "      the plain SQL starts each meter with short windows where rolling_outliers() reads the readings"
   echo "      before the range.  e stuck runs: detect_faulty_meters() also checks each run against the day"
-  echo "      before and after (PV nights and constant loads are not faults)."
+  echo "      before and after (PV nights and constant loads are not faults).  "plain + 30 h": the plain
+      z-score given the same readings before the range as rolling_outliers() reads (rows: in the range)."
+  echo
+  cat "$WORK/floors.txt"
+  echo "   read: the readings of the range in series order, the scan every SRF starts with; read+ctx: with"
+  echo "      rolling_outliers()' 30 h before; write: inserting the grid's rows into a table."
+  echo
+  cat "$WORK/ceilings.txt"
+  echo "   the ratio an SRF would reach if it cost nothing but the floor: plain s / (read + write) for the"
+  echo "   fills, which write every slot; plain s / read+ctx for the z-score; plain s / read for the runs."
 fi
 
 echo
