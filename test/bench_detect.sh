@@ -68,19 +68,23 @@ else
   peer() { PGOPTIONS="$PGOPTIONS -c search_path=peer,public" psql -X -q -v ON_ERROR_STOP=1 \
              -v iv='15 minutes' -v maxgap='2 hours' -f "$1" >/dev/null; }
   printf '%-38s %10s %10s %8s %10s %10s\n' "step" "plain s" "meter_etl s" "ratio" "plain rows" "ours rows" > "$WORK/table.txt"
+  # rolling_outliers() reads a window and a quarter of slack plus one interval
+  # before the range (src/srf_outliers.c): 96 x 15 min -> 30 h 15 min
+  CTX='30 hours 15 minutes'
   # the functions' reader query (src/detect_common.c) with literal bounds, the
   # plan they get, over the meter keys in $keys; the sums keep every column read
   scan() { q -c "SELECT count(*), sum(s.kw), sum(s.flags) FROM (SELECT r.meter_key, r.channel_id, r.ts, r.kw, r.flags
                    FROM meter_etl.reading r WHERE r.ts >= '$1' AND r.ts < '$2' AND r.meter_key BETWEEN $keys
                    ORDER BY r.meter_key, r.channel_id, r.ts) s"; }
   compare() {   # label, meters (count), from, to
-    local label=$1 n=$2 from=$3 to=$4 ids
-    ids="(SELECT array_agg(meter_id) FROM meter_etl.meter WHERE meter_id <= 'M$(printf '%06d' "$n")')"
+    local label=$1 n=$2 from=$3 to=$4 last ids
+    last="M$(printf '%06d' "$n")"     # the generator numbers meters M000001, M000002, ...
+    ids="(SELECT array_agg(meter_id) FROM meter_etl.meter WHERE meter_id <= '$last')"
     q -c "DROP SCHEMA IF EXISTS peer CASCADE" -c "CREATE SCHEMA peer"
     PGOPTIONS="$PGOPTIONS -c search_path=peer" q -f "$WORK/peer_ddl.sql"
     # in (meter, ts) order, as a clustered table stores it: the plain sorts find their input sorted
     q -c "INSERT INTO peer.clean SELECT meter_id, ts, kw FROM meter_etl.v_reading
-            WHERE meter_id <= 'M$(printf '%06d' "$n")' AND ts >= '$from' AND ts < '$to'
+            WHERE meter_id <= '$last' AND ts >= '$from' AND ts < '$to'
             ORDER BY meter_id, ts" \
       -c "VACUUM ANALYZE peer.clean" -c "CHECKPOINT"
     q -c "CREATE TABLE peer.ours_filled (meter_id text, ts timestamptz, value_kw float8, estimated bool);
@@ -91,8 +95,8 @@ else
     # the readings the functions will read once, untimed, so that they do too.
     local keys
     keys=$(q -c "SELECT min(meter_key) || ' AND ' || max(meter_key) FROM meter_etl.meter
-                  WHERE meter_id <= 'M$(printf '%06d' "$n")'")
-    scan "$(q -c "SELECT '$from'::timestamptz - interval '1 day 6 hours 15 minutes'")" \
+                  WHERE meter_id <= '$last'")
+    scan "$(q -c "SELECT '$from'::timestamptz - interval '$CTX'")" \
          "$(q -c "SELECT '$to'::timestamptz + interval '1 day'")" >/dev/null
     echo "   $label: $rows readings"
     local a b t_grid t_lead t_zs
@@ -123,18 +127,16 @@ else
                              flatline_min_readings => 16)")
     printf '%-38s %10s %10s %8s %10s %10s\n' "$label e stuck runs (>= 4 h)" "$a" "$b" "$(ratio "$a" "$b" 1)" \
       "$(q -c "SELECT count(*) FROM peer.stuck_runs")" "$(q -c "SELECT count(*) FROM peer.ours_runs")" >> "$WORK/table.txt"
-    floors "$label" "$from" "$to" "$n" "$t_zs" "$b_zs" "$t_grid" "$t_lead" "$t_runs"
+    floors "$label" "$from" "$to" "$last" "$t_zs" "$b_zs" "$t_grid" "$t_lead" "$t_runs"
   }
   # Floors: what any reader of meter_etl.reading and any writer of the result
   # pays, measured on the same rows; they bound the ratio an SRF can reach.
-  # rolling_outliers() reads a window and a quarter of slack plus one interval
-  # before the range (src/srf_outliers.c): 96 x 15 min -> 30 h 15 min.
   printf '%-38s %10s %10s %10s %10s\n' "floor" "read s" "read+ctx s" "write s" "rows" > "$WORK/floors.txt"
   printf '%-38s %8s %8s %8s %8s\n' "ceiling on the ratio" "grid" "lead" "z-score" "runs" > "$WORK/ceilings.txt"
-  floors() {   # label, from, to, meters, plain s of z-score, ours z-score s, plain s of grid, lead, runs
-    local label=$1 from=$2 to=$3 n=$4 t_zs=$5 b_zs=$6 t_grid=$7 t_lead=$8 t_runs=$9 ctx='30 hours 15 minutes' rd rdc wr a
+  floors() {   # label, from, to, last meter id, plain s of z-score, ours z-score s, plain s of grid, lead, runs
+    local label=$1 from=$2 to=$3 last=$4 t_zs=$5 b_zs=$6 t_grid=$7 t_lead=$8 t_runs=$9 rd rdc wr a
     rd=$(timed scan "$from" "$to")
-    rdc=$(timed scan "$(q -c "SELECT '$from'::timestamptz - interval '$ctx'")" "$to")
+    rdc=$(timed scan "$(q -c "SELECT '$from'::timestamptz - interval '$CTX'")" "$to")
     q -c "CREATE TABLE peer.write_floor (LIKE peer.ours_filled)"
     wr=$(timed q -c "INSERT INTO peer.write_floor SELECT * FROM peer.ours_filled")
     printf '%-38s %10s %10s %10s %10s\n' "$label" "$rd" "$rdc" "$wr" \
@@ -142,7 +144,7 @@ else
     # the plain z-score given the same readings before the range as ours
     q -c "TRUNCATE peer.clean, peer.outliers" \
       -c "INSERT INTO peer.clean SELECT meter_id, ts, kw FROM meter_etl.v_reading
-            WHERE meter_id <= 'M$(printf '%06d' "$n")' AND ts >= '$from'::timestamptz - interval '$ctx' AND ts < '$to'
+            WHERE meter_id <= '$last' AND ts >= '$from'::timestamptz - interval '$CTX' AND ts < '$to'
             ORDER BY meter_id, ts" \
       -c "VACUUM ANALYZE peer.clean"
     a=$(timed peer "$WORK/e_zscore.sql")
@@ -162,8 +164,8 @@ else
   echo "      of the range from readings outside it.  e z-score: the same windows (96 readings before), but"
   echo "      the plain SQL starts each meter with short windows where rolling_outliers() reads the readings"
   echo "      before the range.  e stuck runs: detect_faulty_meters() also checks each run against the day"
-  echo "      before and after (PV nights and constant loads are not faults).  "plain + 30 h": the plain
-      z-score given the same readings before the range as rolling_outliers() reads (rows: in the range)."
+  echo "      before and after (PV nights and constant loads are not faults).  plain + 30 h: the plain"
+  echo "      z-score given the same readings before the range as rolling_outliers() reads (rows: in the range)."
   echo
   cat "$WORK/floors.txt"
   echo "   read: the readings of the range in series order, the scan every SRF starts with; read+ctx: with"
