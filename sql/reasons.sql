@@ -37,6 +37,15 @@ SELECT meter_etl.stage('channel.csv',
              'R1,2024-01-01T03:00:00Z,1,kW,' || repeat('c', 63) || E'\n'
              'R1,2024-01-01T03:00:00Z,1,kW,' || repeat('c', 64) || E'\n', 'UTF8')) AS ch \gset
 SELECT readings_read, rows_clean, rows_quarantined FROM meter_etl.ingest(:ch, 'generic');
+
+-- a number no double holds is a bad value, never 0 kW (underflow) or infinity
+SELECT meter_etl.stage('range.csv',
+  convert_to(E'meter_id,timestamp,value,unit\n'
+             'R3,2024-01-01T00:00:00Z,1e-400,kW\n'
+             'R3,2024-01-01T00:15:00Z,1e400,kW\n'
+             'R3,2024-01-01T00:30:00Z,0e-400,kW\n', 'UTF8')) AS rg \gset
+SELECT readings_read, rows_clean, rows_quarantined, quarantined_by_reason FROM meter_etl.ingest(:rg, 'generic');
+SELECT line_no, reason, value_raw FROM meter_etl.quarantine WHERE file_id = :rg ORDER BY line_no;
 SELECT length(name) AS longest_channel FROM meter_etl.channel ORDER BY 1 DESC LIMIT 1;
 
 -- reasons found by the guard trigger on other paths
@@ -45,7 +54,7 @@ INSERT INTO meter_etl.reading (meter_key, channel_id, ts, kw)
 SELECT meter_key, 999, '2024-01-01', 1 FROM meter_etl.meter WHERE meter_id = 'R1';
 
 SELECT q.reason, q.line_no, q.source
-  FROM meter_etl.quarantine q ORDER BY q.reason;
+  FROM meter_etl.quarantine q ORDER BY q.reason, q.file_id, q.line_no;
 
 -- every documented code was produced above, and no undocumented one
 SELECT rc.code AS untested_reason FROM meter_etl.reason_code rc

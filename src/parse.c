@@ -9,6 +9,7 @@
  * disagree and guessing 01/02 is how data gets corrupted.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,10 +42,18 @@ parse_number_slow(const char *s, size_t len, double *out)
 
 	memcpy(buf, s, len);
 	buf[len] = '\0';
+	errno = 0;
 	v = strtod(buf, &end);
 	if (buf != stackbuf)
 		me_free(buf);
 	if (!isfinite(v))
+		return ME_NUM_NONFINITE;
+	/*
+	 * Underflow to zero: 1e-400 is not 0, it is a number no double holds
+	 * (and no meter writes), so storing 0 would pass garbage off as a
+	 * reading.  A subnormal result stands, as PostgreSQL's float8in has it.
+	 */
+	if (errno == ERANGE && v == 0.0)
 		return ME_NUM_NONFINITE;
 	*out = v == 0.0 ? 0.0 : v;
 	return ME_NUM_OK;

@@ -61,6 +61,15 @@ test_numbers(void **state)
 	assert_int_equal(me_parse_number(S("inf"), &v), ME_NUM_NONFINITE);
 	assert_int_equal(me_parse_number(S("-Infinity"), &v), ME_NUM_NONFINITE);
 	assert_int_equal(me_parse_number(S("1e400"), &v), ME_NUM_NONFINITE);
+	/* underflow to zero is out of range too, not a reading of 0 */
+	assert_int_equal(me_parse_number(S("1e-400"), &v), ME_NUM_NONFINITE);
+	assert_int_equal(me_parse_number(S("-2.5E-999"), &v), ME_NUM_NONFINITE);
+	assert_int_equal(me_parse_number(S("0.00000000000000000000000000001e-400"), &v), ME_NUM_NONFINITE);
+	/* an exact zero with any exponent is zero; a subnormal stands (as float8in) */
+	assert_int_equal(me_parse_number(S("0e-400"), &v), ME_NUM_OK);
+	assert_true(v == 0.0);
+	assert_int_equal(me_parse_number(S("1e-310"), &v), ME_NUM_OK);
+	assert_true(v > 0.0 && v < 1e-300);
 	/* never reads past the length */
 	assert_int_equal(me_parse_number("12345", 2, &v), ME_NUM_OK);
 	assert_true(v == 12.0);
