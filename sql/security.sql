@@ -20,8 +20,31 @@ SELECT count(*) AS public_functions
 SELECT count(*) AS public_tables
   FROM pg_class c WHERE c.relnamespace = 'meter_etl'::regnamespace AND c.relkind IN ('r', 'p', 'v')
    AND has_table_privilege('public', c.oid, 'SELECT');
--- functions that run with their owner's rights, and why
-SELECT p.proname FROM pg_proc p WHERE p.pronamespace = 'meter_etl'::regnamespace AND p.prosecdef ORDER BY 1;
+-- functions that run with their owner's rights: the reviewed list (90_roles.sql
+-- says why each needs it); a new one must be added here, and reviewed
+SELECT p.oid::regprocedure AS security_definer, p.proconfig
+  FROM pg_proc p WHERE p.pronamespace = 'meter_etl'::regnamespace AND p.prosecdef ORDER BY 1::text;
+-- every function and trigger function pins search_path with pg_temp last, so
+-- that no temporary object of a caller is found before the extension's own;
+-- the only exception is a procedure that commits (it cannot carry SET and
+-- pins the path itself after each COMMIT)
+SELECT p.oid::regprocedure AS unpinned, p.prokind, p.proconfig
+  FROM pg_proc p
+ WHERE p.pronamespace = 'meter_etl'::regnamespace
+   AND NOT coalesce('search_path=meter_etl, pg_catalog, pg_temp' = ANY (p.proconfig), false)
+ ORDER BY 1::text;
+-- no EXECUTE for PUBLIC on any of them
+SELECT count(*) AS public_execute
+  FROM pg_proc p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+ WHERE p.pronamespace = 'meter_etl'::regnamespace AND a.grantee = 0 AND a.privilege_type = 'EXECUTE';
+-- the raw zone is append-only for the admin: status columns only
+SELECT c.relname, has_table_privilege('meter_etl_admin', c.oid, 'INSERT') AS ins,
+       has_table_privilege('meter_etl_admin', c.oid, 'UPDATE') AS upd,
+       has_table_privilege('meter_etl_admin', c.oid, 'DELETE') AS del,
+       (SELECT string_agg(a.attname, ',' ORDER BY a.attnum) FROM pg_attribute a
+         WHERE a.attrelid = c.oid AND a.attnum > 0
+           AND has_column_privilege('meter_etl_admin', c.oid, a.attnum, 'UPDATE')) AS updatable_columns
+  FROM pg_class c WHERE c.oid IN ('meter_etl.raw_file'::regclass, 'meter_etl.raw_chunk'::regclass) ORDER BY 1;
 
 -- the loader stages files and nothing else
 SET SESSION AUTHORIZATION sec_loader;

@@ -5,7 +5,7 @@
 -- The schema belongs to the extension, so DROP EXTENSION removes it too.
 CREATE SCHEMA meter_etl;
 COMMENT ON SCHEMA meter_etl IS 'meter_etl: smart-meter ETL (raw zone, ingest, quarantine, clean store)';
-SET LOCAL search_path TO meter_etl, pg_catalog;
+SET LOCAL search_path TO meter_etl, pg_catalog, pg_temp;
 
 -- ======================================================================
 -- Catalog of reason codes and quality flags: documented in one place
@@ -57,7 +57,7 @@ INSERT INTO quality_flag VALUES
 CREATE FUNCTION flag_names(flags integer)
 RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
-SET search_path = pg_catalog
+SET search_path = meter_etl, pg_catalog, pg_temp
 AS $$
   SELECT coalesce(array_agg(name ORDER BY bit), '{}')
   FROM (VALUES (1, 'estimated'), (2, 'outlier'), (4, 'suspect_meter'), (8, 'edited'),
@@ -116,7 +116,7 @@ $$;
 CREATE FUNCTION raw_zone_guard()
 RETURNS trigger
 LANGUAGE plpgsql
-SET search_path = meter_etl, pg_catalog
+SET search_path = meter_etl, pg_catalog, pg_temp
 AS $$
 DECLARE
   parent_status text;
@@ -151,8 +151,10 @@ BEGIN
     RAISE EXCEPTION 'cannot modify chunks of raw file %: the raw zone is immutable', OLD.file_id
       USING ERRCODE = 'object_not_in_prerequisite_state';
   END IF;
-  SELECT status, chunk_count INTO parent_status, parent_chunks FROM raw_file
-   WHERE file_id = CASE WHEN TG_OP = 'DELETE' THEN OLD.file_id ELSE NEW.file_id END;
+  -- qualified: this trigger also fires inside the SECURITY DEFINER staging
+  -- functions, where a name the caller could shadow would run as the owner
+  SELECT f.status, f.chunk_count INTO parent_status, parent_chunks FROM meter_etl.raw_file f
+   WHERE f.file_id = CASE WHEN TG_OP = 'DELETE' THEN OLD.file_id ELSE NEW.file_id END;
   -- a restore (pg_dump) brings staged files back chunk by chunk: a chunk
   -- may complete a file up to its recorded chunk_count, never change it
   IF TG_OP = 'INSERT' AND parent_status <> 'receiving' AND NEW.chunk_no < parent_chunks THEN
@@ -160,7 +162,7 @@ BEGIN
   END IF;
   IF parent_status IS DISTINCT FROM 'receiving' THEN
     RAISE EXCEPTION 'cannot % chunks of raw file %: it is no longer receiving',
-      lower(TG_OP), CASE WHEN TG_OP = 'DELETE' THEN OLD.file_id ELSE NEW.file_id END
+      pg_catalog.lower(TG_OP), CASE WHEN TG_OP = 'DELETE' THEN OLD.file_id ELSE NEW.file_id END
       USING ERRCODE = 'object_not_in_prerequisite_state';
   END IF;
   RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
@@ -180,23 +182,29 @@ CREATE TRIGGER raw_chunk_no_truncate BEFORE TRUNCATE ON raw_chunk
 
 -- Staging: begin / chunk / finish is the streaming protocol of the client
 -- and of stage_server_file; stage() wraps it for bytea values.
+--
+-- The four staging functions are SECURITY DEFINER: a loader holds no
+-- privilege on the raw zone's tables, and may add bytes only through them.
+-- They check the caller themselves (session_user owns an upload), pin
+-- search_path with pg_temp last, and qualify every name they use, so that
+-- nothing a caller creates in its own temporary schema runs as the owner.
 
 CREATE FUNCTION raw_sha256(file_id bigint)
 RETURNS bytea
 AS 'MODULE_PATHNAME', 'meter_etl_raw_sha256'
 LANGUAGE C STRICT VOLATILE
-SET search_path = meter_etl, pg_catalog;
+SET search_path = meter_etl, pg_catalog, pg_temp;
 COMMENT ON FUNCTION raw_sha256(bigint) IS
   'SHA-256 of a raw file''s stored bytes, computed chunk by chunk (also verifies integrity)';
 
 CREATE FUNCTION stage_begin(file_name text, source text DEFAULT NULL)
 RETURNS bigint
 LANGUAGE sql VOLATILE SECURITY DEFINER
-SET search_path = meter_etl, pg_catalog
+SET search_path = meter_etl, pg_catalog, pg_temp
 AS $$
   INSERT INTO meter_etl.raw_file (file_name, source, received_by)
-  VALUES (file_name, source, session_user)
-  RETURNING file_id
+  VALUES (stage_begin.file_name, stage_begin.source, session_user)
+  RETURNING raw_file.file_id
 $$;
 COMMENT ON FUNCTION stage_begin(text, text) IS
   'Start receiving a file; returns its file_id. Follow with stage_chunk() calls and stage_finish().';
@@ -204,7 +212,7 @@ COMMENT ON FUNCTION stage_begin(text, text) IS
 CREATE FUNCTION stage_chunk(file_id bigint, chunk_no integer, data bytea)
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = meter_etl, pg_catalog
+SET search_path = meter_etl, pg_catalog, pg_temp
 AS $$
 BEGIN
   PERFORM 1 FROM meter_etl.raw_file f
@@ -223,7 +231,7 @@ COMMENT ON FUNCTION stage_chunk(bigint, integer, bytea) IS
 
 CREATE FUNCTION stage_finish(upload_id bigint, OUT file_id bigint, OUT is_new boolean)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = meter_etl, pg_catalog
+SET search_path = meter_etl, pg_catalog, pg_temp
 AS $$
 DECLARE
   v_id   bigint := upload_id;
@@ -240,17 +248,18 @@ BEGIN
     RAISE EXCEPTION 'raw file % is not being received by this user', v_id
       USING ERRCODE = 'object_not_in_prerequisite_state';
   END IF;
-  SELECT count(*), coalesce(sum(octet_length(c.data)), 0), max(c.chunk_no)
+  SELECT pg_catalog.count(*), coalesce(pg_catalog.sum(pg_catalog.octet_length(c.data)), 0),
+         pg_catalog.max(c.chunk_no)
     INTO v_n, v_size, v_max
     FROM meter_etl.raw_chunk c WHERE c.file_id = v_id;
   IF v_n > 0 AND v_max <> v_n - 1 THEN
     RAISE EXCEPTION 'raw file % has missing chunks', v_id
       USING ERRCODE = 'data_exception',
-            DETAIL = format('Found %s chunks, the highest numbered %s.', v_n, v_max);
+            DETAIL = pg_catalog.format('Found %s chunks, the highest numbered %s.', v_n, v_max);
   END IF;
   v_sha := meter_etl.raw_sha256(v_id);
   -- identical bytes staged concurrently must not both survive
-  PERFORM pg_advisory_xact_lock(hashtextextended(encode(v_sha, 'hex'), 7411));
+  PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended(pg_catalog.encode(v_sha, 'hex'), 7411));
   SELECT f.file_id INTO v_old FROM meter_etl.raw_file f WHERE f.sha256 = v_sha;
   IF FOUND THEN
     DELETE FROM meter_etl.raw_chunk c WHERE c.file_id = v_id;
@@ -272,25 +281,25 @@ COMMENT ON FUNCTION stage_finish(bigint) IS
 CREATE FUNCTION stage(file_name text, content bytea, source text DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = meter_etl, pg_catalog
+SET search_path = meter_etl, pg_catalog, pg_temp
 AS $$
 DECLARE
   v_id    bigint;
   v_old   bigint;
   v_chunk constant integer := 1048576;
-  v_hash  constant bytea := sha256(content);
+  v_hash  constant bytea := pg_catalog.sha256(content);
 BEGIN
   -- check for identical bytes first so a re-sent file costs no copy
-  PERFORM pg_advisory_xact_lock(hashtextextended(encode(v_hash, 'hex'), 7411));
+  PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended(pg_catalog.encode(v_hash, 'hex'), 7411));
   SELECT f.file_id INTO v_old FROM meter_etl.raw_file f WHERE f.sha256 = v_hash;
   IF FOUND THEN
     RETURN v_old;
   END IF;
   v_id := meter_etl.stage_begin(file_name, source);
   INSERT INTO meter_etl.raw_chunk (file_id, chunk_no, data)
-  SELECT v_id, n, substring(content FROM n * v_chunk + 1 FOR v_chunk)
-    FROM generate_series(0, (octet_length(content) - 1) / v_chunk) AS n
-   WHERE octet_length(content) > 0;
+  SELECT v_id, n, pg_catalog.substr(content, n * v_chunk + 1, v_chunk)
+    FROM pg_catalog.generate_series(0, (pg_catalog.octet_length(content) - 1) / v_chunk) AS n
+   WHERE pg_catalog.octet_length(content) > 0;
   RETURN (meter_etl.stage_finish(v_id)).file_id;
 END
 $$;
@@ -301,7 +310,7 @@ CREATE FUNCTION stage_server_file(path text, source text DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'meter_etl_stage_server_file'
 LANGUAGE C VOLATILE
-SET search_path = meter_etl, pg_catalog;
+SET search_path = meter_etl, pg_catalog, pg_temp;
 COMMENT ON FUNCTION stage_server_file(text, text) IS
   'Stage a file from the server''s meter_etl.inbox_dir (paths outside it, .. and symlinks out are refused)';
 
@@ -309,7 +318,7 @@ CREATE FUNCTION raw_line(file_id bigint, line_no bigint)
 RETURNS text
 AS 'MODULE_PATHNAME', 'meter_etl_raw_line'
 LANGUAGE C STRICT VOLATILE
-SET search_path = meter_etl, pg_catalog;
+SET search_path = meter_etl, pg_catalog, pg_temp;
 COMMENT ON FUNCTION raw_line(bigint, bigint) IS
   'One physical line of a raw file as received (1-based; LF, CRLF or CR end a line), for lineage checks';
 
@@ -411,7 +420,7 @@ CREATE FUNCTION validate_profile()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'meter_etl_validate_profile'
 LANGUAGE C
-SET search_path = meter_etl, pg_catalog;
+SET search_path = meter_etl, pg_catalog, pg_temp;
 COMMENT ON FUNCTION validate_profile() IS
   'Trigger: a format profile must load the way ingest will use it (units, zone, columns)';
 CREATE TRIGGER validate_profile AFTER INSERT OR UPDATE ON format_profile
@@ -485,7 +494,7 @@ COMMENT ON VIEW reading_partition IS
 CREATE FUNCTION create_partitions(from_date date, to_date date)
 RETURNS integer
 LANGUAGE plpgsql VOLATILE
-SET search_path = meter_etl, pg_catalog
+SET search_path = meter_etl, pg_catalog, pg_temp
 AS $$
 DECLARE
   d       date;
@@ -498,17 +507,17 @@ BEGIN
             HINT = 'Check the date range; partitions are created per day.';
   END IF;
   -- one creator at a time; ATTACH keeps concurrent inserts running
-  PERFORM pg_advisory_xact_lock(hashtextextended('meter_etl.create_partitions', 7411));
-  FOR d IN SELECT generate_series(from_date, to_date, interval '1 day')::date LOOP
-    part := 'reading_p' || to_char(d, 'YYYYMMDD');
-    CONTINUE WHEN to_regclass('meter_etl.' || part) IS NOT NULL;
-    EXECUTE format('CREATE TABLE meter_etl.%I (LIKE meter_etl.reading INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING COMPRESSION)', part);
-    EXECUTE format('ALTER TABLE meter_etl.%I ADD PRIMARY KEY (meter_key, channel_id, ts)', part);
+  PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('meter_etl.create_partitions', 7411));
+  FOR d IN SELECT pg_catalog.generate_series(from_date, to_date, interval '1 day')::date LOOP
+    part := 'reading_p' || pg_catalog.to_char(d, 'YYYYMMDD');
+    CONTINUE WHEN pg_catalog.to_regclass('meter_etl.' || part) IS NOT NULL;
+    EXECUTE pg_catalog.format('CREATE TABLE meter_etl.%I (LIKE meter_etl.reading INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING COMPRESSION)', part);
+    EXECUTE pg_catalog.format('ALTER TABLE meter_etl.%I ADD PRIMARY KEY (meter_key, channel_id, ts)', part);
     -- rows that arrived before the partition existed wait in the default one
-    EXECUTE format('WITH moved AS (DELETE FROM meter_etl.reading_default WHERE ts >= %L AND ts < %L RETURNING *)'
+    EXECUTE pg_catalog.format('WITH moved AS (DELETE FROM meter_etl.reading_default WHERE ts >= %L AND ts < %L RETURNING *)'
                    ' INSERT INTO meter_etl.%I SELECT * FROM moved',
                    d::text || ' 00:00:00+00', (d + 1)::text || ' 00:00:00+00', part);
-    EXECUTE format('ALTER TABLE meter_etl.reading ATTACH PARTITION meter_etl.%I FOR VALUES FROM (%L) TO (%L)',
+    EXECUTE pg_catalog.format('ALTER TABLE meter_etl.reading ATTACH PARTITION meter_etl.%I FOR VALUES FROM (%L) TO (%L)',
                    part, d::text || ' 00:00:00+00', (d + 1)::text || ' 00:00:00+00');
     created := created + 1;
   END LOOP;
@@ -521,7 +530,7 @@ COMMENT ON FUNCTION create_partitions(date, date) IS
 CREATE FUNCTION register_meters(ids text[], intervals integer[], time_zone text, file_id bigint)
 RETURNS TABLE (meter_id text, meter_key integer)
 LANGUAGE plpgsql VOLATILE
-SET search_path = meter_etl, pg_catalog
+SET search_path = meter_etl, pg_catalog, pg_temp
 AS $$
 BEGIN
   -- sorted, so that concurrent ingests take row locks in the same order
@@ -539,7 +548,7 @@ COMMENT ON FUNCTION register_meters(text[], integer[], text, bigint) IS
 CREATE FUNCTION register_channels(names text[], signed boolean[])
 RETURNS TABLE (name text, channel_id smallint)
 LANGUAGE plpgsql VOLATILE
-SET search_path = meter_etl, pg_catalog
+SET search_path = meter_etl, pg_catalog, pg_temp
 AS $$
 BEGIN
   INSERT INTO meter_etl.channel AS c (name, signed)
@@ -555,7 +564,7 @@ CREATE FUNCTION reading_guard()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'meter_etl_reading_guard'
 LANGUAGE C
-SET search_path = meter_etl, pg_catalog;
+SET search_path = meter_etl, pg_catalog, pg_temp;
 COMMENT ON FUNCTION reading_guard() IS
   'BEFORE INSERT OR UPDATE trigger on meter_etl.reading: invalid rows go to meter_etl.quarantine with a reason and are skipped';
 
@@ -615,7 +624,7 @@ CREATE FUNCTION ingest(file_id bigint, format text DEFAULT 'auto')
 RETURNS ingest_run
 AS 'MODULE_PATHNAME', 'meter_etl_ingest'
 LANGUAGE C VOLATILE
-SET search_path = meter_etl, pg_catalog;
+SET search_path = meter_etl, pg_catalog, pg_temp;
 COMMENT ON FUNCTION ingest(bigint, text) IS
   'Parse a staged raw file into meter_etl.reading (streaming, chunk by chunk); invalid readings go to quarantine. Idempotent.';
 
@@ -623,7 +632,7 @@ CREATE FUNCTION detect_format(file_id bigint)
 RETURNS text
 AS 'MODULE_PATHNAME', 'meter_etl_detect_format'
 LANGUAGE C STRICT VOLATILE
-SET search_path = meter_etl, pg_catalog;
+SET search_path = meter_etl, pg_catalog, pg_temp;
 COMMENT ON FUNCTION detect_format(bigint) IS
   'The format profile whose header matches the raw file best (what ingest(format => ''auto'') uses)';
 
@@ -650,7 +659,7 @@ CREATE FUNCTION raise_alert(kind text, severity text, message text, details json
                             meter_id text DEFAULT NULL, file_id bigint DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
-SET search_path = meter_etl, pg_catalog
+SET search_path = meter_etl, pg_catalog, pg_temp
 AS $$
 DECLARE
   v_id bigint;

@@ -13,7 +13,7 @@ RETURNS TABLE (meter_id text, channel text, ts timestamptz, kw double precision,
                estimated boolean, method text)
 AS 'MODULE_PATHNAME', 'meter_etl_interpolate'
 LANGUAGE C STABLE
-SET search_path = meter_etl, pg_catalog;
+SET search_path = meter_etl, pg_catalog, pg_temp;
 COMMENT ON FUNCTION interpolate(timestamptz, timestamptz, text[], interval, boolean) IS
   'One row per grid slot in [from_ts, to_ts) of each meter channel: the actual reading, a linear estimate for a gap up to max_gap, a like-day estimate for longer gaps when like_day, or a hole (kw NULL, method gap)';
 
@@ -24,7 +24,7 @@ CREATE FUNCTION interpolate_array(ts timestamptz[], kw double precision[], step 
 RETURNS TABLE (ts timestamptz, kw double precision, estimated boolean, method text)
 AS 'MODULE_PATHNAME', 'meter_etl_interpolate_array'
 LANGUAGE C IMMUTABLE PARALLEL SAFE
-SET search_path = meter_etl, pg_catalog;
+SET search_path = meter_etl, pg_catalog, pg_temp;
 COMMENT ON FUNCTION interpolate_array(timestamptz[], double precision[], interval, interval, timestamptz, timestamptz, boolean, text) IS
   'interpolate() on any series: ts strictly ascending, kw NULL for a missing reading; the grid is every step in [from_ts, to_ts) (default: the span of ts)';
 
@@ -38,7 +38,7 @@ RETURNS TABLE (meter_id text, channel text, ts timestamptz, kw double precision,
                scale double precision, n_window integer)
 AS 'MODULE_PATHNAME', 'meter_etl_rolling_outliers'
 LANGUAGE C STABLE
-SET search_path = meter_etl, pg_catalog;
+SET search_path = meter_etl, pg_catalog, pg_temp;
 COMMENT ON FUNCTION rolling_outliers(timestamptz, timestamptz, text[], text, integer, boolean, double precision, integer, double precision, text, boolean) IS
   'Rolling outlier score of every reading in [from_ts, to_ts): hampel (x - median) / (1.4826 MAD) or zscore (x - mean) / stddev over a centred or trailing window of window_size readings (default 2, the readings either side: a spike check; NULL = one day), on asinh(kW / 0.1) by default (scale log: relative deviations); is_outlier when |score| > threshold';
 
@@ -51,7 +51,7 @@ RETURNS TABLE (ord integer, kw double precision, score double precision, is_outl
                centre double precision, scale double precision, n_window integer)
 AS 'MODULE_PATHNAME', 'meter_etl_rolling_outliers_array'
 LANGUAGE C IMMUTABLE PARALLEL SAFE
-SET search_path = meter_etl, pg_catalog;
+SET search_path = meter_etl, pg_catalog, pg_temp;
 COMMENT ON FUNCTION rolling_outliers_array(double precision[], text, integer, boolean, double precision, integer, double precision, text, boolean) IS
   'rolling_outliers() on any series of values in order (NULL = missing); ord is the 1-based position in kw';
 
@@ -68,7 +68,7 @@ RETURNS TABLE (meter_id text, channel text, kind text, start_ts timestamptz, end
                evidence jsonb)
 AS 'MODULE_PATHNAME', 'meter_etl_detect_faulty_meters'
 LANGUAGE C STABLE
-SET search_path = meter_etl, pg_catalog;
+SET search_path = meter_etl, pg_catalog, pg_temp;
 COMMENT ON FUNCTION detect_faulty_meters(timestamptz, timestamptz, text[], text[], interval, interval, interval, integer, double precision, double precision, integer, interval) IS
   'Faulty-meter episodes overlapping [from_ts, to_ts): stuck_zero, flatline, level_shift (daily energy against the same weekday of the previous 4 weeks, robust z) and offline, judged with history before from_ts';
 
@@ -84,7 +84,7 @@ CREATE FUNCTION detect_faulty_meters_array(ts timestamptz[], kw double precision
 RETURNS TABLE (kind text, start_ts timestamptz, end_ts timestamptz, evidence jsonb)
 AS 'MODULE_PATHNAME', 'meter_etl_detect_faulty_meters_array'
 LANGUAGE C IMMUTABLE PARALLEL SAFE
-SET search_path = meter_etl, pg_catalog;
+SET search_path = meter_etl, pg_catalog, pg_temp;
 COMMENT ON FUNCTION detect_faulty_meters_array(timestamptz[], double precision[], interval, text[], text, interval, interval, integer, double precision, double precision, integer, interval) IS
   'detect_faulty_meters() on any series: ts strictly ascending, kw NULL for a missing reading, local days in time_zone';
 
@@ -223,7 +223,7 @@ CREATE FUNCTION detect_settings()
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'meter_etl_detect_settings'
 LANGUAGE C STABLE
-SET search_path = meter_etl, pg_catalog;
+SET search_path = meter_etl, pg_catalog, pg_temp;
 COMMENT ON FUNCTION detect_settings() IS
   'The meter_etl.* detection settings detect() would use now (recorded in detect_run.settings)';
 
@@ -233,14 +233,14 @@ RETURNS TABLE (item text, meter_key integer, channel_id smallint, ts timestamptz
                open_start boolean, open_end boolean, evidence jsonb)
 AS 'MODULE_PATHNAME', 'meter_etl_detect_compute'
 LANGUAGE C STABLE
-SET search_path = meter_etl, pg_catalog;
+SET search_path = meter_etl, pg_catalog, pg_temp;
 COMMENT ON FUNCTION detect_compute(timestamptz, timestamptz, integer[]) IS
   'What detect() would write for [from_ts, to_ts), without writing: flags, estimate, gap, fault, day and series rows (internal, for detect() and tests)';
 
 CREATE FUNCTION detect_apply(run_id bigint, from_ts timestamptz, to_ts timestamptz, meter_keys integer[])
 RETURNS void
 LANGUAGE plpgsql VOLATILE
-SET search_path = meter_etl, pg_catalog
+SET search_path = meter_etl, pg_catalog, pg_temp
 AS $$
 DECLARE
   v_run   constant bigint := detect_apply.run_id;
@@ -503,7 +503,7 @@ COMMENT ON FUNCTION detect_apply(bigint, timestamptz, timestamptz, integer[]) IS
 CREATE FUNCTION detect(from_ts timestamptz, to_ts timestamptz, meters text[] DEFAULT NULL)
 RETURNS detect_run
 LANGUAGE plpgsql VOLATILE
-SET search_path = meter_etl, pg_catalog
+SET search_path = meter_etl, pg_catalog, pg_temp
 AS $$
 DECLARE
   v_keys integer[];
@@ -543,7 +543,7 @@ COMMENT ON FUNCTION detect(timestamptz, timestamptz, text[]) IS
 CREATE FUNCTION detect_pending(max_runs integer DEFAULT NULL)
 RETURNS detect_run
 LANGUAGE plpgsql VOLATILE
-SET search_path = meter_etl, pg_catalog
+SET search_path = meter_etl, pg_catalog, pg_temp
 AS $$
 DECLARE
   v_runs bigint[];
@@ -662,7 +662,7 @@ CREATE FUNCTION peak_periods(from_ts timestamptz, to_ts timestamptz, bucket inte
 RETURNS TABLE (period_start timestamptz, period_end timestamptz, demand_kw double precision,
                meters_counted integer, day date, rank integer)
 LANGUAGE sql STABLE
-SET search_path = meter_etl, pg_catalog
+SET search_path = meter_etl, pg_catalog, pg_temp
 AS $$
   WITH ch AS (
     SELECT c.channel_id FROM meter_etl.channel c WHERE c.name = peak_periods.channel

@@ -52,7 +52,7 @@ CREATE FUNCTION scan_inbox(min_age interval DEFAULT '10 seconds', source text DE
 RETURNS TABLE (path text, file_id bigint, is_new boolean)
 AS 'MODULE_PATHNAME', 'meter_etl_scan_inbox'
 LANGUAGE C VOLATILE
-SET search_path = meter_etl, pg_catalog;
+SET search_path = meter_etl, pg_catalog, pg_temp;
 COMMENT ON FUNCTION scan_inbox(interval, text) IS
   'Stage the files in meter_etl.inbox_dir that are new or changed (hidden, *.tmp, *.part and files younger than min_age are left alone)';
 
@@ -61,7 +61,7 @@ COMMENT ON FUNCTION scan_inbox(interval, text) IS
 -- so a file left 'processing' by a crashed worker is simply claimed again.
 CREATE FUNCTION claim_next_file(worker text, OUT file_id bigint, OUT run_id bigint)
 LANGUAGE plpgsql VOLATILE
-SET search_path = meter_etl, pg_catalog
+SET search_path = meter_etl, pg_catalog, pg_temp
 AS $$
 DECLARE
   v_file bigint;
@@ -97,7 +97,7 @@ COMMENT ON FUNCTION claim_next_file(text) IS
 CREATE FUNCTION process_claimed_file(p_file bigint, p_run bigint, p_detect boolean DEFAULT true)
 RETURNS text
 LANGUAGE plpgsql VOLATILE
-SET search_path = meter_etl, pg_catalog
+SET search_path = meter_etl, pg_catalog, pg_temp
 AS $$
 DECLARE
   v_run     bigint := p_run;
@@ -108,8 +108,23 @@ DECLARE
   v_err     text;
   v_state   text;
   v_alert   bigint;
+  v_corrupt boolean;
 BEGIN
-  SELECT attempts INTO v_attempt FROM meter_etl.raw_file WHERE file_id = p_file;
+  IF p_file IS NULL OR p_run IS NULL OR p_detect IS NULL THEN
+    RAISE EXCEPTION 'file_id, run_id and detect must not be null'
+      USING ERRCODE = 'null_value_not_allowed',
+            HINT = 'Pass what meter_etl.claim_next_file() returned.';
+  END IF;
+  SELECT f.attempts INTO v_attempt FROM meter_etl.raw_file f WHERE f.file_id = p_file;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'raw file % does not exist', p_file USING ERRCODE = 'undefined_object';
+  END IF;
+  PERFORM 1 FROM meter_etl.pipeline_run pr WHERE pr.run_id = p_run AND pr.file_id = p_file;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'pipeline run % is not a run of raw file %', p_run, p_file
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Pass what meter_etl.claim_next_file() returned.';
+  END IF;
   BEGIN
     r := meter_etl.ingest(p_file);
     -- incremental detection of what this ingest (and any before it) stored;
@@ -137,11 +152,20 @@ BEGIN
     -- everything the failed attempt wrote is rolled back with this block
     GET STACKED DIAGNOSTICS v_err = MESSAGE_TEXT, v_state = RETURNED_SQLSTATE;
   END;
-  IF v_attempt >= v_max THEN
+  -- stored bytes that no longer match their hash will not heal on a retry
+  v_corrupt := v_state = 'XX001';
+  IF v_corrupt THEN
+    v_alert := meter_etl.raise_alert('raw_file_corrupted', 'critical',
+                 format('raw file %s does not match the bytes it was staged with; it was moved to the dead-letter queue', p_file),
+                 jsonb_build_object('error', v_err, 'sqlstate', v_state, 'attempts', v_attempt),
+                 NULL, p_file);
+  ELSIF v_attempt >= v_max THEN
     v_alert := meter_etl.raise_alert('file_dead_letter', 'critical',
                  format('raw file %s failed %s times and was moved to the dead-letter queue', p_file, v_attempt),
                  jsonb_build_object('error', v_err, 'sqlstate', v_state, 'attempts', v_attempt),
                  NULL, p_file);
+  END IF;
+  IF v_alert IS NOT NULL THEN
     INSERT INTO meter_etl.dead_letter (file_id, attempts, last_error, sqlstate, alert_id)
     VALUES (p_file, v_attempt, v_err, v_state, v_alert)
     ON CONFLICT (file_id) DO UPDATE SET failed_at = clock_timestamp(), attempts = EXCLUDED.attempts,
@@ -177,7 +201,7 @@ DECLARE
   v_done   integer := 0;
   v_result text;
 BEGIN
-  PERFORM pg_catalog.set_config('search_path', 'meter_etl, pg_catalog', true);
+  PERFORM pg_catalog.set_config('search_path', 'meter_etl, pg_catalog, pg_temp', true);
   -- one run per worker name at a time: a scheduled run that finds its
   -- predecessor still busy skips instead of queueing behind it
   IF NOT pg_try_advisory_lock(7412, hashtext(v_worker)) THEN
@@ -188,17 +212,17 @@ BEGIN
   IF scan AND coalesce(current_setting('meter_etl.inbox_dir', true), '') <> '' THEN
     PERFORM meter_etl.scan_inbox();
     COMMIT;
-    PERFORM pg_catalog.set_config('search_path', 'meter_etl, pg_catalog', true);
+    PERFORM pg_catalog.set_config('search_path', 'meter_etl, pg_catalog, pg_temp', true);
   END IF;
   LOOP
     EXIT WHEN max_files IS NOT NULL AND v_done >= max_files;
     SELECT c.file_id, c.run_id INTO v_file, v_run FROM meter_etl.claim_next_file(v_worker) c;
     COMMIT;                         -- the claim, its attempt count and run row are durable
-    PERFORM pg_catalog.set_config('search_path', 'meter_etl, pg_catalog', true);
+    PERFORM pg_catalog.set_config('search_path', 'meter_etl, pg_catalog, pg_temp', true);
     EXIT WHEN v_file IS NULL;
     v_result := meter_etl.process_claimed_file(v_file, v_run, detect);
     COMMIT;                         -- each file in its own transaction
-    PERFORM pg_catalog.set_config('search_path', 'meter_etl, pg_catalog', true);
+    PERFORM pg_catalog.set_config('search_path', 'meter_etl, pg_catalog, pg_temp', true);
     PERFORM pg_advisory_unlock(7411, v_file::integer);
     v_done := v_done + 1;
   END LOOP;
@@ -213,7 +237,7 @@ COMMENT ON PROCEDURE run_pipeline(integer, text, boolean, boolean) IS
 CREATE FUNCTION retry_dead_letter(file_id bigint)
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE
-SET search_path = meter_etl, pg_catalog
+SET search_path = meter_etl, pg_catalog, pg_temp
 AS $$
 BEGIN
   DELETE FROM meter_etl.dead_letter d WHERE d.file_id = retry_dead_letter.file_id;
@@ -232,7 +256,7 @@ COMMENT ON FUNCTION retry_dead_letter(bigint) IS
 CREATE FUNCTION prune_history()
 RETURNS integer
 LANGUAGE plpgsql VOLATILE
-SET search_path = meter_etl, pg_catalog
+SET search_path = meter_etl, pg_catalog, pg_temp
 AS $$
 DECLARE
   v_keep interval := make_interval(days => coalesce(current_setting('meter_etl.run_history_days', true), '30')::integer);
@@ -254,7 +278,7 @@ COMMENT ON FUNCTION prune_history() IS
 CREATE FUNCTION cron_expression(every text)
 RETURNS text
 LANGUAGE plpgsql IMMUTABLE STRICT
-SET search_path = meter_etl, pg_catalog
+SET search_path = meter_etl, pg_catalog, pg_temp
 AS $$
 DECLARE
   v_iv   interval;
@@ -295,7 +319,7 @@ CREATE FUNCTION schedule(every text DEFAULT '1 minute', workers integer DEFAULT 
                          archive_at text DEFAULT NULL, archive_days integer DEFAULT 2)
 RETURNS SETOF bigint
 LANGUAGE plpgsql VOLATILE
-SET search_path = meter_etl, pg_catalog
+SET search_path = meter_etl, pg_catalog, pg_temp
 AS $$
 DECLARE
   v_cron text := meter_etl.cron_expression(every);
@@ -334,7 +358,7 @@ COMMENT ON FUNCTION schedule(text, integer, text, integer) IS
 CREATE FUNCTION unschedule()
 RETURNS integer
 LANGUAGE plpgsql VOLATILE
-SET search_path = meter_etl, pg_catalog
+SET search_path = meter_etl, pg_catalog, pg_temp
 AS $$
 DECLARE
   v_n integer := 0;

@@ -85,7 +85,7 @@ CREATE FUNCTION archive_parquet(from_date date, to_date date,
 RETURNS TABLE (day date, status text, files integer, rows bigint, bytes bigint, export_id bigint)
 AS 'MODULE_PATHNAME', 'meter_etl_archive_parquet'
 LANGUAGE C VOLATILE
-SET search_path = meter_etl, pg_catalog
+SET search_path = meter_etl, pg_catalog, pg_temp
 SET jit = off;  -- the per-date query is a plain index scan: nothing for JIT to gain
 COMMENT ON FUNCTION archive_parquet(date, date, integer, text, text, text, integer, boolean) IS
   'Archive the readings of UTC dates as Parquet under meter_etl.archive_dir (hive layout date=/meter_bucket= or date=/meter_id=); files replace a date''s earlier ones when the transaction commits';
@@ -94,7 +94,7 @@ CREATE FUNCTION archive_drop(from_date date, to_date date, dataset text DEFAULT 
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'meter_etl_archive_drop'
 LANGUAGE C VOLATILE
-SET search_path = meter_etl, pg_catalog;
+SET search_path = meter_etl, pg_catalog, pg_temp;
 COMMENT ON FUNCTION archive_drop(date, date, text) IS
   'Remove the archived files of UTC dates (when the transaction commits) and their manifest rows; returns the number of manifest files removed';
 
@@ -102,7 +102,7 @@ CREATE FUNCTION meter_bucket(meter_id text, buckets integer)
 RETURNS integer
 AS 'MODULE_PATHNAME', 'meter_etl_meter_bucket'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
-SET search_path = meter_etl, pg_catalog;
+SET search_path = meter_etl, pg_catalog, pg_temp;
 COMMENT ON FUNCTION meter_bucket(text, integer) IS
   'The meter_bucket archive_parquet() puts a meter in: (hashtextextended(meter_id, 0) & max bigint) % buckets';
 
@@ -151,7 +151,7 @@ CREATE FUNCTION archive_recent(days integer DEFAULT 2,
                                partition_by text DEFAULT 'meter_bucket')
 RETURNS TABLE (day date, status text, files integer, rows bigint, bytes bigint, export_id bigint)
 LANGUAGE plpgsql VOLATILE
-SET search_path = meter_etl, pg_catalog
+SET search_path = meter_etl, pg_catalog, pg_temp
 AS $$
 DECLARE
   -- UTC dates, like the store's partitions and the archive's date= keys

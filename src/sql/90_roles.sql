@@ -20,8 +20,11 @@ BEGIN
 END
 $$;
 
--- Creating a partition is DDL on reading, which only its owner may do;
--- ingest run by an admin needs it, so this one function runs as the owner.
+-- SECURITY DEFINER is kept to five functions, each reviewed in
+-- sql/security.sql: the four staging functions (00_core.sql says why) and
+-- this one.  Creating a partition is DDL on reading, which only its owner
+-- may do; ingest run by an admin needs it, so this function runs as the
+-- owner.  Every name in their bodies is schema-qualified.
 ALTER FUNCTION create_partitions(date, date) SECURITY DEFINER;
 
 -- nothing for PUBLIC: not the schema, not a function
@@ -37,6 +40,11 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA meter_etl TO meter_
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA meter_etl TO meter_etl_admin;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA meter_etl TO meter_etl_admin;
 GRANT EXECUTE ON ALL PROCEDURES IN SCHEMA meter_etl TO meter_etl_admin;
+-- The raw zone is append-only for everyone but the extension's owner: files
+-- arrive only through the staging functions (which run as the owner), and
+-- the admin may move a file's status, never its bytes or its identity.
+REVOKE INSERT, UPDATE, DELETE ON raw_file, raw_chunk FROM meter_etl_admin;
+GRANT UPDATE (status, format, attempts, last_error, next_attempt_at) ON raw_file TO meter_etl_admin;
 
 -- loader: the staging functions only (SECURITY DEFINER, checked per call)
 GRANT EXECUTE ON FUNCTION stage(text, bytea, text), stage_begin(text, text),
