@@ -56,6 +56,27 @@ BEGIN;
 CALL meter_etl.run_pipeline();
 ROLLBACK;
 
+-- a raw file whose stored bytes no longer match their hash goes to the
+-- dead-letter queue at once (a retry cannot heal it), with a critical alert
+SET meter_etl.retry_backoff = 0;
+SELECT meter_etl.stage('rewritten.csv', convert_to(E'meter_id,timestamp,value,unit\nP9,2024-02-01T00:00:00Z,1,kW\n', 'UTF8')) AS rw \gset
+ALTER TABLE meter_etl.raw_chunk DISABLE TRIGGER raw_chunk_guard;
+UPDATE meter_etl.raw_chunk SET data = convert_to(E'meter_id,timestamp,value,unit\nP9,2024-02-01T00:00:00Z,7,kW\n', 'UTF8')
+ WHERE file_id = :rw;
+ALTER TABLE meter_etl.raw_chunk ENABLE TRIGGER raw_chunk_guard;
+CALL meter_etl.run_pipeline(worker => 'regress');
+SELECT status, attempts FROM meter_etl.raw_file WHERE file_id = :rw;
+SELECT attempts, sqlstate, left(last_error, 60) AS last_error FROM meter_etl.dead_letter WHERE file_id = :rw;
+SELECT kind, severity, message FROM meter_etl.alert WHERE file_id = :rw;
+SELECT count(*) AS stored FROM meter_etl.v_reading WHERE meter_id = 'P9';
+SET meter_etl.retry_backoff = 3600;
+
+-- a claimed file is processed only with what claim_next_file() returned
+SELECT meter_etl.process_claimed_file(NULL, NULL);
+SELECT meter_etl.process_claimed_file(:b, NULL);
+SELECT meter_etl.process_claimed_file(999, 1);
+SELECT meter_etl.process_claimed_file(:b, 1);
+
 -- bounded history
 UPDATE meter_etl.pipeline_run SET started_at = started_at - interval '400 days',
        finished_at = finished_at - interval '400 days' WHERE file_id = 1;

@@ -64,6 +64,26 @@ SELECT meter_etl.raw_line(:le, 1) IS NOT DISTINCT FROM 'h1' AS crlf_ok;
 SELECT meter_etl.stage('latin1.csv', '\x4dfc6c6c65720a'::bytea) AS l1 \gset
 SELECT meter_etl.raw_line(:l1, 1);
 
+-- ingest checks the stored bytes against what staging recorded, as it reads
+-- them: here a rewrite that only the owner could make (the guard off, as a
+-- restore gone wrong or a storage fault would leave it)
+SELECT meter_etl.stage('tamper.csv', convert_to(E'meter_id,timestamp,value,unit\nT1,2024-01-01T00:00:00Z,1,kW\n', 'UTF8')) AS tamper \gset
+ALTER TABLE meter_etl.raw_chunk DISABLE TRIGGER raw_chunk_guard;
+UPDATE meter_etl.raw_chunk SET data = convert_to(E'meter_id,timestamp,value,unit\nT1,2024-01-01T00:00:00Z,9,kW\n', 'UTF8')
+ WHERE file_id = :tamper;
+-- and a 2-chunk file that lost its last chunk
+SELECT meter_etl.stage('cut.csv', convert_to(E'meter_id,timestamp,value,unit\n' || repeat(E'C1,2024-01-01T00:00:00Z,1,kW\n', 40000), 'UTF8')) AS cut \gset
+DELETE FROM meter_etl.raw_chunk WHERE file_id = :cut AND chunk_no = 1;
+ALTER TABLE meter_etl.raw_chunk ENABLE TRIGGER raw_chunk_guard;
+SELECT * FROM meter_etl.ingest(:tamper);
+SELECT * FROM meter_etl.ingest(:cut);
+SET meter_etl.parallel_parse = off;
+SELECT * FROM meter_etl.ingest(:tamper);
+RESET meter_etl.parallel_parse;
+-- nothing of either was stored, and both are still waiting, unchanged
+SELECT count(*) AS stored FROM meter_etl.reading;
+SELECT file_id, status FROM meter_etl.raw_file WHERE file_id IN (:tamper, :cut) ORDER BY 1;
+
 -- server-side staging is refused until a superuser configures the inbox
 SELECT meter_etl.stage_server_file('x.csv');
 -- staging and ingest are not for PUBLIC

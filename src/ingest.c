@@ -88,6 +88,7 @@ typedef struct IngestState
 	int64		rows_quarantined;
 	int64		by_reason[ME_R__COUNT];
 	int64		size;			/* raw file bytes, for progress */
+	MeRawIdentity raw;			/* what the stored chunks must hash to */
 	MeterEntry *last_meter;		/* files come in meter order: skip the hash */
 	ChannelEntry *last_channel;
 } IngestState;
@@ -406,30 +407,37 @@ ingest_error_callback(void *arg)
 			   is->file_id, is->file_name, is->format);
 }
 
-/* Lock the raw file row; returns its status and name. */
+/*
+ * Lock the raw file row; returns its status and name, and what staging
+ * recorded of its bytes.
+ */
 static char *
-lock_raw_file(int64 file_id, char **file_name, int64 *size)
+lock_raw_file(int64 file_id, char **file_name, MeRawIdentity *raw)
 {
 	Oid			argtypes[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(file_id)};
-	char	   *status;
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+	Datum		sha;
 
-	if (SPI_execute_with_args("SELECT status, file_name, size_bytes FROM meter_etl.raw_file"
-							  " WHERE file_id = $1 FOR UPDATE",
+	if (SPI_execute_with_args("SELECT status, file_name, size_bytes, chunk_count, sha256"
+							  " FROM meter_etl.raw_file WHERE file_id = $1 FOR UPDATE",
 							  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not lock raw file");
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("raw file " INT64_FORMAT " does not exist", file_id)));
-	status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	*file_name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	{
-		bool		isnull;
-
-		*size = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
-	}
-	return status;
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	*file_name = SPI_getvalue(tup, desc, 2);
+	raw->file_id = file_id;
+	raw->size_bytes = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
+	raw->chunk_count = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
+	sha = SPI_getbinval(tup, desc, 5, &isnull);
+	raw->sha256 = isnull ? NULL : DatumGetByteaPCopy(sha);
+	return SPI_getvalue(tup, desc, 1);
 }
 
 /* Run a query returning one ingest_run row and hand it back as the result. */
@@ -642,13 +650,16 @@ read_file_inline(IngestState *is, MeReader *reader, MeReaderStats *stats)
 	size_t		len;
 	bool		ok = true;
 
-	me_chunks_open(&cr, is->file_id);
+	me_chunks_open_hashed(&cr, is->file_id);
 	while (ok && me_chunks_next(&cr, &data, &len))
 	{
 		CHECK_FOR_INTERRUPTS();
 		ok = me_reader_feed(reader, data, len);
 		report_progress(is, me_reader_stats(reader)->bytes);
 	}
+	/* altered bytes are the error to report, before any format error */
+	me_chunks_drain(&cr);
+	me_chunks_verify(&cr, &is->raw);
 	me_chunks_close(&cr);
 	if (ok)
 		ok = me_reader_finish(reader);
@@ -684,7 +695,7 @@ read_file_threaded(IngestState *is, const MeReaderCallbacks *cb, const MeRules *
 		int64		pushed = 0;
 		int			rc = 0;
 
-		me_chunks_open(&cr, is->file_id);
+		me_chunks_open_hashed(&cr, is->file_id);
 		while (rc != -1)
 		{
 			bool		busy = false;
@@ -709,6 +720,9 @@ read_file_threaded(IngestState *is, const MeReaderCallbacks *cb, const MeRules *
 			if (rc == 1)
 				report_progress(is, pushed);
 		}
+		/* altered bytes are the error to report, before any format error */
+		me_chunks_drain(&cr);
+		me_chunks_verify(&cr, &is->raw);
 		me_chunks_close(&cr);
 	}
 	PG_CATCH();
@@ -757,7 +771,6 @@ meter_etl_ingest(PG_FUNCTION_ARGS)
 	char	   *status;
 	char	   *file_name;
 	char	   *format;
-	int64		size;
 	Datum		result;
 
 	if (PG_ARGISNULL(0))
@@ -775,7 +788,7 @@ meter_etl_ingest(PG_FUNCTION_ARGS)
 	is.file_id = PG_GETARG_INT64(0);
 	format = PG_ARGISNULL(1) ? "auto" : text_to_cstring(PG_GETARG_TEXT_PP(1));
 	SPI_connect();
-	status = lock_raw_file(is.file_id, &file_name, &size);
+	status = lock_raw_file(is.file_id, &file_name, &is.raw);
 	if (strcmp(status, "ingested") == 0)
 	{
 		ereport(NOTICE,
@@ -809,7 +822,7 @@ meter_etl_ingest(PG_FUNCTION_ARGS)
 	errcb.previous = error_context_stack;
 	error_context_stack = &errcb;
 	is.store = me_store_begin(is.file_id);
-	is.size = size;
+	is.size = is.raw.size_bytes;
 	report_progress(&is, 0);
 	if (!me_parallel_parse ||
 		!read_file_threaded(&is, &cb, &rules, &zone, file_stem(file_name), &stats))

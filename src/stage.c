@@ -32,6 +32,17 @@ PG_FUNCTION_INFO_V1(meter_etl_raw_line);
 
 #define STAGE_CHUNK_BYTES (1024 * 1024)
 
+/* A digest as lower-case hex, for messages. */
+static char *
+hex_digest(const uint8 *d, size_t n)
+{
+	char	   *out = palloc(2 * n + 1);
+
+	hex_encode((const char *) d, n, out);
+	out[2 * n] = '\0';
+	return out;
+}
+
 /* Open a cursor over a raw file's chunks.  The caller is connected to SPI. */
 void
 me_chunks_open(MeChunkReader *cr, int64 file_id)
@@ -40,12 +51,36 @@ me_chunks_open(MeChunkReader *cr, int64 file_id)
 	Datum		args[1] = {Int64GetDatum(file_id)};
 
 	memset(cr, 0, sizeof(*cr));
+	cr->numbered = true;
 	cr->cxt = AllocSetContextCreate(CurrentMemoryContext, "meter_etl chunk",
 									ALLOCSET_DEFAULT_SIZES);
 	cr->portal = SPI_cursor_open_with_args(NULL,
-										   "SELECT data FROM meter_etl.raw_chunk"
+										   "SELECT data, chunk_no FROM meter_etl.raw_chunk"
 										   " WHERE file_id = $1 ORDER BY chunk_no",
 										   1, argtypes, args, NULL, false, 0);
+}
+
+/*
+ * The same, hashing the bytes as they are read, so that a reader that
+ * streams the file anyway (ingest) verifies it without a second pass.
+ */
+void
+me_chunks_open_hashed(MeChunkReader *cr, int64 file_id)
+{
+	me_chunks_open(cr, file_id);
+	cr->hash = pg_cryptohash_create(PG_SHA256);
+	if (cr->hash == NULL || pg_cryptohash_init(cr->hash) < 0)
+		elog(ERROR, "could not initialize SHA-256: %s", pg_cryptohash_error(cr->hash));
+}
+
+/* End of the chunks: the digest is final. */
+static void
+chunks_end(MeChunkReader *cr)
+{
+	if (cr->hash != NULL && !cr->ended &&
+		pg_cryptohash_final(cr->hash, cr->digest, sizeof(cr->digest)) < 0)
+		elog(ERROR, "could not finalize SHA-256: %s", pg_cryptohash_error(cr->hash));
+	cr->ended = true;
 }
 
 /*
@@ -61,21 +96,65 @@ me_chunks_next(MeChunkReader *cr, const char **data, size_t *len)
 	MemoryContext old;
 
 	MemoryContextReset(cr->cxt);
+	if (cr->ended)
+		return false;
 	SPI_cursor_fetch(cr->portal, true, 1);
 	if (SPI_processed == 0)
 	{
 		SPI_freetuptable(SPI_tuptable);
+		chunks_end(cr);
 		return false;
 	}
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	old = MemoryContextSwitchTo(cr->cxt);
 	b = isnull ? NULL : DatumGetByteaPCopy(d);
 	MemoryContextSwitchTo(old);
+	if (DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)) != cr->chunks)
+		cr->numbered = false;
 	SPI_freetuptable(SPI_tuptable);
 	*data = b ? VARDATA(b) : "";
 	*len = b ? VARSIZE(b) - VARHDRSZ : 0;
+	if (cr->hash != NULL && pg_cryptohash_update(cr->hash, (const uint8 *) *data, *len) < 0)
+		elog(ERROR, "could not update SHA-256: %s", pg_cryptohash_error(cr->hash));
 	cr->chunks++;
+	cr->bytes += (int64) *len;
 	return true;
+}
+
+/* Read (and hash) whatever chunks a reader that stopped early left. */
+void
+me_chunks_drain(MeChunkReader *cr)
+{
+	const char *data;
+	size_t		len;
+
+	while (me_chunks_next(cr, &data, &len))
+		CHECK_FOR_INTERRUPTS();
+}
+
+/*
+ * Refuse stored chunks that are not the bytes the file was staged with:
+ * their SHA-256, size and chunk numbering must be what staging recorded.
+ * Only a hashed reader that has read every chunk can be verified.
+ */
+void
+me_chunks_verify(const MeChunkReader *cr, const MeRawIdentity *id)
+{
+	Assert(cr->hash != NULL && cr->ended);
+	if (id->sha256 != NULL && VARSIZE_ANY_EXHDR(id->sha256) == sizeof(cr->digest) &&
+		memcmp(VARDATA_ANY(id->sha256), cr->digest, sizeof(cr->digest)) == 0 &&
+		cr->bytes == id->size_bytes && cr->chunks == id->chunk_count && cr->numbered)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("raw file " INT64_FORMAT " does not match the bytes it was staged with", id->file_id),
+			 errdetail("Its stored chunks hold " INT64_FORMAT " bytes in " INT64_FORMAT " chunks%s with SHA-256 %s;"
+					   " staging recorded " INT64_FORMAT " bytes in %d chunks with SHA-256 %s.",
+					   cr->bytes, cr->chunks, cr->numbered ? "" : " (not numbered 0, 1, 2, ...)",
+					   hex_digest(cr->digest, sizeof(cr->digest)), id->size_bytes, id->chunk_count,
+					   id->sha256 ? hex_digest((const uint8 *) VARDATA_ANY(id->sha256),
+											   VARSIZE_ANY_EXHDR(id->sha256)) : "(none)"),
+			 errhint("The raw zone was changed after staging. Stage the file again from its source.")));
 }
 
 /* Close the cursor and free the chunk memory. */
@@ -85,6 +164,9 @@ me_chunks_close(MeChunkReader *cr)
 	if (cr->portal)
 		SPI_cursor_close(cr->portal);
 	cr->portal = NULL;
+	if (cr->hash != NULL)
+		pg_cryptohash_free(cr->hash);
+	cr->hash = NULL;
 	MemoryContextDelete(cr->cxt);
 }
 
@@ -93,31 +175,16 @@ Datum
 meter_etl_raw_sha256(PG_FUNCTION_ARGS)
 {
 	int64		file_id = PG_GETARG_INT64(0);
-	pg_cryptohash_ctx *hash = pg_cryptohash_create(PG_SHA256);
-	uint8		digest[PG_SHA256_DIGEST_LENGTH];
 	MeChunkReader cr;
-	const char *data;
-	size_t		len;
-	bytea	   *result;
+	bytea	   *result = palloc(VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
 
-	if (pg_cryptohash_init(hash) < 0)
-		elog(ERROR, "could not initialize SHA-256: %s", pg_cryptohash_error(hash));
 	SPI_connect();
-	me_chunks_open(&cr, file_id);
-	while (me_chunks_next(&cr, &data, &len))
-	{
-		CHECK_FOR_INTERRUPTS();
-		if (pg_cryptohash_update(hash, (const uint8 *) data, len) < 0)
-			elog(ERROR, "could not update SHA-256: %s", pg_cryptohash_error(hash));
-	}
+	me_chunks_open_hashed(&cr, file_id);
+	me_chunks_drain(&cr);
+	memcpy(VARDATA(result), cr.digest, PG_SHA256_DIGEST_LENGTH);
 	me_chunks_close(&cr);
 	SPI_finish();
-	if (pg_cryptohash_final(hash, digest, sizeof(digest)) < 0)
-		elog(ERROR, "could not finalize SHA-256: %s", pg_cryptohash_error(hash));
-	pg_cryptohash_free(hash);
-	result = palloc(VARHDRSZ + sizeof(digest));
-	SET_VARSIZE(result, VARHDRSZ + sizeof(digest));
-	memcpy(VARDATA(result), digest, sizeof(digest));
+	SET_VARSIZE(result, VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
 	PG_RETURN_BYTEA_P(result);
 }
 

@@ -6,17 +6,36 @@
 
 #include "postgres.h"
 
+#include "common/cryptohash.h"
+#include "common/sha2.h"
 #include "utils/portal.h"
 
 typedef struct MeChunkReader
 {
 	Portal		portal;
 	MemoryContext cxt;
-	int64		chunks;
+	int64		chunks;			/* chunks returned so far */
+	int64		bytes;			/* their bytes */
+	bool		numbered;		/* every chunk_no was the expected one */
+	pg_cryptohash_ctx *hash;	/* NULL unless opened with me_chunks_open_hashed */
+	bool		ended;			/* the last chunk was read (digest is final) */
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
 } MeChunkReader;
 
+/* What a staged file was recorded as: what its stored chunks must match. */
+typedef struct MeRawIdentity
+{
+	int64		file_id;
+	bytea	   *sha256;
+	int64		size_bytes;
+	int32		chunk_count;
+} MeRawIdentity;
+
 extern void me_chunks_open(MeChunkReader *cr, int64 file_id);
+extern void me_chunks_open_hashed(MeChunkReader *cr, int64 file_id);
 extern bool me_chunks_next(MeChunkReader *cr, const char **data, size_t *len);
+extern void me_chunks_drain(MeChunkReader *cr);
+extern void me_chunks_verify(const MeChunkReader *cr, const MeRawIdentity *id);
 extern void me_chunks_close(MeChunkReader *cr);
 extern void me_resolve_dir_setting(const char *name, const char *value, const char *purpose,
 								   char *root);
