@@ -12,3 +12,5 @@ for t in test/e2e*.sh; do
   echo "== $t"
   "$t"
 done
+echo "== test/security/run.sh"
+test/security/run.sh
