@@ -391,7 +391,9 @@ SELECT m.meter_id, m.interval_s, m.last_reading_at,
 COMMENT ON VIEW v_meter_freshness IS
   'Per meter: the newest stored reading and its age; stale when more than a day plus four intervals old';
 
-CREATE VIEW v_ingest_progress AS
+-- security_invoker: the query text of other sessions stays hidden from a
+-- role that could not see it in pg_stat_activity itself
+CREATE VIEW v_ingest_progress WITH (security_invoker = true) AS
 SELECT a.pid, a.application_name, p.bytes_processed, p.bytes_total, p.tuples_processed,
        round(100.0 * p.bytes_processed / nullif(p.bytes_total, 0), 1) AS percent,
        now() - a.query_start AS running_for, a.query
