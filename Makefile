@@ -9,7 +9,7 @@
 #   make bench           the benchmarks, side by side with their plain-SQL peers
 
 EXTENSION = meter_etl
-EXTVERSION = 0.1
+EXTVERSION = 0.2
 MODULE_big = meter_etl
 
 # Pure C: no postgres.h, tested by cmocka and the fuzzer without a server.
@@ -27,6 +27,9 @@ OBJS = $(patsubst %.c,%.o,$(filter-out $(SKIP),$(PURE_SRCS) $(GLUE_SRCS)))
 # first, then detection, pipeline, archive), one file per responsibility.
 SQL_PARTS = $(filter-out $(SKIP),$(sort $(wildcard src/sql/*.sql)))
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
+# Earlier versions' install scripts, frozen as released, and the upgrade
+# scripts between versions (ALTER EXTENSION meter_etl UPDATE).
+DATA = $(sort $(wildcard src/sql/versions/*.sql))
 PGFILEDESC = "meter_etl - smart-meter ETL inside PostgreSQL"
 
 # Core suites first, then any other sql/*.sql suite (by name), drop last.
@@ -37,7 +40,7 @@ REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
 
 WARN = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers \
 	-Wno-sign-compare -Wno-cast-function-type
-PG_CPPFLAGS = -Isrc $(WARN)
+PG_CPPFLAGS = -Isrc $(WARN) -DME_VERSION='"$(EXTVERSION)"'
 SHLIB_LINK = -lcsv -lzstd -lpthread
 
 PG_CONFIG ?= pg_config
@@ -56,7 +59,7 @@ FORCE:
 
 # ---------------------------------------------------------------- unit tests
 UNIT_CC ?= cc
-UNIT_CFLAGS ?= -O1 -g -std=gnu11 -Isrc $(WARN)
+UNIT_CFLAGS ?= -O1 -g -std=gnu11 -Isrc $(WARN) -DME_VERSION='"$(EXTVERSION)"'
 UNIT_LIBS = -lcmocka -lcsv -lzstd -lm -lpthread
 UNIT_TESTS = $(patsubst test/%.c,test/build/%,$(wildcard test/test_*.c))
 

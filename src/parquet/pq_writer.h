@@ -71,7 +71,12 @@
 /* Microseconds from 1970-01-01 to 2000-01-01 (PostgreSQL epoch -> Unix). */
 #define PQ_PG_EPOCH_OFFSET_US INT64_C(946684800000000)
 
-#define PQ_VERSION_STRING "0.1.0"
+/* the extension's version, from the Makefile's EXTVERSION (one place) */
+#ifdef ME_VERSION
+#define PQ_VERSION_STRING ME_VERSION
+#else
+#define PQ_VERSION_STRING "unknown"
+#endif
 #ifndef PQ_BUILD_ID
 #define PQ_BUILD_ID "dev"
 #endif

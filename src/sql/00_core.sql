@@ -1,4 +1,4 @@
-/* meter_etl--0.1.sql - install script for meter_etl 0.1 */
+/* meter_etl--0.2.sql - install script for meter_etl 0.2, assembled from the parts in src/sql */
 
 \echo Use "CREATE EXTENSION meter_etl" to load this file. \quit
 

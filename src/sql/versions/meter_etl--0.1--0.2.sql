@@ -1,0 +1,363 @@
+/* meter_etl--0.1--0.2.sql - upgrade meter_etl 0.1 to 0.2 */
+
+\echo Use "ALTER EXTENSION meter_etl UPDATE TO '0.2'" to load this file. \quit
+
+SET LOCAL search_path TO meter_etl, pg_catalog, pg_temp;
+
+-- ======================================================================
+-- Security (issue 23): pg_temp is searched last, never first
+-- ======================================================================
+-- 0.1 pinned search_path = meter_etl, pg_catalog, which leaves pg_temp to
+-- be searched FIRST for relations: a caller's temporary view named like one
+-- of our tables ran inside SECURITY DEFINER code as the owner.  Every
+-- function now names pg_temp last.
+DO $$
+DECLARE
+  f regprocedure;
+BEGIN
+  FOR f IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
+            WHERE p.pronamespace = 'meter_etl'::regnamespace AND p.prokind = 'f'
+  LOOP
+    EXECUTE pg_catalog.format('ALTER FUNCTION %s SET search_path = meter_etl, pg_catalog, pg_temp', f);
+  END LOOP;
+END
+$$;
+
+-- The SECURITY DEFINER functions and the raw zone's trigger qualify every
+-- name they use; run_pipeline sets the new path after each COMMIT;
+-- process_claimed_file checks its arguments and dead-letters a raw file
+-- whose bytes no longer match their hash at once.
+CREATE OR REPLACE FUNCTION raw_zone_guard()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = meter_etl, pg_catalog, pg_temp
+AS $$
+DECLARE
+  parent_status text;
+  parent_chunks integer;
+BEGIN
+  IF TG_OP = 'TRUNCATE' THEN
+    RAISE EXCEPTION 'cannot truncate "%": the raw zone is immutable', TG_TABLE_NAME
+      USING ERRCODE = 'object_not_in_prerequisite_state';
+  END IF;
+  IF TG_TABLE_NAME = 'raw_file' THEN
+    IF OLD.status = 'receiving' THEN
+      RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+    END IF;
+    IF TG_OP = 'DELETE' THEN
+      RAISE EXCEPTION 'cannot delete raw file %: the raw zone is immutable', OLD.file_id
+        USING ERRCODE = 'object_not_in_prerequisite_state',
+              HINT = 'Staged files are kept as received; only their status changes.';
+    END IF;
+    IF (NEW.file_id, NEW.file_name, NEW.source, NEW.sha256, NEW.size_bytes, NEW.chunk_count,
+        NEW.received_at, NEW.received_by)
+       IS DISTINCT FROM
+       (OLD.file_id, OLD.file_name, OLD.source, OLD.sha256, OLD.size_bytes, OLD.chunk_count,
+        OLD.received_at, OLD.received_by) OR NEW.status = 'receiving' THEN
+      RAISE EXCEPTION 'cannot modify raw file %: the raw zone is immutable', OLD.file_id
+        USING ERRCODE = 'object_not_in_prerequisite_state',
+              DETAIL = 'Only status, format, attempts and last_error may change after staging.';
+    END IF;
+    RETURN NEW;
+  END IF;
+  -- raw_chunk
+  IF TG_OP = 'UPDATE' THEN
+    RAISE EXCEPTION 'cannot modify chunks of raw file %: the raw zone is immutable', OLD.file_id
+      USING ERRCODE = 'object_not_in_prerequisite_state';
+  END IF;
+  -- qualified: this trigger also fires inside the SECURITY DEFINER staging
+  -- functions, where a name the caller could shadow would run as the owner
+  SELECT f.status, f.chunk_count INTO parent_status, parent_chunks FROM meter_etl.raw_file f
+   WHERE f.file_id = CASE WHEN TG_OP = 'DELETE' THEN OLD.file_id ELSE NEW.file_id END;
+  -- a restore (pg_dump) brings staged files back chunk by chunk: a chunk
+  -- may complete a file up to its recorded chunk_count, never change it
+  IF TG_OP = 'INSERT' AND parent_status <> 'receiving' AND NEW.chunk_no < parent_chunks THEN
+    RETURN NEW;
+  END IF;
+  IF parent_status IS DISTINCT FROM 'receiving' THEN
+    RAISE EXCEPTION 'cannot % chunks of raw file %: it is no longer receiving',
+      pg_catalog.lower(TG_OP), CASE WHEN TG_OP = 'DELETE' THEN OLD.file_id ELSE NEW.file_id END
+      USING ERRCODE = 'object_not_in_prerequisite_state';
+  END IF;
+  RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION stage_begin(file_name text, source text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = meter_etl, pg_catalog, pg_temp
+AS $$
+  INSERT INTO meter_etl.raw_file (file_name, source, received_by)
+  VALUES (stage_begin.file_name, stage_begin.source, session_user)
+  RETURNING raw_file.file_id
+$$;
+
+CREATE OR REPLACE FUNCTION stage_chunk(file_id bigint, chunk_no integer, data bytea)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = meter_etl, pg_catalog, pg_temp
+AS $$
+BEGIN
+  PERFORM 1 FROM meter_etl.raw_file f
+   WHERE f.file_id = stage_chunk.file_id AND f.status = 'receiving'
+     AND f.received_by = session_user;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'raw file % is not being received by this user', stage_chunk.file_id
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = 'Call meter_etl.stage_begin() first.';
+  END IF;
+  INSERT INTO meter_etl.raw_chunk VALUES (stage_chunk.file_id, stage_chunk.chunk_no, stage_chunk.data);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION stage_finish(upload_id bigint, OUT file_id bigint, OUT is_new boolean)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = meter_etl, pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_id   bigint := upload_id;
+  v_sha  bytea;
+  v_size bigint;
+  v_n    integer;
+  v_max  integer;
+  v_old  bigint;
+BEGIN
+  PERFORM 1 FROM meter_etl.raw_file f
+   WHERE f.file_id = v_id AND f.status = 'receiving' AND f.received_by = session_user
+   FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'raw file % is not being received by this user', v_id
+      USING ERRCODE = 'object_not_in_prerequisite_state';
+  END IF;
+  SELECT pg_catalog.count(*), coalesce(pg_catalog.sum(pg_catalog.octet_length(c.data)), 0),
+         pg_catalog.max(c.chunk_no)
+    INTO v_n, v_size, v_max
+    FROM meter_etl.raw_chunk c WHERE c.file_id = v_id;
+  IF v_n > 0 AND v_max <> v_n - 1 THEN
+    RAISE EXCEPTION 'raw file % has missing chunks', v_id
+      USING ERRCODE = 'data_exception',
+            DETAIL = pg_catalog.format('Found %s chunks, the highest numbered %s.', v_n, v_max);
+  END IF;
+  v_sha := meter_etl.raw_sha256(v_id);
+  -- identical bytes staged concurrently must not both survive
+  PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended(pg_catalog.encode(v_sha, 'hex'), 7411));
+  SELECT f.file_id INTO v_old FROM meter_etl.raw_file f WHERE f.sha256 = v_sha;
+  IF FOUND THEN
+    DELETE FROM meter_etl.raw_chunk c WHERE c.file_id = v_id;
+    DELETE FROM meter_etl.raw_file f WHERE f.file_id = v_id;
+    stage_finish.file_id := v_old;
+    is_new := false;
+    RETURN;
+  END IF;
+  UPDATE meter_etl.raw_file f
+     SET sha256 = v_sha, size_bytes = v_size, chunk_count = v_n, status = 'staged'
+   WHERE f.file_id = v_id;
+  stage_finish.file_id := v_id;
+  is_new := true;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION stage(file_name text, content bytea, source text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = meter_etl, pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_id    bigint;
+  v_old   bigint;
+  v_chunk constant integer := 1048576;
+  v_hash  constant bytea := pg_catalog.sha256(content);
+BEGIN
+  -- check for identical bytes first so a re-sent file costs no copy
+  PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended(pg_catalog.encode(v_hash, 'hex'), 7411));
+  SELECT f.file_id INTO v_old FROM meter_etl.raw_file f WHERE f.sha256 = v_hash;
+  IF FOUND THEN
+    RETURN v_old;
+  END IF;
+  v_id := meter_etl.stage_begin(file_name, source);
+  INSERT INTO meter_etl.raw_chunk (file_id, chunk_no, data)
+  SELECT v_id, n, pg_catalog.substr(content, n * v_chunk + 1, v_chunk)
+    FROM pg_catalog.generate_series(0, (pg_catalog.octet_length(content) - 1) / v_chunk) AS n
+   WHERE pg_catalog.octet_length(content) > 0;
+  RETURN (meter_etl.stage_finish(v_id)).file_id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION create_partitions(from_date date, to_date date)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = meter_etl, pg_catalog, pg_temp
+AS $$
+DECLARE
+  d       date;
+  part    text;
+  created integer := 0;
+BEGIN
+  IF to_date - from_date > 3660 THEN
+    RAISE EXCEPTION 'refusing to create % daily partitions at once', to_date - from_date + 1
+      USING ERRCODE = 'program_limit_exceeded',
+            HINT = 'Check the date range; partitions are created per day.';
+  END IF;
+  -- one creator at a time; ATTACH keeps concurrent inserts running
+  PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('meter_etl.create_partitions', 7411));
+  FOR d IN SELECT pg_catalog.generate_series(from_date, to_date, interval '1 day')::date LOOP
+    part := 'reading_p' || pg_catalog.to_char(d, 'YYYYMMDD');
+    CONTINUE WHEN pg_catalog.to_regclass('meter_etl.' || part) IS NOT NULL;
+    EXECUTE pg_catalog.format('CREATE TABLE meter_etl.%I (LIKE meter_etl.reading INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING COMPRESSION)', part);
+    EXECUTE pg_catalog.format('ALTER TABLE meter_etl.%I ADD PRIMARY KEY (meter_key, channel_id, ts)', part);
+    -- rows that arrived before the partition existed wait in the default one
+    EXECUTE pg_catalog.format('WITH moved AS (DELETE FROM meter_etl.reading_default WHERE ts >= %L AND ts < %L RETURNING *)'
+                   ' INSERT INTO meter_etl.%I SELECT * FROM moved',
+                   d::text || ' 00:00:00+00', (d + 1)::text || ' 00:00:00+00', part);
+    EXECUTE pg_catalog.format('ALTER TABLE meter_etl.reading ATTACH PARTITION meter_etl.%I FOR VALUES FROM (%L) TO (%L)',
+                   part, d::text || ' 00:00:00+00', (d + 1)::text || ' 00:00:00+00');
+    created := created + 1;
+  END LOOP;
+  RETURN created;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION process_claimed_file(p_file bigint, p_run bigint, p_detect boolean DEFAULT true)
+RETURNS text
+LANGUAGE plpgsql VOLATILE
+SET search_path = meter_etl, pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_run     bigint := p_run;
+  v_attempt integer;
+  v_max     integer := coalesce(current_setting('meter_etl.max_attempts', true), '3')::integer;
+  v_backoff interval := coalesce(current_setting('meter_etl.retry_backoff', true), '60s')::interval;
+  r         meter_etl.ingest_run;
+  v_err     text;
+  v_state   text;
+  v_alert   bigint;
+  v_corrupt boolean;
+BEGIN
+  IF p_file IS NULL OR p_run IS NULL OR p_detect IS NULL THEN
+    RAISE EXCEPTION 'file_id, run_id and detect must not be null'
+      USING ERRCODE = 'null_value_not_allowed',
+            HINT = 'Pass what meter_etl.claim_next_file() returned.';
+  END IF;
+  SELECT f.attempts INTO v_attempt FROM meter_etl.raw_file f WHERE f.file_id = p_file;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'raw file % does not exist', p_file USING ERRCODE = 'undefined_object';
+  END IF;
+  PERFORM 1 FROM meter_etl.pipeline_run pr WHERE pr.run_id = p_run AND pr.file_id = p_file;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'pipeline run % is not a run of raw file %', p_run, p_file
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Pass what meter_etl.claim_next_file() returned.';
+  END IF;
+  BEGIN
+    r := meter_etl.ingest(p_file);
+    -- incremental detection of what this ingest (and any before it) stored;
+    -- a detection failure does not undo the ingest: the run stays pending
+    IF p_detect THEN
+      BEGIN
+        PERFORM meter_etl.detect_pending();
+      EXCEPTION WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS v_err = MESSAGE_TEXT, v_state = RETURNED_SQLSTATE;
+        PERFORM meter_etl.raise_alert('detection_failed', 'warning',
+                  format('detection after raw file %s failed; it stays pending', p_file),
+                  jsonb_build_object('error', v_err, 'sqlstate', v_state), NULL, p_file);
+        v_err := NULL;
+        v_state := NULL;
+      END;
+    END IF;
+    UPDATE meter_etl.pipeline_run
+       SET status = 'ok', finished_at = clock_timestamp(), ingest_run_id = r.run_id,
+           readings_read = r.readings_read, rows_clean = r.rows_clean,
+           rows_quarantined = r.rows_quarantined, rows_duplicate = r.rows_duplicate
+     WHERE run_id = v_run;
+    UPDATE meter_etl.raw_file SET next_attempt_at = NULL, last_error = NULL WHERE file_id = p_file;
+    RETURN 'ok';
+  EXCEPTION WHEN OTHERS THEN
+    -- everything the failed attempt wrote is rolled back with this block
+    GET STACKED DIAGNOSTICS v_err = MESSAGE_TEXT, v_state = RETURNED_SQLSTATE;
+  END;
+  -- stored bytes that no longer match their hash will not heal on a retry
+  v_corrupt := v_state = 'XX001';
+  IF v_corrupt THEN
+    v_alert := meter_etl.raise_alert('raw_file_corrupted', 'critical',
+                 format('raw file %s does not match the bytes it was staged with; it was moved to the dead-letter queue', p_file),
+                 jsonb_build_object('error', v_err, 'sqlstate', v_state, 'attempts', v_attempt),
+                 NULL, p_file);
+  ELSIF v_attempt >= v_max THEN
+    v_alert := meter_etl.raise_alert('file_dead_letter', 'critical',
+                 format('raw file %s failed %s times and was moved to the dead-letter queue', p_file, v_attempt),
+                 jsonb_build_object('error', v_err, 'sqlstate', v_state, 'attempts', v_attempt),
+                 NULL, p_file);
+  END IF;
+  IF v_alert IS NOT NULL THEN
+    INSERT INTO meter_etl.dead_letter (file_id, attempts, last_error, sqlstate, alert_id)
+    VALUES (p_file, v_attempt, v_err, v_state, v_alert)
+    ON CONFLICT (file_id) DO UPDATE SET failed_at = clock_timestamp(), attempts = EXCLUDED.attempts,
+           last_error = EXCLUDED.last_error, sqlstate = EXCLUDED.sqlstate, alert_id = EXCLUDED.alert_id;
+    UPDATE meter_etl.raw_file SET status = 'dead_letter', last_error = v_err, next_attempt_at = NULL
+     WHERE file_id = p_file;
+    UPDATE meter_etl.pipeline_run SET status = 'dead_letter', finished_at = clock_timestamp(),
+           error = v_err, sqlstate = v_state WHERE run_id = v_run;
+    RETURN 'dead_letter';
+  END IF;
+  UPDATE meter_etl.raw_file SET status = 'failed', last_error = v_err,
+         next_attempt_at = clock_timestamp() + v_backoff * power(2, v_attempt - 1)
+   WHERE file_id = p_file;
+  UPDATE meter_etl.pipeline_run SET status = 'failed', finished_at = clock_timestamp(),
+         error = v_err, sqlstate = v_state WHERE run_id = v_run;
+  RETURN 'failed';
+END
+$$;
+
+CREATE OR REPLACE PROCEDURE run_pipeline(max_files integer DEFAULT NULL, worker text DEFAULT NULL,
+                              scan boolean DEFAULT true, detect boolean DEFAULT true)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+  v_worker text := coalesce(worker, 'session-' || pg_backend_pid());
+  v_file   bigint;
+  v_run    bigint;
+  v_done   integer := 0;
+  v_result text;
+BEGIN
+  PERFORM pg_catalog.set_config('search_path', 'meter_etl, pg_catalog, pg_temp', true);
+  -- one run per worker name at a time: a scheduled run that finds its
+  -- predecessor still busy skips instead of queueing behind it
+  IF NOT pg_try_advisory_lock(7412, hashtext(v_worker)) THEN
+    RAISE NOTICE 'pipeline worker "%" is already running; skipped', v_worker;
+    RETURN;
+  END IF;
+  -- a file lands, the pipeline starts: pick up new files from the inbox first
+  IF scan AND coalesce(current_setting('meter_etl.inbox_dir', true), '') <> '' THEN
+    PERFORM meter_etl.scan_inbox();
+    COMMIT;
+    PERFORM pg_catalog.set_config('search_path', 'meter_etl, pg_catalog, pg_temp', true);
+  END IF;
+  LOOP
+    EXIT WHEN max_files IS NOT NULL AND v_done >= max_files;
+    SELECT c.file_id, c.run_id INTO v_file, v_run FROM meter_etl.claim_next_file(v_worker) c;
+    COMMIT;                         -- the claim, its attempt count and run row are durable
+    PERFORM pg_catalog.set_config('search_path', 'meter_etl, pg_catalog, pg_temp', true);
+    EXIT WHEN v_file IS NULL;
+    v_result := meter_etl.process_claimed_file(v_file, v_run, detect);
+    COMMIT;                         -- each file in its own transaction
+    PERFORM pg_catalog.set_config('search_path', 'meter_etl, pg_catalog, pg_temp', true);
+    PERFORM pg_advisory_unlock(7411, v_file::integer);
+    v_done := v_done + 1;
+  END LOOP;
+  PERFORM pg_advisory_unlock(7412, hashtext(v_worker));
+  PERFORM meter_etl.prune_history();
+  COMMIT;
+END
+$$;
+
+-- CREATE OR REPLACE resets SECURITY DEFINER (90_roles.sql sets it)
+ALTER FUNCTION create_partitions(date, date) SECURITY DEFINER;
+
+-- The raw zone is append-only for everyone but the extension's owner.
+REVOKE INSERT, UPDATE, DELETE ON raw_file, raw_chunk FROM meter_etl_admin;
+GRANT UPDATE (status, format, attempts, last_error, next_attempt_at) ON raw_file TO meter_etl_admin;
+
+-- The monitoring view shows other sessions' query text only to a role that
+-- may see it in pg_stat_activity itself.
+ALTER VIEW v_ingest_progress SET (security_invoker = true);
