@@ -145,7 +145,7 @@ SQL
     "$(q "SELECT count(*) FROM meter_etl.v_reading v JOIN meter_etl.raw_file f USING (file_id) WHERE f.file_name LIKE '%NEM12%' AND v.kw = 0")"
   check "every real file balanced" "t" "$(q "SELECT bool_and(balanced) FROM meter_etl.v_file_accounting WHERE status = 'ingested'")"
 else
-  echo "-- real vendor files not found at $REAL: skipped"
+  echo "skip real vendor files: not found at $REAL"
 fi
 
 echo "-- a database that is not UTF8 is refused with a clear error"

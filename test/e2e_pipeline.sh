@@ -138,7 +138,7 @@ if q postgres "SELECT 1 FROM pg_available_extensions WHERE name = 'pg_cron'" | g
   check "unschedule removes the jobs" "4" "$(q postgres "SELECT meter_etl.unschedule()")"
   q postgres "DROP EXTENSION meter_etl CASCADE" >/dev/null
 else
-  echo "-- pg_cron not preloaded for database postgres: skipped"
+  echo "skip pg_cron: not preloaded for database postgres"
 fi
 for db in pipe_one pipe_four crash_ref crash_kill; do
   psql -X -q -d postgres -c "DROP DATABASE $db"

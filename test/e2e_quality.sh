@@ -140,7 +140,7 @@ SELECT (SELECT count(DISTINCT meter_id) FROM r) AS meters, count(*) AS removed_r
 SQL
   grep -q FAIL "$WORK/interp.txt" && fail=1
 else
-  echo "-- real data not found at $REAL: interpolation check skipped"
+  echo "skip interpolation check on real data: not found at $REAL"
 fi
 
 psql -X -q -d postgres -c "DROP DATABASE meter_etl_quality"

@@ -7,6 +7,24 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
+# Everything is also logged, so that the last line can count what passed,
+# failed and was skipped across the suites: cmocka tests, pg_regress tests,
+# and the "ok" / "FAIL" / "skip" lines of the scripts.
+LOG=$(mktemp /tmp/meter_etl_run_all.XXXXXX)
+exec > >(tee "$LOG") 2>&1
+summary() {
+  local rc=$? passed failed skipped
+  sleep 0.5   # let tee write what is still in the pipe
+  passed=$(( $(grep -o '^\[  PASSED  \] [0-9]*' "$LOG" | awk '{ s += $4 } END { print s + 0 }') \
+           + $(grep -c '^test .* \.\.\. ok' "$LOG") + $(grep -c '^ok ' "$LOG") ))
+  failed=$(( $(grep -o '^\[  FAILED  \] [0-9]*' "$LOG" | awk '{ s += $4 } END { print s + 0 }') \
+           + $(grep -c '^test .* \.\.\. FAILED' "$LOG") + $(grep -c '^FAIL' "$LOG") ))
+  skipped=$(grep -c '^skip ' "$LOG")
+  [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ] && failed=1
+  echo "== $passed passed, $failed failed, $skipped skipped in $(( $(date +%s) - start )) s"
+  rm -f "$LOG"
+}
+trap summary EXIT
 
 test/install_deps.sh
 
@@ -43,4 +61,3 @@ pg_virtualenv -t -o "shared_preload_libraries=pg_cron" -o "cron.database_name=po
   -o "cron.use_background_workers=on" -o "max_worker_processes=32" \
   -o "max_locks_per_transaction=256" test/pg_suites.sh
 
-echo "== all suites passed in $(( $(date +%s) - start )) s"
