@@ -14,12 +14,13 @@ LOG=$(mktemp /tmp/meter_etl_run_all.XXXXXX)
 exec > >(tee "$LOG") 2>&1
 summary() {
   local rc=$? passed failed skipped
+  set +e
   sleep 0.5   # let tee write what is still in the pipe
-  passed=$(( $(grep -o '^\[  PASSED  \] [0-9]*' "$LOG" | awk '{ s += $4 } END { print s + 0 }') \
-           + $(grep -c '^test .* \.\.\. ok' "$LOG") + $(grep -c '^ok ' "$LOG") ))
-  failed=$(( $(grep -o '^\[  FAILED  \] [0-9]*' "$LOG" | awk '{ s += $4 } END { print s + 0 }') \
-           + $(grep -c '^test .* \.\.\. FAILED' "$LOG") + $(grep -c '^FAIL' "$LOG") ))
-  skipped=$(grep -c '^skip ' "$LOG")
+  passed=$(( $(grep -o '^\[  PASSED  \] [0-9]*' "$LOG" | awk '{ s += $4 } END { print s + 0 }' || true) \
+           + $(grep -c '^test .* \.\.\. ok' "$LOG" || true) + $(grep -c '^ok ' "$LOG" || true) ))
+  failed=$(( $(grep -o '^\[  FAILED  \] [0-9]*' "$LOG" | awk '{ s += $4 } END { print s + 0 }' || true) \
+           + $(grep -c '^test .* \.\.\. FAILED' "$LOG" || true) + $(grep -c '^FAIL' "$LOG" || true) ))
+  skipped=$(grep -c '^skip ' "$LOG" || true)
   [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ] && failed=1
   echo "== $passed passed, $failed failed, $skipped skipped in $(( $(date +%s) - start )) s"
   rm -f "$LOG"
