@@ -24,6 +24,7 @@ summary() {
   [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ] && failed=1
   echo "== $passed passed, $failed failed, $skipped skipped in $(( $(date +%s) - start )) s"
   rm -f "$LOG"
+  exit "$rc"
 }
 trap summary EXIT
 
