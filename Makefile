@@ -12,14 +12,16 @@ EXTENSION = meter_etl
 EXTVERSION = 0.2
 MODULE_big = meter_etl
 
-# Pure C: no postgres.h, tested by cmocka and the fuzzer without a server.
-SERIES_SRCS = src/series.c src/series_fill.c src/series_outlier.c src/series_faults.c src/orderstat.c
-PARQUET_SRCS = $(sort $(wildcard src/parquet/*.c))
-PURE_SRCS = src/me_alloc.c src/parse.c src/tzconv.c src/rules.c src/csvmap.c \
-	src/reader.c src/parser_thread.c src/confine.c src/keyruns.c $(SERIES_SRCS) $(PARQUET_SRCS)
-# PostgreSQL glue.
-GLUE_SRCS = src/meter_etl.c src/guc.c src/stage.c src/ingest.c src/store.c \
-	src/quarantine.c src/profile.c src/inbox.c $(sort $(wildcard src/srf_*.c src/detect*.c src/pipeline*.c src/archive*.c))
+# src/core: pure C, no PostgreSQL header (check-core enforces it), tested by
+# cmocka and the fuzzer without a server.  src/pg: the PostgreSQL glue.
+READ_SRCS = $(addprefix src/core/read/,parse.c tzconv.c rules.c csvmap.c reader.c parser_thread.c)
+SERIES_SRCS = $(addprefix src/core/series/,series.c series_fill.c series_outlier.c series_faults.c orderstat.c)
+PARQUET_SRCS = $(sort $(wildcard src/core/parquet/*.c))
+PURE_SRCS = src/core/me_alloc.c src/core/confine.c src/core/keyruns.c \
+	$(READ_SRCS) $(SERIES_SRCS) $(PARQUET_SRCS)
+GLUE_SRCS = src/pg/meter_etl.c src/pg/guc.c \
+	$(sort $(wildcard src/pg/ingest/*.c src/pg/detect/*.c src/pg/archive/*.c))
+HEADERS = $(shell find src -name '*.h')
 
 # SKIP="src/x.c src/sql/30_x.sql" leaves work in progress out of a build
 OBJS = $(patsubst %.c,%.o,$(filter-out $(SKIP),$(PURE_SRCS) $(GLUE_SRCS)))
@@ -49,7 +51,15 @@ include $(PGXS)
 
 # PGXS tracks no header dependencies: a changed header (a struct, an enum)
 # rebuilds every object, rather than linking objects that disagree on it.
-$(OBJS): $(wildcard src/*.h src/parquet/*.h)
+$(OBJS): $(HEADERS)
+
+# The pure cores stay pure: no file under src/core may include a PostgreSQL
+# header or one of the glue's.  Runs before every build.
+.PHONY: check-core
+check-core:
+	@bad=$$(grep -rlE '#include [<"](postgres|postgres_fe|c|fmgr|miscadmin)\.h[>"]|#include "(pg|utils|access|catalog|executor|nodes|storage|commands|lib|common)/' src/core || true); \
+	if [ -n "$$bad" ]; then echo "src/core must not include PostgreSQL or glue headers: $$bad" >&2; exit 1; fi
+all: check-core
 
 # rebuilt every time: SKIP may change the list of parts
 $(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS) FORCE
@@ -61,21 +71,21 @@ FORCE:
 UNIT_CC ?= cc
 UNIT_CFLAGS ?= -O1 -g -std=gnu11 -Isrc $(WARN) -DME_VERSION='"$(EXTVERSION)"'
 UNIT_LIBS = -lcmocka -lcsv -lzstd -lm -lpthread
-UNIT_TESTS = $(patsubst test/%.c,test/build/%,$(wildcard test/test_*.c))
+UNIT_TESTS = $(patsubst test/unit/%.c,test/build/%,$(wildcard test/unit/test_*.c))
 
 # Each unit test links only the pure sources it exercises.
-test_parse_SRCS = src/me_alloc.c src/parse.c src/tzconv.c src/rules.c src/csvmap.c
-test_reader_SRCS = src/me_alloc.c src/parse.c src/tzconv.c src/rules.c src/csvmap.c src/reader.c
-test_parser_thread_SRCS = $(test_reader_SRCS) src/parser_thread.c
-test_series_SRCS = src/me_alloc.c src/tzconv.c $(SERIES_SRCS)
-test_parquet_SRCS = src/me_alloc.c $(PARQUET_SRCS)
+test_parse_SRCS = src/core/me_alloc.c $(addprefix src/core/read/,parse.c tzconv.c rules.c csvmap.c)
+test_reader_SRCS = $(test_parse_SRCS) src/core/read/reader.c
+test_parser_thread_SRCS = $(test_reader_SRCS) src/core/read/parser_thread.c
+test_series_SRCS = src/core/me_alloc.c src/core/read/tzconv.c $(SERIES_SRCS)
+test_parquet_SRCS = src/core/me_alloc.c $(PARQUET_SRCS)
 test_pq_async_SRCS = $(test_parquet_SRCS)
-test_keyruns_SRCS = src/keyruns.c
+test_keyruns_SRCS = src/core/keyruns.c
 # the parser thread's allocation failures are injected through realloc
 test_parser_thread_LDFLAGS = -Wl,--wrap=realloc
 
 .SECONDEXPANSION:
-test/build/%: test/%.c $$($$*_SRCS) $(wildcard src/*.h src/parquet/*.h test/*.h)
+test/build/%: test/unit/%.c $$($$*_SRCS) $(HEADERS) $(wildcard test/unit/*.h)
 	@mkdir -p test/build
 	$(UNIT_CC) $(UNIT_CFLAGS) $(UNIT_SANITIZE) -o $@ $< $($*_SRCS) $(UNIT_LIBS) $($*_LDFLAGS)
 
@@ -89,7 +99,7 @@ bin/meter-etl-load: tools/meter_etl_load.c
 	@mkdir -p bin
 	$(UNIT_CC) $(UNIT_CFLAGS) -I$(shell $(PG_CONFIG) --includedir) -o $@ $< -L$(shell $(PG_CONFIG) --libdir) -lpq
 
-bin/meter-etl-gen: tools/gen_fleet.c src/me_time.h
+bin/meter-etl-gen: tools/gen_fleet.c src/core/me_time.h
 	@mkdir -p bin
 	$(UNIT_CC) -O2 -std=gnu11 -Isrc $(WARN) -o $@ $< -lm
 
@@ -103,7 +113,7 @@ check-all:
 demo:
 	test/demo.sh
 bench:
-	test/bench.sh
+	test/bench/bench.sh
 
 clean: clean-unit clean-tools
 clean-unit:

@@ -24,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "me_time.h"
+#include "core/me_time.h"
 
 /* ------------------------------------------------------------------ PRNG */
 

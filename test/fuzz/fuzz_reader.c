@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "fixture_profiles.h"
-#include "reader.h"
+#include "core/read/reader.h"
 #include "test_helpers.h"
 
 typedef struct Count

@@ -7,8 +7,8 @@ cd "$(dirname "$0")/../.."
 secs=${FUZZ_SECONDS:-60}
 work=$(mktemp -d /tmp/meter_etl_fuzz.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-srcs="src/me_alloc.c src/parse.c src/tzconv.c src/rules.c src/csvmap.c src/reader.c"
-clang -g -O1 -std=gnu11 -Isrc -Itest -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+srcs="src/core/me_alloc.c src/core/read/parse.c src/core/read/tzconv.c src/core/read/rules.c src/core/read/csvmap.c src/core/read/reader.c"
+clang -g -O1 -std=gnu11 -Isrc -Itest/unit -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
   -o "$work/fuzz_reader" test/fuzz/fuzz_reader.c $srcs -lcsv -lm
 echo "== replaying regression inputs"
 if ls test/fuzz/regressions/* >/dev/null 2>&1; then

@@ -1,4 +1,4 @@
-// archive_bench.mjs - the DuckDB side of test/bench_archive.sh: writes the
+// archive_bench.mjs - the DuckDB side of test/bench/bench_archive.sh: writes the
 // same readings from the same CSV to Parquet with ZSTD, and prints one line
 // per variant: name, median seconds of RUNS runs, rows, bytes.
 //

@@ -3,7 +3,7 @@
 // schema and types, row-for-row equality, sort order, hive partition keys,
 // footer statistics, key/value metadata, the manifest (sizes, SHA-256), and
 // that a date filter skips the other dates' files.  Exits non-zero on any
-// mismatch.  Used by test/e2e_archive.sh.
+// mismatch.  Used by test/e2e/e2e_archive.sh.
 //
 // Usage: node archive_check.mjs ROOT EXPECT_DIR
 //   ROOT        meter_etl.archive_dir

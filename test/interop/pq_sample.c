@@ -20,8 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "me_time.h"
-#include "parquet/pq_writer.h"
+#include "core/me_time.h"
+#include "core/parquet/pq_writer.h"
 
 #define MAX_COLS 8
 #define STRBUF 8192

@@ -23,7 +23,7 @@ echo "== build pq_sample"
 "$cc" -O2 -g -std=gnu11 -I"$root/src" \
 	-Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers \
 	-Wno-sign-compare -o "$work/pq_sample" "$here/pq_sample.c" \
-	"$root/src/me_alloc.c" "$root"/src/parquet/*.c -lzstd -lm
+	"$root/src/core/me_alloc.c" "$root"/src/core/parquet/*.c -lzstd -lm
 
 echo "== write samples"
 mkdir "$work/out"

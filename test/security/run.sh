@@ -12,7 +12,7 @@
 # membership, that none owns an object, and that no raw byte changed.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-. test/lib_e2e.sh
+. test/e2e/lib_e2e.sh
 e2e_setup meter_etl_security
 DB=$PGDATABASE
 ROLES="atk_reader atk_loader atk_admin atk_archiver atk_nobody"
