@@ -14,8 +14,8 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-#include "meter_etl.h"
 #include "core/read/parse.h"
+#include "guc.h"
 
 char	   *me_inbox_dir = NULL;
 double		me_max_kw = 100.0;

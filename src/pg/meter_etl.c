@@ -11,8 +11,9 @@
 #include "pgtime.h"
 #include "utils/memutils.h"
 
-#include "pg/detect/detect.h"
 #include "core/me_alloc.h"
+#include "pg/detect/detect.h"
+#include "guc.h"
 #include "meter_etl.h"
 
 PG_MODULE_MAGIC;

@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fixture_profiles.h"
 #include "core/read/reader.h"
+#include "fixture_profiles.h"
 #include "test_helpers.h"
 
 typedef struct Count

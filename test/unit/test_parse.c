@@ -11,10 +11,10 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "test_helpers.h"
 #include "core/read/csvmap.h"
 #include "core/read/parse.h"
 #include "core/read/rules.h"
-#include "test_helpers.h"
 #include "core/read/tzconv.h"
 
 #define S(x) x, strlen(x)

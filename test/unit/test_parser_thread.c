@@ -14,8 +14,8 @@
 #include <cmocka.h>
 
 #include "fixture_profiles.h"
-#include "core/read/parser_thread.h"
 #include "test_helpers.h"
+#include "core/read/parser_thread.h"
 
 /* A text log of events, to compare the two paths. */
 typedef struct Log

@@ -14,11 +14,11 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "core/read/csvmap.h"
+#include "test_helpers.h"
 #include "core/me_alloc.h"
+#include "core/read/csvmap.h"
 #include "core/read/parse.h"
 #include "core/read/reader.h"
-#include "test_helpers.h"
 
 /* ------------------------------------------------------------ collector */
 

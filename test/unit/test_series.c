@@ -18,9 +18,9 @@
 #include <cmocka.h>
 
 #include "core/me_time.h"
+#include "core/read/tzconv.h"
 #include "core/series/orderstat.h"
 #include "core/series/series.h"
-#include "core/read/tzconv.h"
 
 #define MIN15 (15 * ME_USECS_PER_MIN)
 #define HOUR ME_USECS_PER_HOUR

@@ -5,8 +5,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "csvmap.h"
 #include "core/me_alloc.h"
+#include "csvmap.h"
 
 /*
  * Normalise a header name for matching: drop a UTF-8 byte-order mark,

@@ -13,8 +13,8 @@
 #include <stdint.h>
 
 #include "core/me_time.h"
-#include "series.h"
 #include "core/read/tzconv.h"
+#include "series.h"
 
 /* UTC-to-local converter with a one-hour offset cache. */
 typedef struct MeLocal

@@ -66,12 +66,12 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#include "archive.h"
 #include "core/keyruns.h"
 #include "core/me_alloc.h"
 #include "core/parquet/pq_async.h"
-#include "pg/meter_etl.h"
 #include "core/parquet/pq_writer.h"
+#include "archive.h"
+#include "pg/guc.h"
 
 PG_FUNCTION_INFO_V1(meter_etl_archive_parquet);
 PG_FUNCTION_INFO_V1(meter_etl_archive_drop);

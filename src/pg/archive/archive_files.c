@@ -28,9 +28,9 @@
 #include "utils/datetime.h"
 #include "utils/memutils.h"
 
-#include "archive.h"
 #include "core/confine.h"
-#include "pg/meter_etl.h"
+#include "archive.h"
+#include "pg/guc.h"
 #include "pg/ingest/stage.h"
 
 #define ARCHIVE_DIR_MODE 0750

@@ -21,8 +21,8 @@
 #include "utils/jsonb.h"
 
 #include "core/me_time.h"
-#include "core/series/series.h"
 #include "core/read/tzconv.h"
+#include "core/series/series.h"
 
 /* A meter as detection needs it (from meter_etl.meter). */
 typedef struct MeDetMeter

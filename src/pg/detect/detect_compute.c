@@ -47,9 +47,8 @@
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
-#include "detect.h"
-#include "pg/meter_etl.h"
 #include "core/read/rules.h"
+#include "detect.h"
 
 PG_FUNCTION_INFO_V1(meter_etl_detect_compute);
 

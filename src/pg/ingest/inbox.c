@@ -24,7 +24,6 @@
 #include "utils/timestamp.h"
 
 #include "core/confine.h"
-#include "pg/meter_etl.h"
 #include "stage.h"
 
 PG_FUNCTION_INFO_V1(meter_etl_scan_inbox);

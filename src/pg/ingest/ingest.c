@@ -31,14 +31,16 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-#include "core/read/csvmap.h"
 #include "core/me_time.h"
-#include "pg/meter_etl.h"
+#include "core/read/csvmap.h"
 #include "core/read/parser_thread.h"
-#include "profile.h"
 #include "core/read/reader.h"
+#include "pg/guc.h"
+#include "profile.h"
+#include "quarantine.h"
 #include "stage.h"
 #include "store.h"
+#include "pg/meter_etl.h"
 
 PG_FUNCTION_INFO_V1(meter_etl_ingest);
 PG_FUNCTION_INFO_V1(meter_etl_detect_format);

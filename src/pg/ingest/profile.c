@@ -17,10 +17,10 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 
-#include "pg/meter_etl.h"
-#include "profile.h"
 #include "core/read/reader.h"
+#include "profile.h"
 #include "stage.h"
+#include "pg/meter_etl.h"
 
 #define SNIFF_BYTES 65536
 

@@ -24,7 +24,8 @@
 #include "utils/timestamp.h"
 
 #include "core/me_time.h"
-#include "pg/meter_etl.h"
+#include "pg/guc.h"
+#include "quarantine.h"
 
 PG_FUNCTION_INFO_V1(meter_etl_reading_guard);
 

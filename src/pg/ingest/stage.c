@@ -22,9 +22,10 @@
 #include "utils/memutils.h"
 
 #include "core/confine.h"
-#include "pg/meter_etl.h"
 #include "core/read/reader.h"
+#include "pg/guc.h"
 #include "stage.h"
+#include "pg/meter_etl.h"
 
 PG_FUNCTION_INFO_V1(meter_etl_raw_sha256);
 PG_FUNCTION_INFO_V1(meter_etl_stage_server_file);

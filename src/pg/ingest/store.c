@@ -53,7 +53,7 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
-#include "pg/meter_etl.h"
+#include "pg/guc.h"
 #include "store.h"
 
 #define STORE_SLOTS 1000		/* rows per table_multi_insert call, as COPY */
