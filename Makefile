@@ -81,6 +81,7 @@ test_series_SRCS = src/core/me_alloc.c src/core/read/tzconv.c $(SERIES_SRCS)
 test_parquet_SRCS = src/core/me_alloc.c $(PARQUET_SRCS)
 test_pq_async_SRCS = $(test_parquet_SRCS)
 test_keyruns_SRCS = src/core/keyruns.c
+test_confine_SRCS = src/core/confine.c
 # the parser thread's allocation failures are injected through realloc
 test_parser_thread_LDFLAGS = -Wl,--wrap=realloc
 
