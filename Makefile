@@ -43,7 +43,7 @@ REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
 WARN = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers \
 	-Wno-sign-compare -Wno-cast-function-type
 PG_CPPFLAGS = -Isrc $(WARN) -DME_VERSION='"$(EXTVERSION)"'
-SHLIB_LINK = -lcsv -lzstd -lpthread
+SHLIB_LINK = -lcsv -lzstd -lpthread -Wl,--version-script=src/pg/exports.map
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -107,6 +107,21 @@ bin/meter-etl-gen: tools/gen_fleet.c src/core/me_time.h
 .PHONY: tools
 tools: bin/meter-etl-load bin/meter-etl-gen
 all: tools
+
+$(shlib): src/pg/exports.map
+
+# The library exports exactly the C functions the install script names, and
+# the two PostgreSQL looks up itself (src/pg/exports.map).
+.PHONY: check-exports
+check-exports: $(shlib)
+	@nm -D --defined-only $(shlib) | awk '{ print $$3 }' | sort > exports.have
+	@{ echo Pg_magic_func; echo _PG_init; \
+	   sed -n "s/.*'MODULE_PATHNAME', *'\([a-z_0-9]*\)'.*/\1/p" $(SQL_PARTS) | sort -u | sed 'p; s/^/pg_finfo_/'; } \
+	   | sort > exports.want
+	@if ! diff -u exports.want exports.have; then rm -f exports.want exports.have; \
+	   echo "exported symbols differ from the SQL entry points" >&2; exit 1; fi
+	@echo "exports: $$(wc -l < exports.have) symbols, all of them SQL entry points or PostgreSQL's"
+	@rm -f exports.want exports.have
 
 .PHONY: check-all demo bench
 check-all:

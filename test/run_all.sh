@@ -33,6 +33,7 @@ test/install_deps.sh
 echo "== build (warnings are errors)"
 make -s clean >/dev/null
 make -s
+make -s check-exports
 make -s install
 
 echo "== unit tests (cmocka)"
