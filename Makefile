@@ -26,7 +26,8 @@ HEADERS = $(shell find src -name '*.h')
 # SKIP="src/x.c src/sql/30_x.sql" leaves work in progress out of a build
 OBJS = $(patsubst %.c,%.o,$(filter-out $(SKIP),$(PURE_SRCS) $(GLUE_SRCS)))
 # The install script is assembled from src/sql/*.sql in name order (core
-# first, then detection, pipeline, archive), one file per responsibility.
+# first, then detection, pipeline, archive), one file per responsibility;
+# build.sh fills in the defaults the C headers define (@ME_DEFAULT_*@).
 SQL_PARTS = $(filter-out $(SKIP),$(sort $(wildcard src/sql/*.sql)))
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 # Earlier versions' install scripts, frozen as released, and the upgrade
@@ -62,8 +63,8 @@ check-core:
 all: check-core
 
 # rebuilt every time: SKIP may change the list of parts
-$(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS) FORCE
-	cat $(SQL_PARTS) > $@
+$(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS) src/sql/build.sh FORCE
+	src/sql/build.sh $(SQL_PARTS) > $@.tmp && mv $@.tmp $@
 .PHONY: FORCE
 FORCE:
 

@@ -18,20 +18,20 @@
 #include "guc.h"
 
 char	   *me_inbox_dir = NULL;
-double		me_max_kw = 100.0;
+double		me_max_kw = ME_DEFAULT_MAX_KW;
 char	   *me_min_timestamp = NULL;
-int			me_future_tolerance_s = 86400;
-int			me_grid_tolerance_s = 30;
-int			me_max_line_bytes = 16 * 1024 * 1024;
-int			me_batch_rows = 65536;
+int			me_future_tolerance_s = ME_DEFAULT_FUTURE_TOLERANCE_S;
+int			me_grid_tolerance_s = ME_DEFAULT_GRID_TOLERANCE_S;
+int			me_max_line_bytes = ME_DEFAULT_MAX_LINE_BYTES;
+int			me_batch_rows = ME_DEFAULT_BATCH_ROWS;
 char	   *me_archive_dir = NULL;
-int			me_archive_buckets = 16;
-int			me_max_attempts = 3;
+int			me_archive_buckets = ME_DEFAULT_ARCHIVE_BUCKETS;
+int			me_max_attempts = ME_DEFAULT_MAX_ATTEMPTS;
 bool		me_parallel_parse = true;
 bool		me_parallel_archive = true;
 bool		me_bulk_index_build = true;
-int			me_retry_backoff_s = 60;
-int			me_run_history_days = 30;
+int			me_retry_backoff_s = ME_DEFAULT_RETRY_BACKOFF_S;
+int			me_run_history_days = ME_DEFAULT_RUN_HISTORY_DAYS;
 
 /* Accept ISO-8601 dates and date-times for meter_etl.min_timestamp. */
 static bool
@@ -71,28 +71,28 @@ me_define_gucs(void)
 							   &me_inbox_dir, "", PGC_SUSET, 0, NULL, NULL, NULL);
 	DefineCustomRealVariable("meter_etl.max_kw",
 							 "Readings above this many kW are quarantined as implausible_value.",
-							 NULL, &me_max_kw, 100.0, 0.001, 1e9, PGC_SUSET, 0,
+							 NULL, &me_max_kw, ME_DEFAULT_MAX_KW, 0.001, 1e9, PGC_SUSET, 0,
 							 NULL, NULL, NULL);
 	DefineCustomStringVariable("meter_etl.min_timestamp",
 							   "Readings before this time (UTC unless an offset is given) are out of range.",
-							   NULL, &me_min_timestamp, "2000-01-01 00:00:00+00", PGC_SUSET, 0,
+							   NULL, &me_min_timestamp, ME_DEFAULT_MIN_TIMESTAMP, PGC_SUSET, 0,
 							   check_min_timestamp, NULL, NULL);
 	DefineCustomIntVariable("meter_etl.future_tolerance",
 							"How far past the current time a reading may lie.",
-							NULL, &me_future_tolerance_s, 86400, 0, INT_MAX, PGC_SUSET,
+							NULL, &me_future_tolerance_s, ME_DEFAULT_FUTURE_TOLERANCE_S, 0, INT_MAX, PGC_SUSET,
 							GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomIntVariable("meter_etl.grid_tolerance",
 							"Timestamps this close to the interval grid are snapped onto it.",
 							"Never more than a quarter of the interval; farther ones are off_grid_timestamp.",
-							&me_grid_tolerance_s, 30, 0, 3600, PGC_SUSET, GUC_UNIT_S,
+							&me_grid_tolerance_s, ME_DEFAULT_GRID_TOLERANCE_S, 0, 3600, PGC_SUSET, GUC_UNIT_S,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("meter_etl.max_line_bytes",
 							"Longer lines are quarantined as parse_error without being buffered.",
-							NULL, &me_max_line_bytes, 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024,
+							NULL, &me_max_line_bytes, ME_DEFAULT_MAX_LINE_BYTES, 1024, 1024 * 1024 * 1024,
 							PGC_USERSET, GUC_UNIT_BYTE, NULL, NULL, NULL);
 	DefineCustomIntVariable("meter_etl.batch_rows",
 							"Readings buffered, sorted and de-duplicated per insert batch.",
-							NULL, &me_batch_rows, 65536, 1024, 4 * 1024 * 1024, PGC_USERSET, 0,
+							NULL, &me_batch_rows, ME_DEFAULT_BATCH_ROWS, 1024, 4 * 1024 * 1024, PGC_USERSET, 0,
 							NULL, NULL, NULL);
 	DefineCustomBoolVariable("meter_etl.parallel_parse",
 							 "Parse raw files in a second thread while the backend stores readings.",
@@ -108,14 +108,14 @@ me_define_gucs(void)
 							 &me_bulk_index_build, true, PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("meter_etl.max_attempts",
 							"Attempts run_pipeline makes on a raw file before moving it to the dead-letter queue.",
-							NULL, &me_max_attempts, 3, 1, 100, PGC_SUSET, 0, NULL, NULL, NULL);
+							NULL, &me_max_attempts, ME_DEFAULT_MAX_ATTEMPTS, 1, 100, PGC_SUSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("meter_etl.retry_backoff",
 							"Wait before the second attempt on a failed file; doubles with each attempt.",
-							NULL, &me_retry_backoff_s, 60, 0, 86400, PGC_SUSET, GUC_UNIT_S,
+							NULL, &me_retry_backoff_s, ME_DEFAULT_RETRY_BACKOFF_S, 0, 86400, PGC_SUSET, GUC_UNIT_S,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("meter_etl.run_history_days",
 							"Days of pipeline run history kept (ours, and pg_cron's when scheduled by meter_etl).",
-							NULL, &me_run_history_days, 30, 1, 36500, PGC_SUSET, 0, NULL, NULL, NULL);
+							NULL, &me_run_history_days, ME_DEFAULT_RUN_HISTORY_DAYS, 1, 36500, PGC_SUSET, 0, NULL, NULL, NULL);
 	DefineCustomStringVariable("meter_etl.archive_dir",
 							   "Server directory archive_parquet() writes Parquet files into.",
 							   "Empty disables the archive. Nothing is written outside it.",
@@ -123,7 +123,7 @@ me_define_gucs(void)
 	DefineCustomIntVariable("meter_etl.archive_buckets",
 							"Meter buckets (meter_bucket=NN partitions) per day in the Parquet archive.",
 							"Keep it unchanged for a dataset: a meter's bucket depends on it.",
-							&me_archive_buckets, 16, 1, 1000, PGC_USERSET, 0,
+							&me_archive_buckets, ME_DEFAULT_ARCHIVE_BUCKETS, 1, 1000, PGC_USERSET, 0,
 							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("meter_etl");
 }

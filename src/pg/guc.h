@@ -7,7 +7,19 @@
 
 #include "postgres.h"
 
+#include "core/read/reader.h"
 #include "core/read/rules.h"
+
+/*
+ * Defaults of the settings that are not the rules' (core/read/rules.h) or
+ * detection's (core/series/series.h); the pipeline's SQL takes them through
+ * @NAME@ when the install script is built.
+ */
+#define ME_DEFAULT_BATCH_ROWS 65536
+#define ME_DEFAULT_ARCHIVE_BUCKETS 16
+#define ME_DEFAULT_MAX_ATTEMPTS 3
+#define ME_DEFAULT_RETRY_BACKOFF_S 60
+#define ME_DEFAULT_RUN_HISTORY_DAYS 30
 
 extern char *me_inbox_dir;
 extern double me_max_kw;

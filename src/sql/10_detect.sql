@@ -8,7 +8,7 @@
 -- ---------------------------------------------------------------- SRFs
 
 CREATE FUNCTION interpolate(from_ts timestamptz, to_ts timestamptz, meters text[] DEFAULT NULL,
-                            max_gap interval DEFAULT '2 hours', like_day boolean DEFAULT false)
+                            max_gap interval DEFAULT '@ME_DEFAULT_MAX_GAP_S@ s', like_day boolean DEFAULT false)
 RETURNS TABLE (meter_id text, channel text, ts timestamptz, kw double precision,
                estimated boolean, method text)
 AS 'MODULE_PATHNAME', 'meter_etl_interpolate'
@@ -18,7 +18,7 @@ COMMENT ON FUNCTION interpolate(timestamptz, timestamptz, text[], interval, bool
   'One row per grid slot in [from_ts, to_ts) of each meter channel: the actual reading, a linear estimate for a gap up to max_gap, a like-day estimate for longer gaps when like_day, or a hole (kw NULL, method gap)';
 
 CREATE FUNCTION interpolate_array(ts timestamptz[], kw double precision[], step interval DEFAULT '15 minutes',
-                            max_gap interval DEFAULT '2 hours', from_ts timestamptz DEFAULT NULL,
+                            max_gap interval DEFAULT '@ME_DEFAULT_MAX_GAP_S@ s', from_ts timestamptz DEFAULT NULL,
                             to_ts timestamptz DEFAULT NULL, like_day boolean DEFAULT false,
                             time_zone text DEFAULT 'UTC')
 RETURNS TABLE (ts timestamptz, kw double precision, estimated boolean, method text)
@@ -29,8 +29,8 @@ COMMENT ON FUNCTION interpolate_array(timestamptz[], double precision[], interva
   'interpolate() on any series: ts strictly ascending, kw NULL for a missing reading; the grid is every step in [from_ts, to_ts) (default: the span of ts)';
 
 CREATE FUNCTION rolling_outliers(from_ts timestamptz, to_ts timestamptz, meters text[] DEFAULT NULL,
-                                 method text DEFAULT 'hampel', window_size integer DEFAULT 2,
-                                 centred boolean DEFAULT true, threshold double precision DEFAULT 2,
+                                 method text DEFAULT '@ME_DEFAULT_OUTLIER_METHOD@', window_size integer DEFAULT @ME_DEFAULT_OUTLIER_WINDOW@,
+                                 centred boolean DEFAULT true, threshold double precision DEFAULT @ME_DEFAULT_OUTLIER_THRESHOLD@,
                                  min_periods integer DEFAULT NULL, min_scale double precision DEFAULT NULL,
                                  scale text DEFAULT 'log', outliers_only boolean DEFAULT false)
 RETURNS TABLE (meter_id text, channel text, ts timestamptz, kw double precision,
@@ -42,9 +42,9 @@ SET search_path = meter_etl, pg_catalog, pg_temp;
 COMMENT ON FUNCTION rolling_outliers(timestamptz, timestamptz, text[], text, integer, boolean, double precision, integer, double precision, text, boolean) IS
   'Rolling outlier score of every reading in [from_ts, to_ts): hampel (x - median) / (1.4826 MAD) or zscore (x - mean) / stddev over a centred or trailing window of window_size readings (default 2, the readings either side: a spike check; NULL = one day), on asinh(kW / 0.1) by default (scale log: relative deviations); is_outlier when |score| > threshold';
 
-CREATE FUNCTION rolling_outliers_array(kw double precision[], method text DEFAULT 'hampel',
-                                 window_size integer DEFAULT 2, centred boolean DEFAULT true,
-                                 threshold double precision DEFAULT 2, min_periods integer DEFAULT NULL,
+CREATE FUNCTION rolling_outliers_array(kw double precision[], method text DEFAULT '@ME_DEFAULT_OUTLIER_METHOD@',
+                                 window_size integer DEFAULT @ME_DEFAULT_OUTLIER_WINDOW@, centred boolean DEFAULT true,
+                                 threshold double precision DEFAULT @ME_DEFAULT_OUTLIER_THRESHOLD@, min_periods integer DEFAULT NULL,
                                  min_scale double precision DEFAULT NULL, scale text DEFAULT 'log',
                                  outliers_only boolean DEFAULT false)
 RETURNS TABLE (ord integer, kw double precision, score double precision, is_outlier boolean,
@@ -56,14 +56,14 @@ COMMENT ON FUNCTION rolling_outliers_array(double precision[], text, integer, bo
   'rolling_outliers() on any series of values in order (NULL = missing); ord is the 1-based position in kw';
 
 CREATE FUNCTION detect_faulty_meters(from_ts timestamptz, to_ts timestamptz, meters text[] DEFAULT NULL,
-                                     kinds text[] DEFAULT NULL, history interval DEFAULT '28 days',
-                                     stuck_zero_min interval DEFAULT '8 hours',
-                                     flatline_min interval DEFAULT '8 hours',
-                                     flatline_min_readings integer DEFAULT 16,
-                                     shift_min_z double precision DEFAULT 3,
-                                     shift_min_factor double precision DEFAULT 2,
-                                     shift_min_days integer DEFAULT 2,
-                                     offline_min interval DEFAULT '24 hours')
+                                     kinds text[] DEFAULT NULL, history interval DEFAULT '@ME_DEFAULT_HISTORY_DAYS@ days',
+                                     stuck_zero_min interval DEFAULT '@ME_DEFAULT_STUCK_ZERO_MIN_S@ s',
+                                     flatline_min interval DEFAULT '@ME_DEFAULT_FLATLINE_MIN_S@ s',
+                                     flatline_min_readings integer DEFAULT @ME_DEFAULT_FLATLINE_MIN_READINGS@,
+                                     shift_min_z double precision DEFAULT @ME_DEFAULT_SHIFT_MIN_Z@,
+                                     shift_min_factor double precision DEFAULT @ME_DEFAULT_SHIFT_MIN_FACTOR@,
+                                     shift_min_days integer DEFAULT @ME_DEFAULT_SHIFT_MIN_DAYS@,
+                                     offline_min interval DEFAULT '@ME_DEFAULT_OFFLINE_MIN_S@ s')
 RETURNS TABLE (meter_id text, channel text, kind text, start_ts timestamptz, end_ts timestamptz,
                evidence jsonb)
 AS 'MODULE_PATHNAME', 'meter_etl_detect_faulty_meters'
@@ -74,13 +74,13 @@ COMMENT ON FUNCTION detect_faulty_meters(timestamptz, timestamptz, text[], text[
 
 CREATE FUNCTION detect_faulty_meters_array(ts timestamptz[], kw double precision[], step interval DEFAULT '15 minutes',
                                      kinds text[] DEFAULT NULL, time_zone text DEFAULT 'UTC',
-                                     stuck_zero_min interval DEFAULT '8 hours',
-                                     flatline_min interval DEFAULT '8 hours',
-                                     flatline_min_readings integer DEFAULT 16,
-                                     shift_min_z double precision DEFAULT 3,
-                                     shift_min_factor double precision DEFAULT 2,
-                                     shift_min_days integer DEFAULT 2,
-                                     offline_min interval DEFAULT '24 hours')
+                                     stuck_zero_min interval DEFAULT '@ME_DEFAULT_STUCK_ZERO_MIN_S@ s',
+                                     flatline_min interval DEFAULT '@ME_DEFAULT_FLATLINE_MIN_S@ s',
+                                     flatline_min_readings integer DEFAULT @ME_DEFAULT_FLATLINE_MIN_READINGS@,
+                                     shift_min_z double precision DEFAULT @ME_DEFAULT_SHIFT_MIN_Z@,
+                                     shift_min_factor double precision DEFAULT @ME_DEFAULT_SHIFT_MIN_FACTOR@,
+                                     shift_min_days integer DEFAULT @ME_DEFAULT_SHIFT_MIN_DAYS@,
+                                     offline_min interval DEFAULT '@ME_DEFAULT_OFFLINE_MIN_S@ s')
 RETURNS TABLE (kind text, start_ts timestamptz, end_ts timestamptz, evidence jsonb)
 AS 'MODULE_PATHNAME', 'meter_etl_detect_faulty_meters_array'
 LANGUAGE C IMMUTABLE PARALLEL SAFE

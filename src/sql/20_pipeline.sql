@@ -102,8 +102,8 @@ AS $$
 DECLARE
   v_run     bigint := p_run;
   v_attempt integer;
-  v_max     integer := coalesce(current_setting('meter_etl.max_attempts', true), '3')::integer;
-  v_backoff interval := coalesce(current_setting('meter_etl.retry_backoff', true), '60s')::interval;
+  v_max     integer := coalesce(current_setting('meter_etl.max_attempts', true), '@ME_DEFAULT_MAX_ATTEMPTS@')::integer;
+  v_backoff interval := coalesce(current_setting('meter_etl.retry_backoff', true), '@ME_DEFAULT_RETRY_BACKOFF_S@ s')::interval;
   r         meter_etl.ingest_run;
   v_err     text;
   v_state   text;
@@ -259,7 +259,7 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = meter_etl, pg_catalog, pg_temp
 AS $$
 DECLARE
-  v_keep interval := make_interval(days => coalesce(current_setting('meter_etl.run_history_days', true), '30')::integer);
+  v_keep interval := make_interval(days => coalesce(current_setting('meter_etl.run_history_days', true), '@ME_DEFAULT_RUN_HISTORY_DAYS@')::integer);
   v_n    integer;
 BEGIN
   DELETE FROM meter_etl.pipeline_run
@@ -344,7 +344,7 @@ BEGIN
   -- bounded history: ours and pg_cron's own, daily
   RETURN NEXT cron.schedule('meter_etl_prune_history', '17 3 * * *',
     format('SELECT meter_etl.prune_history(); DELETE FROM cron.job_run_details WHERE end_time < now() - interval %L',
-           coalesce(current_setting('meter_etl.run_history_days', true), '30') || ' days'));
+           coalesce(current_setting('meter_etl.run_history_days', true), '@ME_DEFAULT_RUN_HISTORY_DAYS@') || ' days'));
   -- the Parquet archive of the last complete days (runs as the caller)
   IF archive_at IS NOT NULL THEN
     RETURN NEXT cron.schedule('meter_etl_archive', meter_etl.cron_expression(archive_at),

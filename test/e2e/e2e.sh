@@ -200,6 +200,23 @@ for guc in $(psql -X -q -At -c "LOAD 'meter_etl'" -c "SELECT name FROM pg_settin
   grep -q "\`$guc\`" README.md || fail "README does not document setting $guc"
 done
 echo "ok   README reference complete"
+# the settings table's defaults are the settings' boot values (one default,
+# one place: the C #define the setting boots with)
+awk -F'|' '/^\| `meter_etl\./ { gsub(/[` ]/, "", $2); d = $3; gsub(/^ +| +$/, "", d); print $2 "\t" d }' README.md \
+  > "$WORK/readme_defaults.tsv"
+bad=$(psql -X -q -At -c "LOAD 'meter_etl'" -c "CREATE TEMP TABLE rd (name text, doc text)" \
+  -c "\\copy rd FROM '$WORK/readme_defaults.tsv'" -c "
+  SELECT rd.name || ': README says ' || rd.doc || ', boots with ' || s.boot_val || coalesce(' ' || s.unit, '')
+    FROM rd JOIN pg_settings s ON s.name = rd.name
+   WHERE NOT CASE
+     WHEN rd.doc = 'empty (off)' THEN s.boot_val = ''
+     WHEN s.unit = 's' THEN rd.doc::interval = make_interval(secs => s.boot_val::float8)
+     WHEN s.unit = 'B' THEN pg_size_bytes(rd.doc) = s.boot_val::bigint
+     WHEN s.vartype IN ('integer', 'real') THEN rd.doc::float8 = s.boot_val::float8
+     ELSE rd.doc = s.boot_val END")
+[ -z "$bad" ] || fail "README settings table disagrees with the boot values: $bad"
+check "README settings defaults = boot values" "$(q "LOAD 'meter_etl'" >/dev/null; psql -X -q -At -c "LOAD 'meter_etl'" -c "SELECT count(*) FROM pg_settings WHERE name LIKE 'meter_etl.%'")" \
+  "$(wc -l < "$WORK/readme_defaults.tsv" | tr -d ' ')"
 psql -X -q -d postgres -c "DROP DATABASE meter_etl_e2e"
 q "DROP ROLE IF EXISTS e2e_plain" -d postgres >/dev/null 2>&1 || true
 echo "== end-to-end tests passed"

@@ -41,7 +41,7 @@ eu_gmtoff(void *ctx, int64_t unix_secs)
 	return std;
 }
 
-/* Permissive rules for fixtures: 2000..2100, 100 kW, 30 s grid tolerance. */
+/* Rules for fixtures: 2000..2100, and the default kW bound and grid tolerance. */
 static inline MeRules
 test_rules(void)
 {
@@ -49,8 +49,8 @@ test_rules(void)
 
 	r.min_ts = me_make_ts(2000, 1, 1, 0, 0, 0, 0);
 	r.max_ts = me_make_ts(2100, 1, 1, 0, 0, 0, 0);
-	r.max_kw = 100.0;
-	r.grid_tolerance_us = 30 * ME_USECS_PER_SEC;
+	r.max_kw = ME_DEFAULT_MAX_KW;
+	r.grid_tolerance_us = ME_DEFAULT_GRID_TOLERANCE_S * ME_USECS_PER_SEC;
 	r.max_meter_id_len = ME_DEFAULT_MAX_METER_ID_LEN;
 	return r;
 }

@@ -56,6 +56,11 @@ typedef struct MeRules
 } MeRules;
 
 #define ME_DEFAULT_MAX_METER_ID_LEN 64
+/* The validation rules' defaults (meter_etl.* settings, test fixtures). */
+#define ME_DEFAULT_MAX_KW 100.0
+#define ME_DEFAULT_MIN_TIMESTAMP "2000-01-01 00:00:00+00"
+#define ME_DEFAULT_FUTURE_TOLERANCE_S 86400 /* one day */
+#define ME_DEFAULT_GRID_TOLERANCE_S 30
 /* Longest channel name (after normalisation); longer labels are bad_channel. */
 #define ME_MAX_CHANNEL_LEN 63
 #define ME_BAD_CHANNEL_DETAIL "channel label longer than 63 bytes"

@@ -31,6 +31,31 @@
 
 #include "core/read/tzconv.h"
 
+/* ------------------------------------------------------------ defaults */
+
+/*
+ * The detection defaults users get, stated once: the *_params_default
+ * functions below start from them, the meter_etl.* settings boot with them
+ * (pg/detect/detect_gucs.c), and the SQL functions' DEFAULT clauses are
+ * filled in from them when the install script is built (src/sql/build.sh
+ * replaces @NAME@).  Plain literals, so that the SQL can take them as they
+ * are (whole numbers where they can be: SQL keeps 2 and 2.0 apart in a
+ * DEFAULT).  sql/defaults.sql compares all three with the README's table.
+ */
+#define ME_DEFAULT_MAX_GAP_S 7200	/* 2 hours: longest gap filled linearly */
+#define ME_DEFAULT_OUTLIER_METHOD "hampel"
+#define ME_DEFAULT_OUTLIER_WINDOW 2 /* readings either side: a spike check */
+#define ME_DEFAULT_OUTLIER_THRESHOLD 2
+#define ME_DEFAULT_OUTLIER_MIN_SCALE_LOG 1	/* spread floor on the log scale */
+#define ME_DEFAULT_STUCK_ZERO_MIN_S 28800	/* 8 hours */
+#define ME_DEFAULT_FLATLINE_MIN_S 28800 /* 8 hours */
+#define ME_DEFAULT_FLATLINE_MIN_READINGS 16
+#define ME_DEFAULT_OFFLINE_MIN_S 86400	/* 24 hours */
+#define ME_DEFAULT_SHIFT_MIN_FACTOR 2 /* doubled or halved */
+#define ME_DEFAULT_SHIFT_MIN_Z 3
+#define ME_DEFAULT_SHIFT_MIN_DAYS 2
+#define ME_DEFAULT_HISTORY_DAYS 28	/* history before a range, for level shifts */
+
 /* ------------------------------------------------------------ common */
 
 typedef enum MeSeriesStatus
@@ -268,6 +293,7 @@ typedef struct MeDay
 } MeDay;
 
 extern void series_fault_params_default(MeFaultParams *p);
+extern double series_shift_rel_change(double factor);
 extern int	series_detect_faults(const MeSeries *in, int64_t from_ts, int64_t to_ts,
 								 const MeFaultParams *p, MeFaultList *out);
 extern void series_fault_list_free(MeFaultList *l);

@@ -90,23 +90,37 @@ series_fault_params_default(MeFaultParams *p)
 	p->interval_us = 15 * ME_USECS_PER_MIN;
 	p->zone = NULL;
 	p->run_gap_tolerance_us = ME_USECS_PER_HOUR;
-	p->stuck_zero_min_us = 8 * ME_USECS_PER_HOUR;
+	p->stuck_zero_min_us = (int64_t) ME_DEFAULT_STUCK_ZERO_MIN_S * ME_USECS_PER_SEC;
 	p->stuck_zero_min_readings = 4;
-	p->flatline_min_us = 8 * ME_USECS_PER_HOUR;
-	p->flatline_min_readings = 16;
-	p->run_ref_days = 14;
+	p->flatline_min_us = (int64_t) ME_DEFAULT_FLATLINE_MIN_S * ME_USECS_PER_SEC;
+	p->flatline_min_readings = ME_DEFAULT_FLATLINE_MIN_READINGS;
+	/* a run is judged against the same slots of the day before and after */
+	p->run_ref_days = 1;
 	p->run_min_unusual = 0.5;
-	p->shift_weeks = 4;
+	p->shift_weeks = ME_DEFAULT_HISTORY_DAYS / 7;
 	p->shift_min_same_weekday = 2;
 	p->shift_min_history_days = 14;
-	p->shift_min_z = 4.0;
-	p->shift_min_rel_change = 0.5;
-	p->shift_min_days = 1;
-	p->shift_min_factor = 1.0;
+	p->shift_min_z = ME_DEFAULT_SHIFT_MIN_Z;
+	p->shift_min_factor = ME_DEFAULT_SHIFT_MIN_FACTOR;
+	p->shift_min_rel_change = series_shift_rel_change(ME_DEFAULT_SHIFT_MIN_FACTOR);
+	p->shift_min_days = ME_DEFAULT_SHIFT_MIN_DAYS;
 	p->day_min_coverage = 0.9;
-	p->offline_gap_us = 24 * ME_USECS_PER_HOUR;
-	p->offline_window_us = 24 * ME_USECS_PER_HOUR;
+	p->offline_gap_us = (int64_t) ME_DEFAULT_OFFLINE_MIN_S * ME_USECS_PER_SEC;
+	p->offline_window_us = p->offline_gap_us;
 	p->offline_min_missing = 0.5;
+}
+
+/*
+ * Days are screened by the smaller relative change a factor means (f up
+ * is f - 1, down 1 - 1/f); an episode then needs the whole factor.
+ */
+double
+series_shift_rel_change(double factor)
+{
+	double		up = factor - 1.0;
+	double		down = 1.0 - 1.0 / factor;
+
+	return up < down ? up : down;
 }
 
 /* Reject parameters the detectors cannot honour. */

@@ -48,7 +48,7 @@ series_fill_params_default(MeFillParams *p)
 {
 	memset(p, 0, sizeof(*p));
 	p->interval_us = 15 * ME_USECS_PER_MIN;
-	p->max_gap_us = 2 * ME_USECS_PER_HOUR;
+	p->max_gap_us = (int64_t) ME_DEFAULT_MAX_GAP_S * ME_USECS_PER_SEC;
 	p->snap_us = 0;
 	p->like_day_days = 4;
 	p->like_day_max_weeks = 8;

@@ -83,9 +83,10 @@ series_outlier_params_default(MeOutlierParams *p, MeOutlierMethod method)
 	memset(p, 0, sizeof(*p));
 	p->method = method;
 	p->mode = method == ME_OUTLIER_HAMPEL ? ME_WINDOW_CENTRED : ME_WINDOW_TRAILING;
-	p->window = 96;
-	p->min_periods = 48;
-	p->threshold = 3.0;
+	p->window = ME_DEFAULT_OUTLIER_WINDOW;
+	p->min_periods = p->window / 2 > 0 ? p->window / 2 : 1;
+	p->threshold = ME_DEFAULT_OUTLIER_THRESHOLD;
+	/* kW as they are: the spread floor of the log scale is the glue's */
 	p->min_scale = 0.0;
 }
 

@@ -498,7 +498,7 @@ load_settings(Compute *c)
 	c->fargs.kinds = ME_FAULT_ALL;
 	c->fargs.stuck_zero_min_us = (int64) me_det_stuck_zero_min_s * USECS_PER_SEC;
 	c->fargs.flatline_min_us = (int64) me_det_flatline_min_s * USECS_PER_SEC;
-	c->fargs.flatline_min_readings = 16;
+	c->fargs.flatline_min_readings = ME_DEFAULT_FLATLINE_MIN_READINGS;
 	c->fargs.shift_min_z = me_det_shift_min_z;
 	c->fargs.shift_min_factor = me_det_shift_min_factor;
 	c->fargs.shift_min_days = me_det_shift_min_days;

@@ -82,17 +82,11 @@ me_det_fault_params(const MeDetFaultArgs *a, int64 interval_us, MeZone *zone, Me
 	p->flatline_min_us = a->flatline_min_us;
 	p->flatline_min_readings = a->flatline_min_readings;
 	p->shift_min_z = a->shift_min_z;
-	/*
-	 * Days are screened by the smaller relative change the factor means (f
-	 * up is f - 1, down 1 - 1/f); an episode then needs the whole factor.
-	 */
-	p->shift_min_rel_change = Min(a->shift_min_factor - 1.0, 1.0 - 1.0 / a->shift_min_factor);
+	p->shift_min_rel_change = series_shift_rel_change(a->shift_min_factor);
 	p->shift_min_days = a->shift_min_days;
 	p->shift_min_factor = a->shift_min_factor;
 	p->offline_gap_us = a->offline_min_us;
 	p->offline_window_us = Max(a->offline_min_us, interval_us);
-	/* a run is judged against the same slots of the day before and after */
-	p->run_ref_days = 1;
 }
 
 /* Append the faults of src whose kind is in mask to dst. */

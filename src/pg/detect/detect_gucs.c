@@ -18,17 +18,17 @@
 
 #include "detect.h"
 
-int			me_det_max_gap_s = 7200;
+int			me_det_max_gap_s = ME_DEFAULT_MAX_GAP_S;
 int			me_det_outlier_method_guc = ME_OUTLIER_HAMPEL;
-int			me_det_outlier_window = 2;
-double		me_det_outlier_threshold = 2.0;
-double		me_det_outlier_min_scale = 1.0;
-int			me_det_stuck_zero_min_s = 8 * 3600;
-int			me_det_flatline_min_s = 8 * 3600;
-int			me_det_offline_min_s = 24 * 3600;
-double		me_det_shift_min_factor = 2.0;
-double		me_det_shift_min_z = 3.0;
-int			me_det_shift_min_days = 2;
+int			me_det_outlier_window = ME_DEFAULT_OUTLIER_WINDOW;
+double		me_det_outlier_threshold = ME_DEFAULT_OUTLIER_THRESHOLD;
+double		me_det_outlier_min_scale = ME_DEFAULT_OUTLIER_MIN_SCALE_LOG;
+int			me_det_stuck_zero_min_s = ME_DEFAULT_STUCK_ZERO_MIN_S;
+int			me_det_flatline_min_s = ME_DEFAULT_FLATLINE_MIN_S;
+int			me_det_offline_min_s = ME_DEFAULT_OFFLINE_MIN_S;
+double		me_det_shift_min_factor = ME_DEFAULT_SHIFT_MIN_FACTOR;
+double		me_det_shift_min_z = ME_DEFAULT_SHIFT_MIN_Z;
+int			me_det_shift_min_days = ME_DEFAULT_SHIFT_MIN_DAYS;
 
 static const struct config_enum_entry outlier_methods[] = {
 	{"hampel", ME_OUTLIER_HAMPEL, false},
@@ -43,7 +43,7 @@ me_detect_define_gucs(void)
 	DefineCustomIntVariable("meter_etl.max_gap",
 							"Longest gap between two readings that detect() fills by linear interpolation.",
 							"Longer gaps are recorded in meter_etl.gap and left unfilled.",
-							&me_det_max_gap_s, 7200, 0, 7 * 86400, PGC_USERSET, GUC_UNIT_S,
+							&me_det_max_gap_s, ME_DEFAULT_MAX_GAP_S, 0, 7 * 86400, PGC_USERSET, GUC_UNIT_S,
 							NULL, NULL, NULL);
 	DefineCustomEnumVariable("meter_etl.outlier_method",
 							 "Rolling outlier score detect() uses: hampel (median/MAD) or zscore (mean/stddev).",
@@ -51,41 +51,41 @@ me_detect_define_gucs(void)
 							 PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("meter_etl.outlier_window",
 							"Readings in the rolling outlier window of detect() (2: the readings either side); 0 means one day of readings.",
-							NULL, &me_det_outlier_window, 2, 0, 100000, PGC_USERSET, 0,
+							NULL, &me_det_outlier_window, ME_DEFAULT_OUTLIER_WINDOW, 0, 100000, PGC_USERSET, 0,
 							NULL, NULL, NULL);
 	DefineCustomRealVariable("meter_etl.outlier_threshold",
 							 "detect() flags a reading as an outlier when its |score| exceeds this.",
-							 NULL, &me_det_outlier_threshold, 2.0, 0.0, 1e6, PGC_USERSET, 0,
+							 NULL, &me_det_outlier_threshold, ME_DEFAULT_OUTLIER_THRESHOLD, 0.0, 1e6, PGC_USERSET, 0,
 							 NULL, NULL, NULL);
 	DefineCustomRealVariable("meter_etl.outlier_min_scale",
 							 "Floor on the rolling window's spread in detect(), in log units (0.25 is about 25%).",
 							 "Keeps quiet, nearly constant stretches from turning small changes into outliers.",
-							 &me_det_outlier_min_scale, 1.0, 0.0, 100.0, PGC_USERSET, 0,
+							 &me_det_outlier_min_scale, ME_DEFAULT_OUTLIER_MIN_SCALE_LOG, 0.0, 100.0, PGC_USERSET, 0,
 							 NULL, NULL, NULL);
 	DefineCustomIntVariable("meter_etl.stuck_zero_min",
 							"Shortest run of zero readings that detect() reports as stuck_zero.",
-							NULL, &me_det_stuck_zero_min_s, 8 * 3600, 60, 30 * 86400, PGC_USERSET,
+							NULL, &me_det_stuck_zero_min_s, ME_DEFAULT_STUCK_ZERO_MIN_S, 60, 30 * 86400, PGC_USERSET,
 							GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomIntVariable("meter_etl.flatline_min",
 							"Shortest run of one repeated non-zero value that detect() reports as flatline.",
-							NULL, &me_det_flatline_min_s, 8 * 3600, 60, 30 * 86400, PGC_USERSET,
+							NULL, &me_det_flatline_min_s, ME_DEFAULT_FLATLINE_MIN_S, 60, 30 * 86400, PGC_USERSET,
 							GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomIntVariable("meter_etl.offline_min",
 							"Shortest gap that detect() reports as offline.",
-							NULL, &me_det_offline_min_s, 24 * 3600, 3600, 365 * 86400, PGC_USERSET,
+							NULL, &me_det_offline_min_s, ME_DEFAULT_OFFLINE_MIN_S, 3600, 365 * 86400, PGC_USERSET,
 							GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomRealVariable("meter_etl.level_shift_min_factor",
 							 "Factor by which daily consumption must rise or fall against its weekday baseline for detect() to report level_shift.",
 							 "2 means doubled or halved; single days are screened at half that change.",
-							 &me_det_shift_min_factor, 2.0, 1.0, 1000.0, PGC_USERSET, 0,
+							 &me_det_shift_min_factor, ME_DEFAULT_SHIFT_MIN_FACTOR, 1.0, 1000.0, PGC_USERSET, 0,
 							 NULL, NULL, NULL);
 	DefineCustomRealVariable("meter_etl.level_shift_min_z",
 							 "Robust z-score a day's consumption needs against its weekday baseline for detect()'s level_shift.",
-							 NULL, &me_det_shift_min_z, 3.0, 0.0, 1000.0, PGC_USERSET, 0,
+							 NULL, &me_det_shift_min_z, ME_DEFAULT_SHIFT_MIN_Z, 0.0, 1000.0, PGC_USERSET, 0,
 							 NULL, NULL, NULL);
 	DefineCustomIntVariable("meter_etl.level_shift_min_days",
 							"Consecutive days a change must last for detect() to report level_shift (shorter ones are transients).",
-							NULL, &me_det_shift_min_days, 2, 1, 366, PGC_USERSET, 0,
+							NULL, &me_det_shift_min_days, ME_DEFAULT_SHIFT_MIN_DAYS, 1, 366, PGC_USERSET, 0,
 							NULL, NULL, NULL);
 }
 

@@ -120,7 +120,7 @@ outlier_args(FunctionCallInfo fcinfo, int first, MeDetOutlierArgs *a, int defaul
 	a->log_scale = me_det_log_scale(PG_ARGISNULL(first + 6) ? "log" :
 									text_to_cstring(PG_GETARG_TEXT_PP(first + 6)));
 	/* default floor: 1 on the log scale (a factor of e^2 at threshold 2), none in kW */
-	a->min_scale = PG_ARGISNULL(first + 5) ? (a->log_scale ? 1.0 : 0.0) :
+	a->min_scale = PG_ARGISNULL(first + 5) ? (a->log_scale ? ME_DEFAULT_OUTLIER_MIN_SCALE_LOG : 0.0) :
 		me_det_float_arg(fcinfo, first + 5, "min_scale", 0.0, 1e12);
 	a->outliers_only = !PG_ARGISNULL(first + 7) && PG_GETARG_BOOL(first + 7);
 }

@@ -227,7 +227,7 @@ DECLARE
   v_run     bigint := p_run;
   v_attempt integer;
   v_max     integer := coalesce(current_setting('meter_etl.max_attempts', true), '3')::integer;
-  v_backoff interval := coalesce(current_setting('meter_etl.retry_backoff', true), '60s')::interval;
+  v_backoff interval := coalesce(current_setting('meter_etl.retry_backoff', true), '60 s')::interval;
   r         meter_etl.ingest_run;
   v_err     text;
   v_state   text;
