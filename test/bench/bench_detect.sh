@@ -71,7 +71,7 @@ else
   # rolling_outliers() reads a window and a quarter of slack plus one interval
   # before the range (src/pg/detect/detect_outliers.c): 96 x 15 min -> 30 h 15 min
   CTX='30 hours 15 minutes'
-  # the functions' reader query (src/pg/detect/detect_common.c) with literal bounds, the
+  # the functions' reader query (src/pg/detect/detect_reader.c) with literal bounds, the
   # plan they get, over the meter keys in $keys; the sums keep every column read
   scan() { q -c "SELECT count(*), sum(s.kw), sum(s.flags) FROM (SELECT r.meter_key, r.channel_id, r.ts, r.kw, r.flags
                    FROM meter_etl.reading r WHERE r.ts >= '$1' AND r.ts < '$2' AND r.meter_key BETWEEN $keys

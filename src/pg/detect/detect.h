@@ -64,26 +64,33 @@ typedef struct MeDetSeries
 
 typedef struct MeDetReader MeDetReader;
 
-/* detect_common.c: catalog, reader, arguments, errors */
+/* detect_catalog.c: the meters and channels in scope */
 extern void me_det_catalog_load(MeDetCatalog *cat, ArrayType *meter_ids, ArrayType *meter_keys);
+extern void me_det_plan_key_range(MeDetCatalog *cat, const Datum *keys, int nkeys);
 extern const char *me_det_channel_name(const MeDetCatalog *cat, int16 ch);
 extern MeDetMeter *me_det_meter(MeDetCatalog *cat, int32 meter_key);
+extern MeZone *me_det_zone(MeDetCatalog *cat, const char *name);
+
+/* detect_reader.c: the readings, one series at a time */
 extern MeDetReader *me_det_reader_open(MeDetCatalog *cat, TimestampTz from, TimestampTz to);
 extern bool me_det_reader_next(MeDetReader *rd, MeDetSeries *s);
 extern void me_det_reader_close(MeDetReader *rd);
 extern MemoryContext me_det_series_context(MeDetReader *rd);
 
+/* detect_args.c: argument checks */
 extern int64 me_det_interval_arg(FunctionCallInfo fcinfo, int argno, const char *name,
 								 bool allow_zero);
 extern TimestampTz me_det_ts_arg(FunctionCallInfo fcinfo, int argno, const char *name);
 extern double me_det_float_arg(FunctionCallInfo fcinfo, int argno, const char *name,
 							   double lo, double hi);
 extern void me_det_check_range(TimestampTz from, TimestampTz to);
-extern void me_det_check_finite(const MeDetSeries *s);
-extern void me_det_series_error(int status, const char *what, const MeDetSeries *s);
-extern MeZone *me_det_zone(MeDetCatalog *cat, const char *name);
 extern TimestampTz me_det_add(TimestampTz t, int64 us);
 extern int64 me_det_due_to(int64 to, int64 interval_us);
+
+/* detect_errors.c: the cores' status codes as errors */
+extern const char *me_det_ts_text(int64 ts);
+extern void me_det_check_finite(const MeDetSeries *s);
+extern void me_det_series_error(int status);
 
 /* error context naming the series being processed */
 typedef struct MeDetErrCtx
@@ -96,7 +103,7 @@ typedef struct MeDetErrCtx
 extern void me_det_errctx_push(MeDetErrCtx *e, const char *what);
 extern void me_det_errctx_pop(MeDetErrCtx *e);
 
-/* arrays of the "any series" variants */
+/* detect_args.c: arrays of the "any series" variants */
 typedef struct MeDetArrays
 {
 	int			n;

@@ -299,7 +299,7 @@ emit_estimates(Compute *c, const MeDetSeries *s)
 	p.max_gap_us = c->max_gap;
 	p.zone = s->meter->zone;
 	rc = series_fill_linear(&s->in, &p, &res);
-	me_det_series_error(rc, "detect", s);
+	me_det_series_error(rc);
 	for (size_t i = 0; i < res.n_points; i++)
 	{
 		Datum		v[NCOLS];

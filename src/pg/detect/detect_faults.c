@@ -145,7 +145,7 @@ me_det_faults(const MeDetSeries *s, const MeFaultParams *p, const MeDetFaultWind
 	 */
 	pr.kinds = RUN_KINDS;
 	rc = series_detect_faults(&s->in, runs_from, win_to, &pr, &runs);
-	me_det_series_error(rc, "detect_faulty_meters", s);
+	me_det_series_error(rc);
 	append_faults(out, &cap, &runs, p->kinds);
 	if (p->kinds & (1u << ME_FAULT_OFFLINE))
 	{
@@ -153,7 +153,7 @@ me_det_faults(const MeDetSeries *s, const MeFaultParams *p, const MeDetFaultWind
 
 		pr.kinds = 1u << ME_FAULT_OFFLINE;
 		rc = series_detect_faults(&s->in, runs_from, Max(to, runs_from), &pr, &off);
-		me_det_series_error(rc, "detect_faulty_meters", s);
+		me_det_series_error(rc);
 		append_faults(out, &cap, &off, p->kinds);
 		series_fault_list_free(&off);
 	}
@@ -187,7 +187,7 @@ me_det_faults(const MeDetSeries *s, const MeFaultParams *p, const MeDetFaultWind
 		masked.present = present;
 		rc = series_days(&masked, runs_from, win_to, p, &computed, &ncomp);
 		series_fault_list_free(&runs);
-		me_det_series_error(rc, "detect_faulty_meters", s);
+		me_det_series_error(rc);
 		/* stored days, overridden by days read in full */
 		all = palloc(sizeof(MeDay) * (nstored + ncomp + 1));
 		while (si < nstored || ci < ncomp)
@@ -209,7 +209,7 @@ me_det_faults(const MeDetSeries *s, const MeFaultParams *p, const MeDetFaultWind
 		if (p->kinds & (1u << ME_FAULT_LEVEL_SHIFT))
 		{
 			rc = series_level_shift_days(all, nall, w->days_from, win_to, p, &shifts);
-			me_det_series_error(rc, "detect_faulty_meters", s);
+			me_det_series_error(rc);
 			append_faults(out, &cap, &shifts, p->kinds);
 			series_fault_list_free(&shifts);
 		}

@@ -51,13 +51,13 @@ emit_fill(ReturnSetInfo *rsinfo, const MeSeries *in, const MeFillParams *p, bool
 	size_t		offgrid;
 
 	rc = series_fill_linear(in, p, &res);
-	me_det_series_error(rc, "interpolate", s);
+	me_det_series_error(rc);
 	if (like_day)
 	{
 		rc = series_fill_like_day(in, p, &res);
 		if (rc != ME_SERIES_OK)
 			series_fill_result_free(&res);
-		me_det_series_error(rc, "interpolate", s);
+		me_det_series_error(rc);
 	}
 	for (int m = 0; m < 4; m++)
 		labels[m] = CStringGetTextDatum(method_label((MeFillMethod) m));

@@ -85,7 +85,7 @@ me_det_outliers(const MeSeries *in, const MeDetOutlierArgs *a, int64 interval_us
 		t.kw = x;
 	}
 	rc = series_outliers(&t, &p, out);
-	me_det_series_error(rc, "rolling_outliers", s);
+	me_det_series_error(rc);
 	if (x != NULL)
 	{
 		for (size_t i = 0; i < in->n; i++)
