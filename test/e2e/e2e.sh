@@ -199,7 +199,14 @@ q "LOAD 'meter_etl'" >/dev/null
 for guc in $(psql -X -q -At -c "LOAD 'meter_etl'" -c "SELECT name FROM pg_settings WHERE name LIKE 'meter_etl.%'"); do
   grep -q "\`$guc\`" README.md || fail "README does not document setting $guc"
 done
-echo "ok   README reference complete"
+# every function, table and view of the schema (daily partitions aside)
+for obj in $(q "SELECT DISTINCT p.proname FROM pg_proc p WHERE p.pronamespace = 'meter_etl'::regnamespace
+                UNION SELECT c.relname FROM pg_class c WHERE c.relnamespace = 'meter_etl'::regnamespace
+                   AND c.relkind IN ('r', 'p', 'v', 'm') AND c.relname !~ '^reading_p[0-9]{8}\$'"); do
+  grep -q "\`$obj[\`(]" README.md || fail "README does not document $obj"
+  nobj=$(( ${nobj:-0} + 1 ))
+done
+echo "ok   README reference complete (reason codes, flags, settings, $nobj functions, tables and views)"
 # the settings table's defaults are the settings' boot values (one default,
 # one place: the C #define the setting boots with)
 awk -F'|' '/^\| `meter_etl\./ { gsub(/[` ]/, "", $2); d = $3; gsub(/^ +| +$/, "", d); print $2 "\t" d }' README.md \
