@@ -58,7 +58,7 @@ SELECT size_bytes, chunk_count, status FROM meter_etl.raw_file WHERE file_id = :
 
 -- lineage: any physical line of a raw file, whatever the line endings
 SELECT meter_etl.stage('endings.csv', convert_to(E'h1\r\nl2\rl3\nl4', 'UTF8')) AS le \gset
-SELECT n, meter_etl.raw_line(:le, n) FROM generate_series(0, 5) n;
+SELECT n, meter_etl.raw_line(:le, n) FROM generate_series(1, 5) n;   -- past the last line: NULL
 SELECT meter_etl.raw_line(:le, 1) IS NOT DISTINCT FROM 'h1' AS crlf_ok;
 -- invalid UTF-8 stays visible as \xNN
 SELECT meter_etl.stage('latin1.csv', '\x4dfc6c6c65720a'::bytea) AS l1 \gset

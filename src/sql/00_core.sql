@@ -199,12 +199,22 @@ COMMENT ON FUNCTION raw_sha256(bigint) IS
 
 CREATE FUNCTION stage_begin(file_name text, source text DEFAULT NULL)
 RETURNS bigint
-LANGUAGE sql VOLATILE SECURITY DEFINER
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = meter_etl, pg_catalog, pg_temp
 AS $$
+DECLARE
+  v_id bigint;
+BEGIN
+  IF stage_begin.file_name IS NULL OR pg_catalog.btrim(stage_begin.file_name) = '' THEN
+    RAISE EXCEPTION 'file_name must not be empty'
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Name the file as it was received; the name is kept for lineage.';
+  END IF;
   INSERT INTO meter_etl.raw_file (file_name, source, received_by)
   VALUES (stage_begin.file_name, stage_begin.source, session_user)
-  RETURNING raw_file.file_id
+  RETURNING raw_file.file_id INTO v_id;
+  RETURN v_id;
+END
 $$;
 COMMENT ON FUNCTION stage_begin(text, text) IS
   'Start receiving a file; returns its file_id. Follow with stage_chunk() calls and stage_finish().';
@@ -215,6 +225,11 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = meter_etl, pg_catalog, pg_temp
 AS $$
 BEGIN
+  IF stage_chunk.chunk_no IS NULL OR stage_chunk.chunk_no < 0 OR stage_chunk.data IS NULL THEN
+    RAISE EXCEPTION 'chunk_no must be zero or more and data must not be null'
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Chunks are numbered from 0; an empty file is sent as no chunks at all.';
+  END IF;
   PERFORM 1 FROM meter_etl.raw_file f
    WHERE f.file_id = stage_chunk.file_id AND f.status = 'receiving'
      AND f.received_by = session_user;
@@ -289,6 +304,17 @@ DECLARE
   v_chunk constant integer := 1048576;
   v_hash  constant bytea := pg_catalog.sha256(content);
 BEGIN
+  IF content IS NULL THEN
+    RAISE EXCEPTION 'content must not be null'
+      USING ERRCODE = 'null_value_not_allowed',
+            HINT = 'Stage an empty file as an empty bytea.';
+  END IF;
+  -- stage_begin checks the name too, but identical bytes never reach it
+  IF stage.file_name IS NULL OR pg_catalog.btrim(stage.file_name) = '' THEN
+    RAISE EXCEPTION 'file_name must not be empty'
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Name the file as it was received; the name is kept for lineage.';
+  END IF;
   -- check for identical bytes first so a re-sent file costs no copy
   PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended(pg_catalog.encode(v_hash, 'hex'), 7411));
   SELECT f.file_id INTO v_old FROM meter_etl.raw_file f WHERE f.sha256 = v_hash;

@@ -661,9 +661,36 @@ CREATE FUNCTION peak_periods(from_ts timestamptz, to_ts timestamptz, bucket inte
                              exclude_flagged boolean DEFAULT true, time_zone text DEFAULT 'UTC')
 RETURNS TABLE (period_start timestamptz, period_end timestamptz, demand_kw double precision,
                meters_counted integer, day date, rank integer)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = meter_etl, pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
+BEGIN
+  -- a mistake is an error, never an empty answer
+  IF peak_periods.from_ts IS NULL OR peak_periods.to_ts IS NULL THEN
+    RAISE EXCEPTION 'from_ts and to_ts must not be null' USING ERRCODE = 'null_value_not_allowed';
+  ELSIF peak_periods.from_ts > peak_periods.to_ts THEN
+    RAISE EXCEPTION 'from_ts must not be later than to_ts' USING ERRCODE = 'invalid_parameter_value';
+  ELSIF peak_periods.bucket IS NULL OR peak_periods.bucket <= interval '0' THEN
+    RAISE EXCEPTION 'bucket must be a positive interval' USING ERRCODE = 'invalid_parameter_value';
+  ELSIF peak_periods.top_n IS NULL OR peak_periods.top_n < 1 THEN
+    RAISE EXCEPTION 'top_n must be at least 1' USING ERRCODE = 'invalid_parameter_value';
+  ELSIF peak_periods.per_day IS NULL OR peak_periods.exclude_flagged IS NULL THEN
+    RAISE EXCEPTION 'per_day and exclude_flagged must not be null' USING ERRCODE = 'null_value_not_allowed';
+  ELSIF peak_periods.meters IS NOT NULL AND pg_catalog.cardinality(peak_periods.meters) = 0 THEN
+    RAISE EXCEPTION 'meters must not be an empty array'
+      USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass NULL for every meter.';
+  ELSIF NOT EXISTS (SELECT 1 FROM meter_etl.channel c WHERE c.name = peak_periods.channel) THEN
+    RAISE EXCEPTION 'unrecognized channel "%"', peak_periods.channel
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'meter_etl.channel lists the channels, e.g. import, export, net.';
+  ELSIF peak_periods.time_zone IS NULL
+        OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_timezone_names z WHERE z.name = peak_periods.time_zone)
+           AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_timezone_abbrevs z WHERE z.abbrev = peak_periods.time_zone) THEN
+    RAISE EXCEPTION 'time zone "%" is not recognized', peak_periods.time_zone
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  RETURN QUERY
   WITH ch AS (
     SELECT c.channel_id FROM meter_etl.channel c WHERE c.name = peak_periods.channel
   ), scope AS (
@@ -715,7 +742,8 @@ AS $$
   SELECT k.b, k.b + peak_periods.bucket, k.demand, k.n, k.day, k.rk
     FROM ranked k
    WHERE k.rk <= peak_periods.top_n
-   ORDER BY CASE WHEN peak_periods.per_day THEN k.day END, k.rk
+   ORDER BY CASE WHEN peak_periods.per_day THEN k.day END, k.rk;
+END
 $$;
 COMMENT ON FUNCTION peak_periods(timestamptz, timestamptz, interval, integer, boolean, text[], text, boolean, text) IS
   'Fleet demand per bucket (sum over meters of their mean kW, estimates included): the top_n buckets, or the top_n of each day (time_zone) when per_day. By default a meter is left out on a day with a fault episode or a long gap, and readings flagged outlier or suspect_meter are left out';

@@ -856,6 +856,7 @@ meter_etl_detect_format(PG_FUNCTION_ARGS)
 	char	   *format;
 
 	SPI_connect();
+	me_raw_file_must_exist(file_id);
 	format = me_detect_format(file_id);
 	format = MemoryContextStrdup(TopTransactionContext, format);
 	SPI_finish();

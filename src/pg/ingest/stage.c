@@ -171,6 +171,26 @@ me_chunks_close(MeChunkReader *cr)
 	MemoryContextDelete(cr->cxt);
 }
 
+/*
+ * Refuse a file_id no raw file has: reading its chunks would find none
+ * and answer as for an empty file.  The caller is connected to SPI.
+ */
+void
+me_raw_file_must_exist(int64 file_id)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(file_id)};
+
+	if (SPI_execute_with_args("SELECT 1 FROM meter_etl.raw_file WHERE file_id = $1",
+							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not look up raw file");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("raw file " INT64_FORMAT " does not exist", file_id)));
+	SPI_freetuptable(SPI_tuptable);
+}
+
 /* SHA-256 of a raw file's stored chunks, read one chunk at a time. */
 Datum
 meter_etl_raw_sha256(PG_FUNCTION_ARGS)
@@ -180,6 +200,7 @@ meter_etl_raw_sha256(PG_FUNCTION_ARGS)
 	bytea	   *result = palloc(VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
 
 	SPI_connect();
+	me_raw_file_must_exist(file_id);
 	me_chunks_open_hashed(&cr, file_id);
 	me_chunks_drain(&cr);
 	memcpy(VARDATA(result), cr.digest, PG_SHA256_DIGEST_LENGTH);
@@ -355,9 +376,13 @@ meter_etl_raw_line(PG_FUNCTION_ARGS)
 	size_t		len;
 
 	if (want < 1)
-		PG_RETURN_NULL();
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("line_no must be positive"),
+				 errhint("Lines are numbered from 1, the header included.")));
 	initStringInfo(&out);
 	SPI_connect();
+	me_raw_file_must_exist(file_id);
 	me_chunks_open(&cr, file_id);
 	while (!found && me_chunks_next(&cr, &data, &len))
 	{

@@ -37,6 +37,7 @@ extern bool me_chunks_next(MeChunkReader *cr, const char **data, size_t *len);
 extern void me_chunks_drain(MeChunkReader *cr);
 extern void me_chunks_verify(const MeChunkReader *cr, const MeRawIdentity *id);
 extern void me_chunks_close(MeChunkReader *cr);
+extern void me_raw_file_must_exist(int64 file_id);
 extern void me_resolve_dir_setting(const char *name, const char *value, const char *purpose,
 								   char *root);
 extern void me_inbox_resolve_dir(char *root);

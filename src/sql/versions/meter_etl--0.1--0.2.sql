@@ -26,7 +26,8 @@ $$;
 -- The SECURITY DEFINER functions and the raw zone's trigger qualify every
 -- name they use; run_pipeline sets the new path after each COMMIT;
 -- process_claimed_file checks its arguments and dead-letters a raw file
--- whose bytes no longer match their hash at once.
+-- whose bytes no longer match their hash at once; the staging functions
+-- and peak_periods refuse bad arguments instead of answering silently.
 CREATE OR REPLACE FUNCTION raw_zone_guard()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -85,12 +86,22 @@ $$;
 
 CREATE OR REPLACE FUNCTION stage_begin(file_name text, source text DEFAULT NULL)
 RETURNS bigint
-LANGUAGE sql VOLATILE SECURITY DEFINER
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = meter_etl, pg_catalog, pg_temp
 AS $$
+DECLARE
+  v_id bigint;
+BEGIN
+  IF stage_begin.file_name IS NULL OR pg_catalog.btrim(stage_begin.file_name) = '' THEN
+    RAISE EXCEPTION 'file_name must not be empty'
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Name the file as it was received; the name is kept for lineage.';
+  END IF;
   INSERT INTO meter_etl.raw_file (file_name, source, received_by)
   VALUES (stage_begin.file_name, stage_begin.source, session_user)
-  RETURNING raw_file.file_id
+  RETURNING raw_file.file_id INTO v_id;
+  RETURN v_id;
+END
 $$;
 
 CREATE OR REPLACE FUNCTION stage_chunk(file_id bigint, chunk_no integer, data bytea)
@@ -99,6 +110,11 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = meter_etl, pg_catalog, pg_temp
 AS $$
 BEGIN
+  IF stage_chunk.chunk_no IS NULL OR stage_chunk.chunk_no < 0 OR stage_chunk.data IS NULL THEN
+    RAISE EXCEPTION 'chunk_no must be zero or more and data must not be null'
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Chunks are numbered from 0; an empty file is sent as no chunks at all.';
+  END IF;
   PERFORM 1 FROM meter_etl.raw_file f
    WHERE f.file_id = stage_chunk.file_id AND f.status = 'receiving'
      AND f.received_by = session_user;
@@ -169,6 +185,17 @@ DECLARE
   v_chunk constant integer := 1048576;
   v_hash  constant bytea := pg_catalog.sha256(content);
 BEGIN
+  IF content IS NULL THEN
+    RAISE EXCEPTION 'content must not be null'
+      USING ERRCODE = 'null_value_not_allowed',
+            HINT = 'Stage an empty file as an empty bytea.';
+  END IF;
+  -- stage_begin checks the name too, but identical bytes never reach it
+  IF stage.file_name IS NULL OR pg_catalog.btrim(stage.file_name) = '' THEN
+    RAISE EXCEPTION 'file_name must not be empty'
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Name the file as it was received; the name is kept for lineage.';
+  END IF;
   -- check for identical bytes first so a re-sent file costs no copy
   PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended(pg_catalog.encode(v_hash, 'hex'), 7411));
   SELECT f.file_id INTO v_old FROM meter_etl.raw_file f WHERE f.sha256 = v_hash;
@@ -348,6 +375,97 @@ BEGIN
   PERFORM pg_advisory_unlock(7412, hashtext(v_worker));
   PERFORM meter_etl.prune_history();
   COMMIT;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION peak_periods(from_ts timestamptz, to_ts timestamptz, bucket interval DEFAULT '30 minutes',
+                             top_n integer DEFAULT 10, per_day boolean DEFAULT false,
+                             meters text[] DEFAULT NULL, channel text DEFAULT 'import',
+                             exclude_flagged boolean DEFAULT true, time_zone text DEFAULT 'UTC')
+RETURNS TABLE (period_start timestamptz, period_end timestamptz, demand_kw double precision,
+               meters_counted integer, day date, rank integer)
+LANGUAGE plpgsql STABLE
+SET search_path = meter_etl, pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+BEGIN
+  -- a mistake is an error, never an empty answer
+  IF peak_periods.from_ts IS NULL OR peak_periods.to_ts IS NULL THEN
+    RAISE EXCEPTION 'from_ts and to_ts must not be null' USING ERRCODE = 'null_value_not_allowed';
+  ELSIF peak_periods.from_ts > peak_periods.to_ts THEN
+    RAISE EXCEPTION 'from_ts must not be later than to_ts' USING ERRCODE = 'invalid_parameter_value';
+  ELSIF peak_periods.bucket IS NULL OR peak_periods.bucket <= interval '0' THEN
+    RAISE EXCEPTION 'bucket must be a positive interval' USING ERRCODE = 'invalid_parameter_value';
+  ELSIF peak_periods.top_n IS NULL OR peak_periods.top_n < 1 THEN
+    RAISE EXCEPTION 'top_n must be at least 1' USING ERRCODE = 'invalid_parameter_value';
+  ELSIF peak_periods.per_day IS NULL OR peak_periods.exclude_flagged IS NULL THEN
+    RAISE EXCEPTION 'per_day and exclude_flagged must not be null' USING ERRCODE = 'null_value_not_allowed';
+  ELSIF peak_periods.meters IS NOT NULL AND pg_catalog.cardinality(peak_periods.meters) = 0 THEN
+    RAISE EXCEPTION 'meters must not be an empty array'
+      USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass NULL for every meter.';
+  ELSIF NOT EXISTS (SELECT 1 FROM meter_etl.channel c WHERE c.name = peak_periods.channel) THEN
+    RAISE EXCEPTION 'unrecognized channel "%"', peak_periods.channel
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'meter_etl.channel lists the channels, e.g. import, export, net.';
+  ELSIF peak_periods.time_zone IS NULL
+        OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_timezone_names z WHERE z.name = peak_periods.time_zone)
+           AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_timezone_abbrevs z WHERE z.abbrev = peak_periods.time_zone) THEN
+    RAISE EXCEPTION 'time zone "%" is not recognized', peak_periods.time_zone
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  RETURN QUERY
+  WITH ch AS (
+    SELECT c.channel_id FROM meter_etl.channel c WHERE c.name = peak_periods.channel
+  ), scope AS (
+    SELECT m.meter_key FROM meter_etl.meter m
+     WHERE peak_periods.meters IS NULL OR m.meter_id = ANY (peak_periods.meters)
+  ), excluded AS (            -- meter-days with a fault episode or a long gap
+    SELECT DISTINCT x.meter_key, d::date AS day
+      FROM (SELECT f.meter_key, f.start_ts, f.end_ts FROM meter_etl.fault f, ch
+             WHERE f.channel_id = ch.channel_id AND f.end_ts > peak_periods.from_ts AND f.start_ts < peak_periods.to_ts
+            UNION ALL
+            SELECT g.meter_key, g.start_ts, g.end_ts FROM meter_etl.gap g, ch
+             WHERE g.channel_id = ch.channel_id AND g.end_ts > peak_periods.from_ts AND g.start_ts < peak_periods.to_ts) x
+      CROSS JOIN LATERAL generate_series((greatest(x.start_ts, peak_periods.from_ts) AT TIME ZONE peak_periods.time_zone)::date,
+                                         ((least(x.end_ts, peak_periods.to_ts) - interval '1 microsecond')
+                                          AT TIME ZONE peak_periods.time_zone)::date,
+                                         interval '1 day') AS d
+     WHERE peak_periods.exclude_flagged
+  ), r AS (
+    SELECT rd.meter_key, rd.ts, rd.kw, rd.flags
+      FROM meter_etl.reading rd, ch
+     WHERE rd.channel_id = ch.channel_id AND rd.ts >= peak_periods.from_ts AND rd.ts < peak_periods.to_ts
+       AND rd.meter_key IN (SELECT meter_key FROM scope)
+    UNION ALL
+    SELECT e.meter_key, e.ts, e.kw, 1::smallint
+      FROM meter_etl.estimate e, ch
+     WHERE e.channel_id = ch.channel_id AND e.ts >= peak_periods.from_ts AND e.ts < peak_periods.to_ts
+       AND e.meter_key IN (SELECT meter_key FROM scope)
+       AND NOT EXISTS (SELECT 1 FROM meter_etl.reading a
+                        WHERE a.meter_key = e.meter_key AND a.channel_id = e.channel_id AND a.ts = e.ts)
+  ), per_meter AS (
+    SELECT date_bin(peak_periods.bucket, r.ts, timestamptz '2000-01-01 00:00:00+00') AS b,
+           r.meter_key, avg(r.kw) AS kw
+      FROM r
+     WHERE NOT peak_periods.exclude_flagged
+        OR (r.flags & 6 = 0
+            AND NOT EXISTS (SELECT 1 FROM excluded x
+                             WHERE x.meter_key = r.meter_key
+                               AND x.day = (r.ts AT TIME ZONE peak_periods.time_zone)::date))
+     GROUP BY 1, 2
+  ), fleet AS (
+    SELECT pm.b, sum(pm.kw) AS demand, count(*)::integer AS n,
+           (pm.b AT TIME ZONE peak_periods.time_zone)::date AS day
+      FROM per_meter pm GROUP BY pm.b
+  ), ranked AS (
+    SELECT f.*, row_number() OVER (PARTITION BY CASE WHEN peak_periods.per_day THEN f.day END
+                                   ORDER BY f.demand DESC, f.b)::integer AS rk
+      FROM fleet f
+  )
+  SELECT k.b, k.b + peak_periods.bucket, k.demand, k.n, k.day, k.rk
+    FROM ranked k
+   WHERE k.rk <= peak_periods.top_n
+   ORDER BY CASE WHEN peak_periods.per_day THEN k.day END, k.rk;
 END
 $$;
 
