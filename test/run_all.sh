@@ -59,6 +59,9 @@ test/gen_fleet_check.sh
 echo "== Parquet writer read back by DuckDB and hyparquet (npm packages)"
 test/interop/run.sh
 
+echo "== SQL suites on a temporary instance (make check: nothing installed, no root needed)"
+make -s check
+
 echo "== SQL suites and end-to-end tests on a throwaway cluster"
 pg_virtualenv -t -o "shared_preload_libraries=pg_cron" -o "cron.database_name=postgres" \
   -o "cron.use_background_workers=on" -o "max_worker_processes=32" \
