@@ -472,6 +472,63 @@ record_meter(MeReader *r, const char **meter, size_t *len)
 	return me_check_meter_id(*meter, *len, r->rules);
 }
 
+/*
+ * The start every long or wide record shares: the line must have the
+ * layout's number of fields and a valid meter id.  On success rj is
+ * cleared and names the meter; otherwise the whole line was rejected.
+ */
+static bool
+record_start(MeReader *r, MeReject *rj, const char **meter, size_t *meterlen)
+{
+	MeReason	why;
+
+	if (r->nfields != r->map.ncols)
+	{
+		char		detail[96];
+
+		snprintf(detail, sizeof(detail), "expected %d fields, found %d",
+				 r->map.ncols, r->nfields);
+		reject_line(r, ME_R_PARSE_ERROR, detail);
+		return false;
+	}
+	memset(rj, 0, sizeof(*rj));
+	why = record_meter(r, meter, meterlen);
+	if (why != ME_OK)
+	{
+		reject_line(r, why, why == ME_R_MISSING_FIELD ? "empty meter id" : NULL);
+		return false;
+	}
+	rj->meter_id = *meter;
+	rj->meter_len = *meterlen;
+	return true;
+}
+
+/* A reading of the current line for a meter and channel, before its time and value. */
+static void
+reading_start(MeReader *r, MeReading *rd, const char *meter, size_t meterlen,
+			  const char *chan, uint16_t flags)
+{
+	memset(rd, 0, sizeof(*rd));
+	rd->meter_id = meter;
+	rd->meter_len = meterlen;
+	rd->channel = chan;
+	rd->signed_channel = channel_signed(r, chan);
+	rd->interval_s = r->map.interval_s;
+	rd->line_no = r->line_no;
+	rd->flags = flags;
+}
+
+/* One reading of the line is rejected for a reason found before its value. */
+static void
+reject_value(MeReader *r, MeReject *rj, MeReason why, const char *val, size_t vlen)
+{
+	r->stats.readings_read++;
+	rj->reason = why;
+	rj->value_raw = val;
+	rj->value_len = vlen;
+	emit_reject(r, rj);
+}
+
 /* ------------------------------------------------------------------ long */
 
 /* Parse the timestamp of a long-layout record (one column or date + time). */
@@ -534,24 +591,8 @@ handle_long(MeReader *r)
 	bool		have_unit_col = false;
 	uint16_t	flags = 0;
 
-	if (r->nfields != r->map.ncols)
-	{
-		char		detail[96];
-
-		snprintf(detail, sizeof(detail), "expected %d fields, found %d",
-				 r->map.ncols, r->nfields);
-		reject_line(r, ME_R_PARSE_ERROR, detail);
+	if (!record_start(r, &rj, &meter, &meterlen))
 		return;
-	}
-	memset(&rj, 0, sizeof(rj));
-	why = record_meter(r, &meter, &meterlen);
-	if (why != ME_OK)
-	{
-		reject_line(r, why, why == ME_R_MISSING_FIELD ? "empty meter id" : NULL);
-		return;
-	}
-	rj.meter_id = meter;
-	rj.meter_len = meterlen;
 	if (!long_datetime(r, &dt, &rj, &why))
 	{
 		rj.reason = why;
@@ -616,25 +657,14 @@ handle_long(MeReader *r)
 		}
 		else
 			chan = p->channel_default;
-		memset(&rd, 0, sizeof(rd));
-		rd.meter_id = meter;
-		rd.meter_len = meterlen;
-		rd.channel = chan;
-		rd.signed_channel = channel_signed(r, chan);
-		rd.interval_s = r->map.interval_s;
-		rd.line_no = r->line_no;
-		rd.flags = flags;
+		reading_start(r, &rd, meter, meterlen, chan, flags);
 		rj.channel = chan;
 		val = fld(r, r->map.value_idx[i], &vlen);
 		why = resolve_ts(r, &dt, meter, meterlen, chan, rd.interval_s,
 						 p->ts_is_end, &rd.ts);
 		if (why != ME_OK)
 		{
-			r->stats.readings_read++;
-			rj.reason = why;
-			rj.value_raw = val;
-			rj.value_len = vlen;
-			emit_reject(r, &rj);
+			reject_value(r, &rj, why, val, vlen);
 			continue;
 		}
 		finish_value(r, &rj, &rd, val, vlen, unit);
@@ -661,24 +691,8 @@ handle_wide(MeReader *r)
 	MeUnit		unit = p->unit_default;
 	uint16_t	flags = 0;
 
-	if (r->nfields != r->map.ncols)
-	{
-		char		detail[96];
-
-		snprintf(detail, sizeof(detail), "expected %d fields, found %d",
-				 r->map.ncols, r->nfields);
-		reject_line(r, ME_R_PARSE_ERROR, detail);
+	if (!record_start(r, &rj, &meter, &meterlen))
 		return;
-	}
-	memset(&rj, 0, sizeof(rj));
-	why = record_meter(r, &meter, &meterlen);
-	if (why != ME_OK)
-	{
-		reject_line(r, why, why == ME_R_MISSING_FIELD ? "empty meter id" : NULL);
-		return;
-	}
-	rj.meter_id = meter;
-	rj.meter_len = meterlen;
 	s = fld(r, r->map.date, &n);
 	rj.ts_raw = s;
 	rj.ts_len = n;
@@ -722,14 +736,7 @@ handle_wide(MeReader *r)
 		slot.minute = off % 3600 / 60;
 		slot.second = 0;
 		slot.has_time = true;
-		memset(&rd, 0, sizeof(rd));
-		rd.meter_id = meter;
-		rd.meter_len = meterlen;
-		rd.channel = chan;
-		rd.signed_channel = channel_signed(r, chan);
-		rd.interval_s = r->map.interval_s;
-		rd.line_no = r->line_no;
-		rd.flags = flags;
+		reading_start(r, &rd, meter, meterlen, chan, flags);
 		val = fld(r, r->map.interval_idx[k], &vlen);
 		/* the column offsets already mark interval starts */
 		why = resolve_ts(r, &slot, meter, meterlen, chan, rd.interval_s, false, &rd.ts);
@@ -737,11 +744,7 @@ handle_wide(MeReader *r)
 			continue;			/* an empty cell for a skipped hour is no reading */
 		if (why != ME_OK)
 		{
-			r->stats.readings_read++;
-			rj.reason = why;
-			rj.value_raw = val;
-			rj.value_len = vlen;
-			emit_reject(r, &rj);
+			reject_value(r, &rj, why, val, vlen);
 			continue;
 		}
 		finish_value(r, &rj, &rd, val, vlen, unit);
