@@ -15,7 +15,8 @@ MODULE_big = meter_etl
 
 # src/core: pure C, no PostgreSQL header (check-core enforces it), tested by
 # cmocka and the fuzzer without a server.  src/pg: the PostgreSQL glue.
-READ_SRCS = $(addprefix src/core/read/,parse.c tzconv.c rules.c csvmap.c reader.c parser_thread.c)
+READER_SRCS = $(addprefix src/core/read/,reader.c reader_fields.c reader_long.c reader_wide.c reader_nem12.c sniff.c)
+READ_SRCS = $(addprefix src/core/read/,parse.c tzconv.c rules.c csvmap.c parser_thread.c) $(READER_SRCS)
 SERIES_SRCS = $(addprefix src/core/series/,series.c series_fill.c series_outlier.c series_faults.c orderstat.c)
 PARQUET_SRCS = $(sort $(wildcard src/core/parquet/*.c))
 PURE_SRCS = src/core/me_alloc.c src/core/confine.c src/core/keyruns.c \
@@ -85,7 +86,7 @@ UNIT_TESTS = $(patsubst test/unit/%.c,test/build/%,$(wildcard test/unit/test_*.c
 
 # Each unit test links only the pure sources it exercises.
 test_parse_SRCS = src/core/me_alloc.c $(addprefix src/core/read/,parse.c tzconv.c rules.c csvmap.c)
-test_reader_SRCS = $(test_parse_SRCS) src/core/read/reader.c
+test_reader_SRCS = $(test_parse_SRCS) $(READER_SRCS)
 test_parser_thread_SRCS = $(test_reader_SRCS) src/core/read/parser_thread.c
 test_series_SRCS = src/core/me_alloc.c src/core/read/tzconv.c $(SERIES_SRCS)
 test_parquet_SRCS = src/core/me_alloc.c $(PARQUET_SRCS)

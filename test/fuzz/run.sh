@@ -7,7 +7,7 @@ cd "$(dirname "$0")/../.."
 secs=${FUZZ_SECONDS:-60}
 work=$(mktemp -d /tmp/meter_etl_fuzz.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-srcs="src/core/me_alloc.c src/core/read/parse.c src/core/read/tzconv.c src/core/read/rules.c src/core/read/csvmap.c src/core/read/reader.c"
+srcs="src/core/me_alloc.c src/core/read/parse.c src/core/read/tzconv.c src/core/read/rules.c src/core/read/csvmap.c src/core/read/reader.c src/core/read/reader_fields.c src/core/read/reader_long.c src/core/read/reader_wide.c src/core/read/reader_nem12.c src/core/read/sniff.c"
 clang -g -O1 -std=gnu11 -Isrc -Itest/unit -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
   -o "$work/fuzz_reader" test/fuzz/fuzz_reader.c $srcs -lcsv -lm
 echo "== replaying regression inputs"
