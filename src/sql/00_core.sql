@@ -160,9 +160,11 @@ BEGIN
   IF TG_OP = 'INSERT' AND parent_status <> 'receiving' AND NEW.chunk_no < parent_chunks THEN
     RETURN NEW;
   END IF;
-  IF parent_status IS DISTINCT FROM 'receiving' THEN
-    RAISE EXCEPTION 'cannot % chunks of raw file %: it is no longer receiving',
-      pg_catalog.lower(TG_OP), CASE WHEN TG_OP = 'DELETE' THEN OLD.file_id ELSE NEW.file_id END
+  IF parent_status IS DISTINCT FROM 'receiving' AND TG_OP = 'DELETE' THEN
+    RAISE EXCEPTION 'cannot delete chunks of raw file %: it is no longer receiving', OLD.file_id
+      USING ERRCODE = 'object_not_in_prerequisite_state';
+  ELSIF parent_status IS DISTINCT FROM 'receiving' THEN
+    RAISE EXCEPTION 'cannot add chunks to raw file %: it is no longer receiving', NEW.file_id
       USING ERRCODE = 'object_not_in_prerequisite_state';
   END IF;
   RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
