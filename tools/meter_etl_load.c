@@ -6,9 +6,13 @@
  * Each file is sent in 1 MiB chunks through meter_etl.stage_begin /
  * stage_chunk / stage_finish in its own transaction, so files of any size
  * load with bounded memory on both ends and a failed file leaves nothing
- * behind.  Prints one line per file: file_id, new|existing, name (and the
- * ingest accounting with --ingest).  Connection settings come from the
- * usual PG* environment variables unless -d is given.
+ * behind.  With --ingest, each file is ingested in a transaction of its
+ * own once its staging has committed, so a file that fails to ingest stays
+ * staged for another try.  Prints one line per file: file_id,
+ * new|existing, name, and with --ingest the accounting or "ingest failed"
+ * (the reason goes to stderr); an id is printed only once it has
+ * committed.  Connection settings come from the usual PG* environment
+ * variables unless -d is given.  Exits 1 if any file failed.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -77,13 +81,18 @@ send_chunk(PGconn *conn, const char *file_id, int chunk_no, const char *buf, siz
 	return ok;
 }
 
-/* Stage one file; returns 0 on success. */
-static int
-load_file(PGconn *conn, const char *path, const char *source, int ingest, const char *format)
+/*
+ * Stage one file in its own transaction; returns the file id (malloc'd)
+ * once it has committed, or NULL after saying why.  "new" or "existing"
+ * goes to *state.
+ */
+static char *
+stage_file(PGconn *conn, const char *path, const char *source, char **state)
 {
 	FILE	   *f = fopen(path, "rb");
 	char	   *buf;
-	char	   *file_id;
+	char	   *upload = NULL;
+	char	   *file_id = NULL;
 	const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 	const char *p2[2] = {name, source};
 	int			chunk_no = 0;
@@ -93,27 +102,25 @@ load_file(PGconn *conn, const char *path, const char *source, int ingest, const 
 	if (f == NULL)
 	{
 		fprintf(stderr, "meter-etl-load: could not open \"%s\": %s\n", path, strerror(errno));
-		return 1;
+		return NULL;
 	}
 	buf = malloc(CHUNK_BYTES);
-	if (!run_ok(conn, "BEGIN", PGRES_COMMAND_OK))
-		return fail(conn, "BEGIN failed", path);
-	file_id = query_value(conn, "SELECT meter_etl.stage_begin($1, $2)", 2, p2);
-	if (file_id == NULL)
-		return fail(conn, "stage_begin failed", path);
+	if (buf == NULL || !run_ok(conn, "BEGIN", PGRES_COMMAND_OK))
+		goto failed;
+	upload = query_value(conn, "SELECT meter_etl.stage_begin($1, $2)", 2, p2);
+	if (upload == NULL)
+		goto failed;
 	while ((n = fread(buf, 1, CHUNK_BYTES, f)) > 0)
-		if (!send_chunk(conn, file_id, chunk_no++, buf, n))
-			return fail(conn, "stage_chunk failed", path);
+		if (!send_chunk(conn, upload, chunk_no++, buf, n))
+			goto failed;
 	if (ferror(f))
 	{
 		fprintf(stderr, "meter-etl-load: could not read \"%s\": %s\n", path, strerror(errno));
 		PQclear(PQexec(conn, "ROLLBACK"));
-		return 1;
+		goto done;
 	}
-	fclose(f);
-	free(buf);
 	{
-		const char *p1[1] = {file_id};
+		const char *p1[1] = {upload};
 
 		res = PQexecParams(conn, "SELECT file_id, CASE WHEN is_new THEN 'new' ELSE 'existing' END"
 						   " FROM meter_etl.stage_finish($1::bigint)", 1, NULL, p1, NULL, NULL, 0);
@@ -121,34 +128,72 @@ load_file(PGconn *conn, const char *path, const char *source, int ingest, const 
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 	{
 		PQclear(res);
-		return fail(conn, "stage_finish failed", path);
+		goto failed;
 	}
-	printf("%s\t%s\t%s", PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), path);
+	file_id = strdup(PQgetvalue(res, 0, 0));
+	*state = strdup(PQgetvalue(res, 0, 1));
+	PQclear(res);
+	/* an id is only worth printing once it has committed */
+	if (!run_ok(conn, "COMMIT", PGRES_COMMAND_OK))
+	{
+		free(file_id);
+		free(*state);
+		file_id = NULL;
+		goto failed;
+	}
+	goto done;
+failed:
+	fail(conn, "staging failed; nothing was kept", path);
+done:
+	fclose(f);
+	free(buf);
+	free(upload);
+	return file_id;
+}
+
+/*
+ * Stage one file, then (with --ingest) ingest it in a transaction of its
+ * own, so a failed ingest leaves the staged file in place for another try.
+ * One line per file on stdout; errors on stderr.  Returns 0 on success.
+ */
+static int
+load_file(PGconn *conn, const char *path, const char *source, int ingest, const char *format)
+{
+	char	   *state = NULL;
+	char	   *file_id = stage_file(conn, path, source, &state);
+	const char *p[2];
+	PGresult   *ir;
+	int			rc = 0;
+
+	if (file_id == NULL)
+		return 1;
+	printf("%s\t%s\t%s", file_id, state, path);
 	if (ingest)
 	{
-		const char *p[2] = {PQgetvalue(res, 0, 0), format};
-		PGresult   *ir = PQexecParams(conn,
-									  "SELECT format, readings_read, rows_clean, rows_quarantined, rows_duplicate"
-									  " FROM meter_etl.ingest($1::bigint, $2)", 2, NULL, p, NULL, NULL, 0);
-
-		if (PQresultStatus(ir) != PGRES_TUPLES_OK)
+		p[0] = file_id;
+		p[1] = format;
+		ir = PQexecParams(conn,
+						  "SELECT format, readings_read, rows_clean, rows_quarantined, rows_duplicate"
+						  " FROM meter_etl.ingest($1::bigint, $2)", 2, NULL, p, NULL, NULL, 0);
+		if (PQresultStatus(ir) == PGRES_TUPLES_OK)
+			printf("\tformat=%s read=%s clean=%s quarantined=%s duplicate=%s",
+				   PQgetvalue(ir, 0, 0), PQgetvalue(ir, 0, 1), PQgetvalue(ir, 0, 2),
+				   PQgetvalue(ir, 0, 3), PQgetvalue(ir, 0, 4));
+		else
 		{
-			PQclear(ir);
-			PQclear(res);
-			printf("\n");
-			return fail(conn, "ingest failed", path);
+			printf("\tingest failed\n");
+			fflush(stdout);
+			fprintf(stderr, "meter-etl-load: %s: staged as raw file %s (kept), but ingest failed: %s",
+					path, file_id, PQerrorMessage(conn));
+			rc = 1;
 		}
-		printf("\tformat=%s read=%s clean=%s quarantined=%s duplicate=%s",
-			   PQgetvalue(ir, 0, 0), PQgetvalue(ir, 0, 1), PQgetvalue(ir, 0, 2),
-			   PQgetvalue(ir, 0, 3), PQgetvalue(ir, 0, 4));
 		PQclear(ir);
 	}
-	printf("\n");
-	PQclear(res);
+	if (rc == 0)
+		printf("\n");
 	free(file_id);
-	if (!run_ok(conn, "COMMIT", PGRES_COMMAND_OK))
-		return fail(conn, "COMMIT failed", path);
-	return 0;
+	free(state);
+	return rc;
 }
 
 static void

@@ -43,6 +43,16 @@ out=$(bin/meter-etl-load --ingest "$WORK/fleet.csv" 2>&1)
 echo "$out" | grep -q "existing" || fail "re-load should find the existing file: $out"
 check "re-ingest changes nothing" "1" "$(q "SELECT count(*) FROM meter_etl.ingest_run WHERE file_id = $fid")"
 
+echo "-- client: an ingest that fails keeps the staged file and says so"
+printf 'meter_id,timestamp,value,unit\nC9,2024-01-01T00:00:00Z,1,kW\n' > "$WORK/new.csv"
+rc=0; out=$(bin/meter-etl-load --ingest -f nope "$WORK/new.csv" 2>"$WORK/client.err") || rc=$?
+check "exit status of a failed ingest" "1" "$rc"
+cid=$(echo "$out" | cut -f1)
+check "the printed id committed, staged" "staged" "$(q "SELECT status FROM meter_etl.raw_file WHERE file_id = ${cid:-0}")"
+echo "$out" | grep -q "ingest failed" || fail "no 'ingest failed' on the file's line: $out"
+grep -q "staged as raw file $cid (kept), but ingest failed" "$WORK/client.err" || fail "stderr: $(cat "$WORK/client.err")"
+check "the file ingests with the right format" "ok" "$(q "SELECT status FROM meter_etl.ingest($cid, 'generic')")"
+
 echo "-- client streams a multi-chunk file, bytes unchanged"
 bin/meter-etl-gen --meters 40 --days 7 --faults none --seed 3 --out "$WORK/big.csv" 2>/dev/null
 out=$(bin/meter-etl-load -s e2e "$WORK/big.csv")
