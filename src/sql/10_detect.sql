@@ -63,14 +63,16 @@ CREATE FUNCTION detect_faulty_meters(from_ts timestamptz, to_ts timestamptz, met
                                      shift_min_z double precision DEFAULT @ME_DEFAULT_SHIFT_MIN_Z@,
                                      shift_min_factor double precision DEFAULT @ME_DEFAULT_SHIFT_MIN_FACTOR@,
                                      shift_min_days integer DEFAULT @ME_DEFAULT_SHIFT_MIN_DAYS@,
-                                     offline_min interval DEFAULT '@ME_DEFAULT_OFFLINE_MIN_S@ s')
+                                     offline_min interval DEFAULT '@ME_DEFAULT_OFFLINE_MIN_S@ s',
+                                     shift_persist_days integer DEFAULT @ME_DEFAULT_SHIFT_PERSIST_DAYS@,
+                                     fleet_min_meters integer DEFAULT @ME_DEFAULT_FLEET_MIN_METERS@)
 RETURNS TABLE (meter_id text, channel text, kind text, start_ts timestamptz, end_ts timestamptz,
                evidence jsonb)
 AS 'MODULE_PATHNAME', 'meter_etl_detect_faulty_meters'
 LANGUAGE C STABLE
 SET search_path = meter_etl, pg_catalog, pg_temp;
-COMMENT ON FUNCTION detect_faulty_meters(timestamptz, timestamptz, text[], text[], interval, interval, interval, integer, double precision, double precision, integer, interval) IS
-  'Faulty-meter episodes overlapping [from_ts, to_ts): stuck_zero, flatline, level_shift (daily energy against the same weekday of the previous 4 weeks, robust z) and offline, judged with history before from_ts';
+COMMENT ON FUNCTION detect_faulty_meters(timestamptz, timestamptz, text[], text[], interval, interval, interval, integer, double precision, double precision, integer, interval, integer, integer) IS
+  'Faulty-meter episodes overlapping [from_ts, to_ts): stuck_zero, flatline, level_shift (daily energy divided by the fleet''s level, against the same weekday of the previous 4 weeks, robust z; ongoing, or lasting shift_persist_days) and offline, judged with history before from_ts; and usage_anomaly, a shift that ended sooner (reported, not a fault)';
 
 CREATE FUNCTION detect_faulty_meters_array(ts timestamptz[], kw double precision[], step interval DEFAULT '15 minutes',
                                      kinds text[] DEFAULT NULL, time_zone text DEFAULT 'UTC',
@@ -80,13 +82,14 @@ CREATE FUNCTION detect_faulty_meters_array(ts timestamptz[], kw double precision
                                      shift_min_z double precision DEFAULT @ME_DEFAULT_SHIFT_MIN_Z@,
                                      shift_min_factor double precision DEFAULT @ME_DEFAULT_SHIFT_MIN_FACTOR@,
                                      shift_min_days integer DEFAULT @ME_DEFAULT_SHIFT_MIN_DAYS@,
-                                     offline_min interval DEFAULT '@ME_DEFAULT_OFFLINE_MIN_S@ s')
+                                     offline_min interval DEFAULT '@ME_DEFAULT_OFFLINE_MIN_S@ s',
+                                     shift_persist_days integer DEFAULT @ME_DEFAULT_SHIFT_PERSIST_DAYS@)
 RETURNS TABLE (kind text, start_ts timestamptz, end_ts timestamptz, evidence jsonb)
 AS 'MODULE_PATHNAME', 'meter_etl_detect_faulty_meters_array'
 LANGUAGE C IMMUTABLE PARALLEL SAFE
 SET search_path = meter_etl, pg_catalog, pg_temp;
-COMMENT ON FUNCTION detect_faulty_meters_array(timestamptz[], double precision[], interval, text[], text, interval, interval, integer, double precision, double precision, integer, interval) IS
-  'detect_faulty_meters() on any series: ts strictly ascending, kw NULL for a missing reading, local days in time_zone';
+COMMENT ON FUNCTION detect_faulty_meters_array(timestamptz[], double precision[], interval, text[], text, interval, interval, integer, double precision, double precision, integer, interval, integer) IS
+  'detect_faulty_meters() on any series: ts strictly ascending, kw NULL for a missing reading, local days in time_zone (a lone series: no fleet level)';
 
 -- ---------------------------------------------------------------- persisted results
 
@@ -152,7 +155,7 @@ COMMENT ON TABLE gap IS
 CREATE TABLE fault (
     meter_key    integer NOT NULL,
     channel_id   smallint NOT NULL,
-    kind         text NOT NULL CHECK (kind IN ('stuck_zero', 'flatline', 'level_shift', 'offline')),
+    kind         text NOT NULL CHECK (kind IN ('stuck_zero', 'flatline', 'level_shift', 'offline', 'usage_anomaly')),
     start_ts     timestamptz NOT NULL,
     end_ts       timestamptz NOT NULL,
     ongoing      boolean NOT NULL,
@@ -163,7 +166,7 @@ CREATE TABLE fault (
 );
 CREATE INDEX fault_end_idx ON fault (end_ts);
 COMMENT ON TABLE fault IS
-  'Faulty-meter episodes [start_ts, end_ts): stuck_zero, flatline, level_shift, offline, with the evidence; ongoing when still going at the end of the data seen';
+  'Faulty-meter episodes [start_ts, end_ts): stuck_zero, flatline, level_shift, offline, with the evidence; ongoing when still going at the end of the data seen. Also usage_anomaly episodes (a household''s transient change of usage): kept here because detection revises one into the other, but not faults: they flag no reading, set no status, raise no alert and exclude no meter from peaks';
 
 CREATE TABLE meter_status (
     meter_key       integer NOT NULL,
@@ -199,6 +202,68 @@ CREATE TABLE meter_day (
 CREATE INDEX meter_day_start_idx ON meter_day (start_ts);
 COMMENT ON TABLE meter_day IS
   'Per local day (the meter''s zone) the sum and count of readings that count for consumption (outliers and stuck/flatline readings left out): the history level_shift detection judges a new day against';
+
+CREATE FUNCTION fleet_levels(from_ts timestamptz, to_ts timestamptz,
+                             stored_before timestamptz DEFAULT NULL,
+                             min_meters integer DEFAULT @ME_DEFAULT_FLEET_MIN_METERS@)
+RETURNS TABLE (channel text, time_zone text, day date, level double precision, meters integer)
+LANGUAGE plpgsql STABLE
+SET search_path = meter_etl, pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+  v_read_from constant timestamptz := greatest(fleet_levels.from_ts,
+                                               coalesce(fleet_levels.stored_before, fleet_levels.from_ts));
+BEGIN
+  IF fleet_levels.from_ts IS NULL OR fleet_levels.to_ts IS NULL THEN
+    RAISE EXCEPTION 'from_ts and to_ts must not be null' USING ERRCODE = 'null_value_not_allowed';
+  ELSIF fleet_levels.from_ts > fleet_levels.to_ts THEN
+    RAISE EXCEPTION 'from_ts must not be later than to_ts' USING ERRCODE = 'invalid_parameter_value';
+  ELSIF fleet_levels.min_meters IS NULL OR fleet_levels.min_meters < 1 THEN
+    RAISE EXCEPTION 'min_meters must be at least 1' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  RETURN QUERY
+  WITH day_e AS (             -- whole days with 90 % of their readings: kWh per 24 h
+    SELECT y.meter_key, y.channel_id, y.day, y.kw_sum / y.readings * 24 AS e
+      FROM meter_etl.meter_day y
+      JOIN meter_etl.meter m ON m.meter_key = y.meter_key
+     WHERE y.start_ts >= fleet_levels.from_ts AND y.end_ts <= v_read_from
+       AND y.readings >= 0.9 * extract(epoch FROM y.end_ts - y.start_ts) / m.interval_s
+    UNION ALL
+    SELECT x.meter_key, x.channel_id, x.day, x.e
+      FROM (SELECT r.meter_key, r.channel_id, m.interval_s, coalesce(m.time_zone, 'UTC') AS tz,
+                   (r.ts AT TIME ZONE coalesce(m.time_zone, 'UTC'))::date AS day,
+                   pg_catalog.avg(r.kw) * 24 AS e, pg_catalog.count(*) AS n
+              FROM meter_etl.reading r
+              JOIN meter_etl.meter m ON m.meter_key = r.meter_key
+             WHERE r.ts >= v_read_from AND r.ts < fleet_levels.to_ts
+             GROUP BY 1, 2, 3, 4, 5) x
+     CROSS JOIN LATERAL (SELECT x.day::timestamp AT TIME ZONE x.tz AS s,
+                                (x.day + 1)::timestamp AT TIME ZONE x.tz AS e) b
+     WHERE b.s >= v_read_from AND b.e <= fleet_levels.to_ts
+       AND x.n >= 0.9 * extract(epoch FROM b.e - b.s) / x.interval_s
+  ), usual AS (               -- each meter's usual day: its median over the window
+    SELECT d.meter_key, d.channel_id,
+           pg_catalog.percentile_cont(0.5) WITHIN GROUP (ORDER BY d.e) AS l
+      FROM day_e d
+     GROUP BY 1, 2
+    HAVING pg_catalog.count(*) >= 3
+  )
+  SELECT c.name, coalesce(m.time_zone, 'UTC'), d.day,
+         pg_catalog.percentile_cont(0.5) WITHIN GROUP (ORDER BY d.e / u.l),
+         pg_catalog.count(*)::integer
+    FROM day_e d
+    JOIN usual u ON u.meter_key = d.meter_key AND u.channel_id = d.channel_id
+    JOIN meter_etl.meter m ON m.meter_key = d.meter_key
+    JOIN meter_etl.channel c ON c.channel_id = d.channel_id
+   WHERE u.l > 0
+   GROUP BY 1, 2, 3
+  HAVING pg_catalog.count(*) >= fleet_levels.min_meters
+   ORDER BY 1, 2, 3;
+END
+$$;
+COMMENT ON FUNCTION fleet_levels(timestamptz, timestamptz, timestamptz, integer) IS
+  'The fleet''s level on each whole local day in [from_ts, to_ts), per channel and time zone: the median over meters of the day''s energy divided by the meter''s median day in the window (1 = a usual day; 1.4 = the fleet used 40 % more). Days of min_meters meters or more; days before stored_before come from meter_day (what detect() keeps), the rest from the readings. level_shift divides each day by it';
 
 CREATE TABLE ingest_extent (
     ingest_run_id bigint NOT NULL,
@@ -371,10 +436,10 @@ BEGIN
      AND rd.ts >= o.start_ts AND rd.ts < least(o.end_ts, v_from) AND rd.flags & 4 <> 0
      AND NOT EXISTS (SELECT 1 FROM meter_etl.fault f
                       WHERE f.meter_key = rd.meter_key AND f.channel_id = rd.channel_id
-                        AND rd.ts >= f.start_ts AND rd.ts < f.end_ts)
+                        AND rd.ts >= f.start_ts AND rd.ts < f.end_ts AND f.kind <> 'usage_anomaly')
      AND NOT EXISTS (SELECT 1 FROM me_detect_fault n
                       WHERE n.meter_key = rd.meter_key AND n.channel_id = rd.channel_id
-                        AND rd.ts >= n.start_ts AND rd.ts < n.end_ts);
+                        AND rd.ts >= n.start_ts AND rd.ts < n.end_ts AND n.kind <> 'usage_anomaly');
   GET DIAGNOSTICS v_n = ROW_COUNT;
   v_flags := v_flags + v_n;
   FOR rec IN
@@ -394,7 +459,9 @@ BEGIN
                                WHERE o.meter_key = f.meter_key AND o.channel_id = f.channel_id
                                  AND o.kind = f.kind AND o.start_ts < f.end_ts AND o.end_ts > f.start_ts) AS is_new
   LOOP
-    IF NOT rec.is_new THEN
+    IF rec.kind = 'usage_anomaly' THEN
+      CONTINUE;                 -- reported in v_usage_anomaly, not a fault: no alert, not counted
+    ELSIF NOT rec.is_new THEN
       v_flt_u := v_flt_u + 1;
       CONTINUE;
     END IF;
@@ -427,7 +494,7 @@ BEGIN
     ), cur AS (
       SELECT DISTINCT ON (n.meter_key, n.channel_id) n.meter_key, n.channel_id, n.kind, n.start_ts, n.evidence
         FROM me_detect_fault n
-       WHERE n.ongoing
+       WHERE n.ongoing AND n.kind <> 'usage_anomaly'
        ORDER BY n.meter_key, n.channel_id,
                 array_position('{offline,stuck_zero,flatline,level_shift}'::text[], n.kind), n.start_ts
     ), want AS (
@@ -436,7 +503,8 @@ BEGIN
              cur.kind AS reason,
              CASE WHEN cur.kind IS NOT NULL THEN cur.start_ts
                   ELSE (SELECT max(f.end_ts) FROM meter_etl.fault f
-                         WHERE f.meter_key = s.meter_key AND f.channel_id = s.channel_id AND f.end_ts <= v_to) END AS since,
+                         WHERE f.meter_key = s.meter_key AND f.channel_id = s.channel_id AND f.end_ts <= v_to
+                           AND f.kind <> 'usage_anomaly') END AS since,
              cur.evidence, s.last_ts
         FROM s LEFT JOIN cur ON cur.meter_key = s.meter_key AND cur.channel_id = s.channel_id
     ), old AS (
@@ -624,8 +692,24 @@ CREATE VIEW v_fault AS
 SELECT m.meter_id, c.name AS channel, f.kind, f.start_ts, f.end_ts, f.ongoing, f.evidence
   FROM fault f
   JOIN meter m USING (meter_key)
-  JOIN channel c USING (channel_id);
-COMMENT ON VIEW v_fault IS 'Faulty-meter episodes with meter ids and channel names';
+  JOIN channel c USING (channel_id)
+ WHERE f.kind <> 'usage_anomaly';
+COMMENT ON VIEW v_fault IS 'Faulty-meter episodes with meter ids and channel names (usage anomalies are in v_usage_anomaly)';
+
+CREATE VIEW v_usage_anomaly AS
+SELECT m.meter_id, c.name AS channel, f.start_ts, f.end_ts, f.ongoing,
+       (f.evidence ->> 'days')::integer AS days, (f.evidence ->> 'ratio')::double precision AS ratio,
+       (f.evidence ->> 'raw_ratio')::double precision AS raw_ratio,
+       (f.evidence ->> 'fleet_level')::double precision AS fleet_level, f.evidence
+  FROM fault f
+  JOIN meter m USING (meter_key)
+  JOIN channel c USING (channel_id)
+ WHERE f.kind = 'usage_anomaly';
+COMMENT ON VIEW v_usage_anomaly IS
+  'Usage anomalies: days on which a household used at least level_shift_min_factor times more or less than its own usual (the fleet''s level divided out) and went back within level_shift_persist_days. Not meter faults: no reading flagged, no status, no alert, still counted in peaks';
+COMMENT ON COLUMN v_usage_anomaly.ratio IS 'Energy of the episode / the meter''s usual energy, both divided by the fleet''s level of each day';
+COMMENT ON COLUMN v_usage_anomaly.raw_ratio IS 'The same ratio as read, without the fleet''s level';
+COMMENT ON COLUMN v_usage_anomaly.fleet_level IS 'Mean fleet level of the episode''s days (1 = a usual day for the fleet)';
 
 CREATE VIEW v_reading_filled AS
 SELECT m.meter_id, c.name AS channel, r.ts, r.kw, r.kw * (m.interval_s / 3600.0)::float8 AS kwh, r.flags,
@@ -700,6 +784,7 @@ BEGIN
     SELECT DISTINCT x.meter_key, d::date AS day
       FROM (SELECT f.meter_key, f.start_ts, f.end_ts FROM meter_etl.fault f, ch
              WHERE f.channel_id = ch.channel_id AND f.end_ts > peak_periods.from_ts AND f.start_ts < peak_periods.to_ts
+               AND f.kind <> 'usage_anomaly'   -- the household's doing: it still makes the peak
             UNION ALL
             SELECT g.meter_key, g.start_ts, g.end_ts FROM meter_etl.gap g, ch
              WHERE g.channel_id = ch.channel_id AND g.end_ts > peak_periods.from_ts AND g.start_ts < peak_periods.to_ts) x

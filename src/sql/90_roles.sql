@@ -55,11 +55,11 @@ GRANT EXECUTE ON FUNCTION stage(text, bytea, text), stage_begin(text, text),
 -- granted only when it is added here, and sql/security.sql prints every
 -- privilege of the three roles, so the expected file is the reviewed list.
 GRANT SELECT ON v_reading, v_file_accounting, v_quarantine_summary,
-      v_meter_status, v_gap, v_fault, v_reading_filled, v_meter_day,
+      v_meter_status, v_gap, v_fault, v_usage_anomaly, v_reading_filled, v_meter_day,
       v_meter_freshness, v_ingest_progress, v_archive_coverage, v_pipeline_health
    TO meter_etl_reader;
 GRANT EXECUTE ON FUNCTION flag_names(integer),
       interpolate_array(timestamptz[], double precision[], interval, interval, timestamptz, timestamptz, boolean, text),
       rolling_outliers_array(double precision[], text, integer, boolean, double precision, integer, double precision, text, boolean),
-      detect_faulty_meters_array(timestamptz[], double precision[], interval, text[], text, interval, interval, integer, double precision, double precision, integer, interval)
+      detect_faulty_meters_array(timestamptz[], double precision[], interval, text[], text, interval, interval, integer, double precision, double precision, integer, interval, integer)
    TO meter_etl_reader;

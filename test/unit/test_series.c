@@ -1400,7 +1400,9 @@ check_shift(double factor, int ndays, int64_t want_n)
 		return;
 	}
 	f = &l.items[0];
-	assert_int_equal(f->kind, ME_FAULT_LEVEL_SHIFT);
+	/* still shifted on the last day: a fault; back to normal sooner: usage */
+	assert_int_equal(f->kind, 28 + ndays == days ? ME_FAULT_LEVEL_SHIFT : ME_FAULT_USAGE_ANOMALY);
+	assert_int_equal(f->ongoing, 28 + ndays == days);
 	assert_int_equal(f->start_ts, start + 28 * DAY);
 	assert_int_equal(f->n, want_n);
 	assert_int_equal(f->end_ts, start + (28 + want_n) * DAY);
@@ -1511,7 +1513,7 @@ check_shift_dst(int y, int mo, int d, int shifted_days, int64_t first_day_slots)
 		dump_faults(&l);
 	assert_int_equal(l.n, 1);
 	f = &l.items[0];
-	assert_int_equal(f->kind, ME_FAULT_LEVEL_SHIFT);
+	assert_int_equal(f->kind, shifted_days == 7 ? ME_FAULT_LEVEL_SHIFT : ME_FAULT_USAGE_ANOMALY);
 	assert_int_equal(f->start_ts, day0);
 	assert_int_equal(f->end_ts, next_day);
 	assert_int_equal(f->n, shifted_days);
@@ -1548,12 +1550,191 @@ test_faults_level_shift_sustained(void **state)
 	assert_int_equal(series_detect_faults(&in, start, start + (int64_t) n * MIN15, &p, &l), ME_SERIES_OK);
 	if (l.n != 1)
 		dump_faults(&l);
-	/* one episode from the change day until the history adopts the level */
+	/*
+	 * One episode from the change day to the end: its days are judged
+	 * against the level before it, so it never becomes the new normal.
+	 */
 	assert_int_equal(l.n, 1);
+	assert_int_equal(l.items[0].kind, ME_FAULT_LEVEL_SHIFT);
 	assert_int_equal(l.items[0].start_ts, start + 28 * DAY);
-	assert_in_range(l.items[0].n, 7, 14);
+	assert_int_equal(l.items[0].end_ts, start + 90 * DAY);
+	assert_int_equal(l.items[0].n, 62);
+	assert_true(l.items[0].ongoing);
 	series_fault_list_free(&l);
 	ser_free(&s);
+}
+
+/* Shifted days [a, b) of a days-long series by factor; episodes under p. */
+static void
+shifted(int days, int a, int b, double factor, const MeFaultParams *p, MeFaultList *l)
+{
+	int64_t		start = T(2024, 1, 1, 0, 0);
+	size_t		n = (size_t) days * 96;
+	Ser			s = daily_series(start, n, false, 13);
+	MeSeries	in = view(&s, false);
+
+	for (size_t i = (size_t) a * 96; i < (size_t) b * 96; i++)
+		s.kw[i] *= factor;
+	assert_int_equal(series_detect_faults(&in, start, start + (int64_t) n * MIN15, p, l), ME_SERIES_OK);
+	ser_free(&s);
+}
+
+/*
+ * A shift that ended is a meter fault when it lasted shift_persist_days
+ * (a wrong multiplier, later fixed), else a usage anomaly (a holiday); the
+ * days after it are judged against the level before it, not against the
+ * anomaly (no rebound episode when the household comes back).
+ */
+static void
+test_faults_level_shift_persist(void **state)
+{
+	MeFaultParams p;
+	MeFaultList l;
+	int64_t		start = T(2024, 1, 1, 0, 0);
+
+	series_fault_params_default(&p);
+	shifted(70, 28, 48, 0.3, &p, &l);	/* 20 days: persistent */
+	if (l.n != 1)
+		dump_faults(&l);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.items[0].kind, ME_FAULT_LEVEL_SHIFT);
+	assert_false(l.items[0].ongoing);
+	assert_int_equal(l.items[0].start_ts, start + 28 * DAY);
+	assert_int_equal(l.items[0].end_ts, start + 48 * DAY);
+	series_fault_list_free(&l);
+
+	shifted(70, 28, 38, 0.3, &p, &l);	/* 10 days away: the household's doing */
+	if (l.n != 1)
+		dump_faults(&l);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.items[0].kind, ME_FAULT_USAGE_ANOMALY);
+	assert_int_equal(l.items[0].end_ts, start + 38 * DAY);
+	series_fault_list_free(&l);
+
+	p.shift_persist_days = 10;	/* the same 10 days, now long enough */
+	shifted(70, 28, 38, 0.3, &p, &l);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.items[0].kind, ME_FAULT_LEVEL_SHIFT);
+	series_fault_list_free(&l);
+
+	p.kinds = 1u << ME_FAULT_LEVEL_SHIFT;	/* kinds select what is reported */
+	p.shift_persist_days = ME_DEFAULT_SHIFT_PERSIST_DAYS;
+	shifted(70, 28, 38, 0.3, &p, &l);
+	assert_int_equal(l.n, 0);
+	series_fault_list_free(&l);
+	p.shift_persist_days = 0;
+	assert_int_equal(series_detect_faults(&(MeSeries) {0}, 0, DAY, &p, &l), ME_SERIES_EINVAL);
+}
+
+/* A change the fleet shares on the same days is no meter's change. */
+static void
+test_faults_level_shift_fleet(void **state)
+{
+	MeFaultParams p;
+	MeFaultList l;
+	MeFleetDay	fleet[70];
+	int64_t		day0 = me_floor_div(T(2024, 1, 1, 0, 0) - T(2000, 1, 1, 0, 0), DAY);
+
+	for (int k = 0; k < 70; k++)
+	{
+		fleet[k].day = day0 + k;
+		fleet[k].level = k >= 28 && k < 40 ? 2.5 : 1.0;	/* a cold spell */
+	}
+	series_fault_params_default(&p);
+	p.fleet = fleet;
+	p.n_fleet = 70;
+	shifted(70, 28, 40, 2.5, &p, &l);	/* this home rose with the fleet */
+	if (l.n != 0)
+		dump_faults(&l);
+	assert_int_equal(l.n, 0);
+	series_fault_list_free(&l);
+
+	/* this one tripled and stayed up while the fleet rose by half for 12 days */
+	for (int k = 0; k < 70; k++)
+		fleet[k].level = k >= 28 && k < 40 ? 1.5 : 1.0;
+	shifted(70, 28, 70, 3.0, &p, &l);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.items[0].kind, ME_FAULT_LEVEL_SHIFT);
+	assert_int_equal(l.items[0].start_ts, T(2024, 1, 1, 0, 0) + 28 * DAY);
+	assert_true(l.items[0].ongoing);
+	/* the evidence: as read it tripled; against its peers a little less */
+	assert_true(l.items[0].raw_value > l.items[0].value);
+	assert_true(l.items[0].fleet > 1.0);
+	series_fault_list_free(&l);
+
+	shifted(70, 0, 0, 1.0, &p, &l);		/* a steady home in a cold spell: a drop? no */
+	assert_int_equal(l.n, 0);
+	series_fault_list_free(&l);
+	p.fleet = NULL;				/* levels promised but not given */
+	assert_int_equal(series_detect_faults(&(MeSeries) {0}, 0, DAY, &p, &l), ME_SERIES_EINVAL);
+}
+
+/*
+ * A new fleet: no history before the data, a shift from day 6 to 14 to
+ * the end is found against a baseline of all the days before it.
+ */
+static void
+test_faults_level_shift_short_history(void **state)
+{
+	static const double factors[] = {0.25, 0.5, 2.0, 4.0};
+	int64_t		start = T(2024, 1, 1, 0, 0);
+	MeFaultParams p;
+	MeFaultList l;
+
+	MeFleetDay	fleet[21];
+	int64_t		day0 = me_floor_div(start - T(2000, 1, 1, 0, 0), DAY);
+
+	/* the fleet gives the weekly shape (this home's weekends are its peers') */
+	for (int k = 0; k < 21; k++)
+	{
+		fleet[k].day = day0 + k;
+		fleet[k].level = me_dow(start + k * DAY) % 6 == 0 ? 1.25 : 1.0;
+	}
+	series_fault_params_default(&p);
+	p.shift_min_factor = 1.8;
+	p.shift_min_rel_change = series_shift_rel_change(1.8);
+	p.fleet = fleet;
+	p.n_fleet = 21;
+	for (int d = 6; d <= 14; d += 4)
+		for (int f = 0; f < 4; f++)
+		{
+			shifted(21, d, 21, factors[f], &p, &l);
+			if (l.n != 1)
+			{
+				print_error("shift x%g from day %d: %zu episodes\n", factors[f], d, l.n);
+				dump_faults(&l);
+			}
+			assert_int_equal(l.n, 1);
+			assert_int_equal(l.items[0].kind, ME_FAULT_LEVEL_SHIFT);
+			if (l.items[0].start_ts != start + d * DAY)
+				print_error("shift x%g from day %d: starts late\n", factors[f], d);
+			assert_int_equal(l.items[0].start_ts, start + d * DAY);
+			assert_int_equal(l.items[0].end_ts, start + 21 * DAY);
+			assert_true(l.items[0].ongoing);
+			series_fault_list_free(&l);
+		}
+	/*
+	 * With 4 days before it (fewer than shift_min_recent_days) day 4 cannot
+	 * be judged; day 5 can, against a median its first shifted day cannot move.
+	 */
+	shifted(21, 4, 21, 4.0, &p, &l);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.items[0].start_ts, start + 5 * DAY);
+	series_fault_list_free(&l);
+	shifted(21, 2, 21, 4.0, &p, &l);	/* 2 normal days of 5: the shift is the baseline */
+	assert_int_equal(l.n, 0);
+	series_fault_list_free(&l);
+	/*
+	 * Alone, the weekly pattern is in the baseline: a halving that starts on
+	 * a Sunday (the shape's weekends are 25 % up) is found from the Monday.
+	 */
+	p.fleet = NULL;
+	p.n_fleet = 0;
+	shifted(21, 6, 21, 0.5, &p, &l);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.items[0].kind, ME_FAULT_LEVEL_SHIFT);
+	assert_int_equal(l.items[0].start_ts, start + 7 * DAY);
+	series_fault_list_free(&l);
 }
 
 static void
@@ -1625,7 +1806,7 @@ check_shift_days_equal(const Ser *s, int64_t from, int64_t to, MeZone *zone)
 	int64_t		mid = from + (to - from) / 2;
 
 	series_fault_params_default(&p);
-	p.kinds = 1u << ME_FAULT_LEVEL_SHIFT;
+	p.kinds = ME_FAULT_SHIFT_KINDS;
 	p.zone = zone;
 	assert_int_equal(series_detect_faults(&in, from, to, &p, &a), ME_SERIES_OK);
 	/* days of two halves, as stored history plus newly read readings */
@@ -1657,6 +1838,7 @@ check_shift_days_equal(const Ser *s, int64_t from, int64_t to, MeZone *zone)
 		assert_int_equal(a.items[i].start_ts, b.items[i].start_ts);
 		assert_int_equal(a.items[i].end_ts, b.items[i].end_ts);
 		assert_int_equal(a.items[i].n, b.items[i].n);
+		assert_int_equal(a.items[i].kind, b.items[i].kind);
 		assert_float_equal(a.items[i].value, b.items[i].value, 1e-9);
 		assert_float_equal(a.items[i].score, b.items[i].score, 1e-6);
 	}
@@ -1750,6 +1932,9 @@ main(void)
 		cmocka_unit_test(test_faults_level_shift),
 		cmocka_unit_test(test_faults_level_shift_dst),
 		cmocka_unit_test(test_faults_level_shift_sustained),
+		cmocka_unit_test(test_faults_level_shift_persist),
+		cmocka_unit_test(test_faults_level_shift_fleet),
+		cmocka_unit_test(test_faults_level_shift_short_history),
 		cmocka_unit_test(test_faults_level_shift_episode_rules),
 		cmocka_unit_test(test_faults_offline),
 		cmocka_unit_test(test_faults_level_shift_days),

@@ -134,6 +134,8 @@ series_fault_kind_name(MeFaultKind k)
 			return "level_shift";
 		case ME_FAULT_OFFLINE:
 			return "offline";
+		case ME_FAULT_USAGE_ANOMALY:
+			return "usage_anomaly";
 	}
 	return "unknown";
 }

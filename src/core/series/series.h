@@ -54,6 +54,8 @@
 #define ME_DEFAULT_SHIFT_MIN_FACTOR 2 /* doubled or halved */
 #define ME_DEFAULT_SHIFT_MIN_Z 3
 #define ME_DEFAULT_SHIFT_MIN_DAYS 2
+#define ME_DEFAULT_SHIFT_PERSIST_DAYS 14	/* an ended shift this long is a fault */
+#define ME_DEFAULT_FLEET_MIN_METERS 5	/* meters a fleet level needs */
 #define ME_DEFAULT_HISTORY_DAYS 28	/* history before a range, for level shifts */
 
 /* ------------------------------------------------------------ common */
@@ -214,10 +216,13 @@ typedef enum MeFaultKind
 	ME_FAULT_STUCK_ZERO = 0,
 	ME_FAULT_FLATLINE,
 	ME_FAULT_LEVEL_SHIFT,
-	ME_FAULT_OFFLINE
+	ME_FAULT_OFFLINE,
+	ME_FAULT_USAGE_ANOMALY		/* not a fault: a transient change of usage */
 } MeFaultKind;
 
-#define ME_FAULT_ALL 0xF		/* bit (1 << kind) selects a detector */
+#define ME_FAULT_LAST ME_FAULT_USAGE_ANOMALY
+#define ME_FAULT_ALL 0x1F		/* bit (1 << kind) selects a kind */
+#define ME_FAULT_SHIFT_KINDS ((1u << ME_FAULT_LEVEL_SHIFT) | (1u << ME_FAULT_USAGE_ANOMALY))
 
 /*
  * One detected episode, [start_ts, end_ts) in UTC.  Per kind:
@@ -226,9 +231,14 @@ typedef enum MeFaultKind
  *                something else (see series_faults.c); baseline = mean kW
  *                of the reference readings at those slots (+-run_ref_days)
  *   flatline     n readings; value = the repeated kW; score, baseline as above
- *   level_shift  n local days; value = episode energy / baseline energy;
- *                score = robust z of the day with the largest |z|;
- *                baseline = mean baseline kWh per 24 h
+ *   level_shift  n judged local days; value = episode energy / baseline
+ *                energy, both divided by the fleet's level of each day;
+ *                raw_value = the same without the fleet; fleet = mean fleet
+ *                level of its days (1 when none); score = robust z of the day
+ *                with the largest |z|; baseline = mean baseline kWh per 24 h
+ *                (fleet-adjusted); ongoing = still shifted on the last day
+ *   usage_anomaly  as level_shift, for an episode that ended (the meter went
+ *                back to its level) before shift_persist_days
  *   offline      n missing slots; value = missing fraction; score = longest
  *                single gap in hours; baseline = slots in the episode
  */
@@ -241,7 +251,22 @@ typedef struct MeFault
 	double		value;
 	double		score;
 	double		baseline;
+	double		raw_value;		/* level_shift, usage_anomaly */
+	double		fleet;			/* level_shift, usage_anomaly */
+	bool		ongoing;		/* level_shift, usage_anomaly */
 } MeFault;
+
+/*
+ * The fleet's level on a local day, relative to its usual level (1 = a
+ * usual day; 1.4 = the fleet as a whole used 40 % more, as on a cold day).
+ * Level shift divides each day's energy by it, so that a change the
+ * meter's peers share is not a change of this meter.
+ */
+typedef struct MeFleetDay
+{
+	int64_t		day;			/* local day number (days since 2000-01-01) */
+	double		level;			/* > 0 */
+} MeFleetDay;
 
 typedef struct MeFaultParams
 {
@@ -264,6 +289,10 @@ typedef struct MeFaultParams
 	double		shift_min_rel_change;	/* ... and |day/baseline - 1| >= this */
 	int			shift_min_days; /* an episode lasts at least this many days ... */
 	double		shift_min_factor;	/* ... and its energy moved by this factor, up or down */
+	int			shift_min_recent_days;	/* short history: days for a baseline of all days */
+	int			shift_persist_days; /* an ended episode this long is a fault */
+	const MeFleetDay *fleet;	/* ascending by day; NULL = no fleet context */
+	size_t		n_fleet;
 	double		day_min_coverage;	/* share of a day's slots present */
 	/* offline */
 	int64_t		offline_gap_us; /* one gap this long is an episode */

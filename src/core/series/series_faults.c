@@ -17,18 +17,27 @@
  * level_shift: the energy of each local day (from the MeZone), as mean kW
  *   x 24 so that 23/25-hour and slightly incomplete days compare fairly;
  *   days below day_min_coverage of their slots, or cut by [from, to), are
- *   skipped.  Baseline = median of the same weekday over the previous
- *   shift_weeks weeks; scale = 1.4826 x median |day - its weekday median|
- *   over the valid days of those weeks (weekday groups of 2+ days), so the
- *   weekly pattern does not inflate it.  A day is flagged when |robust z| >=
+ *   skipped.  Each day is first divided by the fleet's level that day
+ *   (p->fleet, when given): a change the meter's peers share (weather,
+ *   holidays, a tariff) is not a change of this meter.  Baseline = median
+ *   of the same weekday over the previous shift_weeks weeks; scale = 1.4826
+ *   x median |day - its weekday median| over the valid days of those weeks
+ *   (weekday groups of 2+ days), so the weekly pattern does not inflate
+ *   it.  With less history than that (a new meter or fleet), the median and
+ *   MAD of all valid days of those weeks, once there are
+ *   shift_min_recent_days of them.  A day is flagged when |robust z| >=
  *   shift_min_z and |day / baseline - 1| >= shift_min_rel_change; adjacent
- *   flagged days with the same sign form one episode.  The baseline is the
- *   meter's own history, flagged days included: a sustained shift is
- *   flagged from its first day until the weekday medians adopt the new
- *   level (2-3 weeks for K = 4, sooner when the shifted days also widen
- *   the scale: 10 days for a doubling in the tests), so an episode of 7+
- *   days marks a change point, 1-3 days a transient.
- *
+ *   flagged days with the same sign form one episode (days that cannot be
+ *   judged, e.g. half missing, neither extend nor end it).  While an
+ *   episode is open its days are judged against the baseline of the weeks
+ *   before its first day, so a persistent shift stays flagged instead of
+ *   becoming the new normal, and the episode ends when the meter returns
+ *   to its level.  Days of an ended episode are left out of later
+ *   baselines.  An episode still open on the last day is ongoing, a meter
+ *   fault (level_shift); an ended one is a level_shift if it lasted
+ *   shift_persist_days or more (a wrong multiplier later fixed), else a
+ *   usage_anomaly (a holiday, guests): reported, not a fault.
+
  * offline: on the slot grid of [from, to) (a reading marks the slot it
  *   starts in), a single gap of offline_gap_us or more is an episode of
  *   its own missing slots; sparse periods are windows of
@@ -68,7 +77,9 @@ typedef struct Days
 {
 	int64_t		nd;
 	int64_t    *start;			/* nd + 1 UTC day starts */
-	double	   *val;			/* kWh per 24 h */
+	double	   *val;			/* kWh per 24 h, divided by the fleet level */
+	double	   *raw;			/* kWh per 24 h */
+	double	   *lvl;			/* the fleet level that divided it (1 if none) */
 	bool	   *ok;
 	double	   *scratch;		/* 7 * weeks */
 	double	   *res;			/* 7 * weeks */
@@ -104,6 +115,11 @@ series_fault_params_default(MeFaultParams *p)
 	p->shift_min_factor = ME_DEFAULT_SHIFT_MIN_FACTOR;
 	p->shift_min_rel_change = series_shift_rel_change(ME_DEFAULT_SHIFT_MIN_FACTOR);
 	p->shift_min_days = ME_DEFAULT_SHIFT_MIN_DAYS;
+	/* a week of history is enough to see a doubling or a halving */
+	p->shift_min_recent_days = 5;
+	p->shift_persist_days = ME_DEFAULT_SHIFT_PERSIST_DAYS;
+	p->fleet = NULL;
+	p->n_fleet = 0;
 	p->day_min_coverage = 0.9;
 	p->offline_gap_us = (int64_t) ME_DEFAULT_OFFLINE_MIN_S * ME_USECS_PER_SEC;
 	p->offline_window_us = p->offline_gap_us;
@@ -135,6 +151,8 @@ check_params(const MeFaultParams *p, int64_t from, int64_t to)
 		p->shift_weeks < 1 || p->shift_weeks > 52 || p->shift_min_same_weekday < 1 ||
 		p->shift_min_history_days < 1 || isnan(p->shift_min_z) ||
 		isnan(p->shift_min_rel_change) || p->shift_min_days < 1 || !(p->shift_min_factor >= 1.0) ||
+		p->shift_min_recent_days < 1 || p->shift_persist_days < 1 ||
+		(p->n_fleet > 0 && p->fleet == NULL) ||
 		!(p->day_min_coverage > 0.0 && p->day_min_coverage <= 1.0) ||
 		p->offline_gap_us <= 0 || p->offline_window_us < p->interval_us ||
 		!(p->offline_min_missing > 0.0 && p->offline_min_missing <= 1.0))
@@ -372,6 +390,8 @@ days_free(Days *y)
 {
 	me_free(y->start);
 	me_free(y->val);
+	me_free(y->raw);
+	me_free(y->lvl);
 	me_free(y->ok);
 	me_free(y->scratch);
 	me_free(y->res);
@@ -385,10 +405,12 @@ days_alloc_span(Days *y, int64_t d0, int64_t d1, const MeFaultParams *p)
 	y->nd = d1 - d0 + 1;
 	y->start = me_alloc((y->nd + 1) * sizeof(int64_t));
 	y->val = me_alloc(y->nd * sizeof(double));
+	y->raw = me_alloc(y->nd * sizeof(double));
+	y->lvl = me_alloc(y->nd * sizeof(double));
 	y->ok = me_alloc(y->nd * sizeof(bool));
 	y->scratch = me_alloc(7 * p->shift_weeks * sizeof(double));
 	y->res = me_alloc(7 * p->shift_weeks * sizeof(double));
-	if (!y->start || !y->val || !y->ok || !y->scratch || !y->res)
+	if (!y->start || !y->val || !y->raw || !y->lvl || !y->ok || !y->scratch || !y->res)
 		return ME_SERIES_ENOMEM;
 	return ME_SERIES_OK;
 }
@@ -413,6 +435,29 @@ days_alloc(const FData *d, const MeFaultParams *p, Days *y, int64_t *d0)
 }
 
 /*
+ * Divide each day by the fleet's level that day (a merge: both ascend);
+ * a day the fleet has no level for keeps its energy.
+ */
+static void
+days_apply_fleet(Days *y, int64_t d0, const MeFaultParams *p)
+{
+	size_t		f = 0;
+
+	for (int64_t k = 0; k < y->nd; k++)
+	{
+		y->raw[k] = y->val[k];
+		y->lvl[k] = 1.0;
+		while (f < p->n_fleet && p->fleet[f].day < d0 + k)
+			f++;
+		if (f < p->n_fleet && p->fleet[f].day == d0 + k && p->fleet[f].level > 0.0)
+		{
+			y->lvl[k] = p->fleet[f].level;
+			y->val[k] /= y->lvl[k];
+		}
+	}
+}
+
+/*
  * Day starts, usability and energy per 24 h from per-day sums (in y->val)
  * and reading counts: shared by the reading path and the stored-days path.
  */
@@ -432,6 +477,7 @@ days_finish(Days *y, int64_t d0, const int64_t *cnt, int64_t from, int64_t to,
 			(double) cnt[k] >= p->day_min_coverage * expected;
 		y->val[k] = cnt[k] > 0 ? y->val[k] / (double) cnt[k] * 24.0 : 0.0;
 	}
+	days_apply_fleet(y, d0, p);
 }
 
 /* Energy per 24 h of each local day, and whether the day is usable. */
@@ -463,44 +509,37 @@ days_build(const FData *d, int64_t from, int64_t to, const MeFaultParams *p,
 }
 
 /*
- * Baseline (same-weekday median of the previous K weeks) and robust scale
- * (1.4826 x median distance of those weeks' days to their weekday median)
- * for day k; false if the history is too thin.
+ * Same-weekday baseline of day k from the valid days in [lo, end): their
+ * median, and 1.4826 x the median distance of those weeks' days to their
+ * weekday medians (weekday groups of 2+ days) as the scale; false if the
+ * history is too thin for it.
  */
 static bool
-day_baseline(Days *y, int64_t k, const MeFaultParams *p, double *base, double *sigma)
+weekday_baseline(Days *y, int64_t k, int64_t lo, int64_t end, const MeFaultParams *p,
+				 double *base, double *sigma)
 {
-	int			K = p->shift_weeks;
 	size_t		ns = 0,
 				nr = 0;
-	int			g,
-				w;
 
-	for (w = 1; w <= K; w++)
-		if (k - 7 * w >= 0 && y->ok[k - 7 * w])
-			y->scratch[ns++] = y->val[k - 7 * w];
+	for (int64_t e = end - 1; e >= lo; e--)
+		if ((k - e) % 7 == 0 && y->ok[e])
+			y->scratch[ns++] = y->val[e];
 	if (ns < (size_t) p->shift_min_same_weekday)
 		return false;
 	*base = small_median(y->scratch, ns);
-	for (g = 1; g <= 7; g++)
+	for (int g = 0; g < 7; g++)
 	{
-		size_t		n = 0,
-					i;
+		size_t		n = 0;
 		double		gm;
 
-		for (w = 0; w < K; w++)
-		{
-			int64_t		e = k - g - 7 * w;
-
-			if (e >= 0 && y->ok[e])
+		for (int64_t e = end - 1 - g; e >= lo; e -= 7)
+			if (y->ok[e])
 				y->scratch[n++] = y->val[e];
-		}
 		if (n < 2)
 			continue;
-		for (i = 0; i < n; i++)
-			y->res[nr + i] = y->scratch[i];
+		memcpy(y->res + nr, y->scratch, n * sizeof(double));
 		gm = small_median(y->scratch, n);
-		for (i = 0; i < n; i++)
+		for (size_t i = 0; i < n; i++)
 			y->res[nr + i] = fabs(y->res[nr + i] - gm);
 		nr += n;
 	}
@@ -510,15 +549,65 @@ day_baseline(Days *y, int64_t k, const MeFaultParams *p, double *base, double *s
 	return true;
 }
 
-/* Robust z of day k against its baseline, or false if it cannot be judged. */
+/*
+ * Short-history baseline: the median and 1.4826 x MAD of all valid days in
+ * [lo, end), from shift_min_recent_days of them.  The weekly pattern the
+ * meter shares with its fleet is gone once days are divided by the fleet
+ * level; what is left of its own widens the scale, which errs towards
+ * reporting less.
+ */
 static bool
-day_score(Days *y, int64_t k, const MeFaultParams *p, double *z, double *base)
+recent_baseline(Days *y, int64_t lo, int64_t end, const MeFaultParams *p,
+				double *base, double *sigma)
+{
+	size_t		n = 0;
+
+	for (int64_t e = end - 1; e >= lo; e--)
+		if (y->ok[e])
+			y->scratch[n++] = y->val[e];
+	if (n < (size_t) p->shift_min_recent_days)
+		return false;
+	*base = small_median(y->scratch, n);
+	for (size_t i = 0; i < n; i++)
+		y->res[i] = fabs(y->scratch[i] - *base);
+	*sigma = 1.4826 * small_median(y->res, n);
+	return true;
+}
+
+/*
+ * Baseline and robust scale of day k from the K weeks before day end
+ * (end = k, or the first day of the open episode k belongs to).
+ */
+static bool
+day_baseline(Days *y, int64_t k, int64_t end, const MeFaultParams *p, double *base,
+			 double *sigma)
+{
+	int64_t		lo = end - 7 * (int64_t) p->shift_weeks;
+
+	if (lo < 0)
+		lo = 0;
+	return weekday_baseline(y, k, lo, end, p, base, sigma) ||
+		recent_baseline(y, lo, end, p, base, sigma);
+}
+
+/*
+ * Robust z of day k against the baseline of the weeks before day end, or
+ * false if it cannot be judged.
+ */
+static bool
+day_score(Days *y, int64_t k, int64_t end, const MeFaultParams *p, double *z, double *base)
 {
 	double		sigma;
 	double		v = y->val[k];
 
-	if (!y->ok[k] || !day_baseline(y, k, p, base, &sigma) || *base == 0.0)
+	if (!y->ok[k] || !day_baseline(y, k, end, p, base, &sigma) || *base == 0.0)
 		return false;
+	/*
+	 * Days that repeat to the watt-hour (a synthetic or a fleet-divided
+	 * series) do not make a change infinitely sure: the scale is at least
+	 * 1 % of the baseline.
+	 */
+	sigma = fmax(sigma, 0.01 * fabs(*base));
 	if (sigma > 0.0)
 		*z = (v - *base) / sigma;
 	else
@@ -531,70 +620,125 @@ typedef struct Shift
 {
 	MeFault		f;
 	bool		open;
-	double		vsum;
-	double		bsum;
+	int64_t		first;			/* its first and last flagged day */
+	int64_t		last;
+	double		vsum;			/* fleet-adjusted energy */
+	double		bsum;			/* fleet-adjusted baseline */
+	double		rsum;			/* energy as read (raw_value = rsum / bsum: levels
+								 * are about 1 on usual days, the baseline's) */
+	double		lsum;			/* fleet levels */
 } Shift;
 
 /*
- * Close the open episode at end_ts and append it, if it lasted long enough
- * and moved far enough as a whole: a change over fewer days is a transient,
- * and flagged days can add up to an episode nearer its baseline than the
- * factor (value is episode energy / baseline energy).
+ * Close the open episode and append it, if it lasted long enough and moved
+ * far enough as a whole: a change over fewer days is a transient, and
+ * flagged days can add up to an episode nearer its baseline than the
+ * factor (value is episode energy / baseline energy).  Still shifted on
+ * the last day (ongoing), or shifted for shift_persist_days, it is a meter
+ * fault; otherwise a usage anomaly.  Its days leave later baselines.
  */
 static int
-shift_close(Shift *sh, int64_t end_ts, const MeFaultParams *p, FBuf *fb)
+shift_close(Shift *sh, Days *y, bool ongoing, const MeFaultParams *p, FBuf *fb)
 {
 	double		r;
+	int64_t		span = sh->last - sh->first + 1;
 
 	sh->open = false;
-	sh->f.end_ts = end_ts;
+	for (int64_t k = sh->first; k <= sh->last; k++)
+		y->ok[k] = false;
+	sh->f.end_ts = y->start[sh->last + 1];
 	sh->f.value = r = sh->vsum / sh->bsum;
 	sh->f.baseline = sh->bsum / (double) sh->f.n;
-	if (sh->f.n < p->shift_min_days || !(r > 0.0) || fmax(r, 1.0 / r) < p->shift_min_factor)
+	sh->f.raw_value = sh->rsum / sh->bsum;
+	sh->f.fleet = sh->lsum / (double) sh->f.n;
+	sh->f.ongoing = ongoing;
+	sh->f.kind = ongoing || span >= p->shift_persist_days ?
+		ME_FAULT_LEVEL_SHIFT : ME_FAULT_USAGE_ANOMALY;
+	if (sh->f.n < p->shift_min_days || !(r > 0.0) || fmax(r, 1.0 / r) < p->shift_min_factor ||
+		!(p->kinds & (1u << sh->f.kind)))
 		return ME_SERIES_OK;
 	return push_fault(fb, &sh->f);
 }
 
-/* Add flagged day (start, value, baseline, z) to the episode, opening one. */
+/* Add flagged day k (baseline base, z) to the episode, opening one. */
 static void
-shift_add(Shift *sh, int64_t start, double v, double base, double z)
+shift_add(Shift *sh, Days *y, int64_t k, double base, double z)
 {
 	if (!sh->open)
 	{
 		memset(sh, 0, sizeof(*sh));
 		sh->f.kind = ME_FAULT_LEVEL_SHIFT;
-		sh->f.start_ts = start;
+		sh->f.start_ts = y->start[k];
+		sh->first = k;
 		sh->open = true;
 	}
+	sh->last = k;
 	sh->f.n++;
-	sh->vsum += v;
+	sh->vsum += y->val[k];
 	sh->bsum += base;
+	sh->rsum += y->raw[k];
+	sh->lsum += y->lvl[k];
 	if (fabs(z) > fabs(sh->f.score))
 		sh->f.score = z;
 }
 
-/* Flag level-shift days of y and merge adjacent same-sign days into episodes. */
+/* Day k flagged against the weeks before day end: its z and baseline. */
+static bool
+shift_flag(Days *y, int64_t k, int64_t end, const MeFaultParams *p, double *z, double *base)
+{
+	return day_score(y, k, end, p, z, base) && fabs(*z) >= p->shift_min_z &&
+		fabs(y->val[k] / *base - 1.0) >= p->shift_min_rel_change;
+}
+
+/*
+ * Does day k continue the open episode?  Judged against the level before
+ * the episode, with hysteresis: it still moves in the episode's direction
+ * by half the change a day needs to open one, so a persistent shift is not
+ * cut in pieces by the days its household's weekly pattern brings nearer.
+ */
+static bool
+shift_holds(const Shift *sh, Days *y, int64_t k, const MeFaultParams *p, double *z, double *base)
+{
+	double		rel;
+
+	if (!day_score(y, k, sh->first, p, z, base))
+		return false;
+	rel = y->val[k] / *base - 1.0;
+	return (rel > 0) == (sh->f.score > 0) && fabs(rel) >= p->shift_min_rel_change / 2.0;
+}
+
+/*
+ * Flag level-shift days of y and merge adjacent same-sign days into
+ * episodes, judging the days of an open episode against the level before it.
+ */
 static int
 shift_scan(Days *y, const MeFaultParams *p, FBuf *fb)
 {
 	Shift		sh;
-	int64_t		k;
 	int			rc = ME_SERIES_OK;
 
 	memset(&sh, 0, sizeof(sh));
-	for (k = 0; k <= y->nd && rc == ME_SERIES_OK; k++)
+	for (int64_t k = 0; k < y->nd && rc == ME_SERIES_OK; k++)
 	{
 		double		z = 0.0,
 					base = 0.0;
-		bool		flag = k < y->nd && day_score(y, k, p, &z, &base) &&
-			fabs(z) >= p->shift_min_z &&
-			fabs(y->val[k] / base - 1.0) >= p->shift_min_rel_change;
+		bool		flag;
 
-		if (sh.open && (!flag || (z > 0) != (sh.f.score > 0)))
-			rc = shift_close(&sh, y->start[k], p, fb);
+		if (!y->ok[k])
+			continue;
+		flag = sh.open ? shift_holds(&sh, y, k, p, &z, &base) :
+			shift_flag(y, k, k, p, &z, &base);
+		if (sh.open && !flag)
+		{
+			rc = shift_close(&sh, y, false, p, fb);
+			/* the day that ended it may start one of its own */
+			flag = shift_flag(y, k, k, p, &z, &base);
+		}
 		if (flag)
-			shift_add(&sh, y->start[k], y->val[k], base, z);
+			shift_add(&sh, y, k, base, z);
 	}
+	if (sh.open && rc == ME_SERIES_OK)
+		rc = shift_close(&sh, y, true, p, fb);
 	return rc;
 }
 
@@ -912,7 +1056,7 @@ series_detect_faults(const MeSeries *in, int64_t from_ts, int64_t to_ts,
 	if (rc == ME_SERIES_OK &&
 		(p->kinds & ((1u << ME_FAULT_STUCK_ZERO) | (1u << ME_FAULT_FLATLINE))))
 		rc = detect_all_runs(&d, p, &fb);
-	if (rc == ME_SERIES_OK && (p->kinds & (1u << ME_FAULT_LEVEL_SHIFT)))
+	if (rc == ME_SERIES_OK && (p->kinds & ME_FAULT_SHIFT_KINDS))
 		rc = detect_shift(&d, from_ts, to_ts, p, &lc, &fb);
 	if (rc == ME_SERIES_OK && (p->kinds & (1u << ME_FAULT_OFFLINE)))
 		rc = detect_offline(&d, from_ts, to_ts, p, &fb);

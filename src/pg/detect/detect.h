@@ -146,6 +146,7 @@ typedef struct MeDetFaultArgs
 	double		shift_min_z;
 	double		shift_min_factor;	/* episode ratio >= this or <= 1 / this */
 	int			shift_min_days;
+	int			shift_persist_days;
 	int64		offline_min_us;
 } MeDetFaultArgs;
 
@@ -171,6 +172,13 @@ extern void me_det_faults(const MeDetSeries *s, const MeFaultParams *p,
 extern bool *me_det_default_outliers(const MeSeries *in, int64 interval_us);
 extern Datum me_det_evidence(const MeFault *f, const MeDetSeries *s);
 
+/* detect_fleet.c: the fleet's daily level, level shift's context */
+typedef struct MeDetFleet MeDetFleet;
+
+extern MeDetFleet *me_det_fleet_load(MeDetCatalog *cat, TimestampTz from, TimestampTz to,
+									 TimestampTz stored_before, int min_meters);
+extern void me_det_fleet_params(const MeDetFleet *f, const MeDetSeries *s, MeFaultParams *p);
+
 /* detect_gucs.c */
 extern int	me_det_max_gap_s;
 extern int	me_det_outlier_method_guc;
@@ -183,6 +191,7 @@ extern int	me_det_offline_min_s;
 extern double me_det_shift_min_factor;
 extern double me_det_shift_min_z;
 extern int	me_det_shift_min_days;
+extern int	me_det_shift_persist_days;
 extern void me_detect_define_gucs(void);
 
 #endif							/* ME_DETECT_H */

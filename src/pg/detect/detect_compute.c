@@ -98,6 +98,7 @@ typedef struct Compute
 	TimestampTz lo;				/* from - max_gap: estimates, gaps, episodes from here */
 	MeDetOutlierArgs oargs;
 	MeDetFaultArgs fargs;
+	MeDetFleet *fleet;			/* level shift's context, or NULL */
 	Datum		items[6];
 	Datum		linear;			/* the method label of estimates */
 } Compute;
@@ -229,7 +230,10 @@ day_take(DayCursor *dc, int32 meter_key, int16 channel_id, size_t *n)
 
 /* ------------------------------------------------------------ per series */
 
-/* Is t inside one of the episodes (sorted by start)? */
+/*
+ * Is t inside one of the meter-fault episodes (sorted by start)?  A usage
+ * anomaly is the household's doing, not the meter's: it marks nothing.
+ */
 static bool
 in_episode(const MeFaultList *l, const bool *keep, int64 t)
 {
@@ -237,7 +241,7 @@ in_episode(const MeFaultList *l, const bool *keep, int64 t)
 	{
 		if (l->items[f].start_ts > t)
 			break;
-		if (keep[f] && t < l->items[f].end_ts)
+		if (keep[f] && t < l->items[f].end_ts && l->items[f].kind != ME_FAULT_USAGE_ANOMALY)
 			return true;
 	}
 	return false;
@@ -393,7 +397,7 @@ emit_faults(Compute *c, const MeDetSeries *s, const MeFaultList *l, bool *keep, 
 		keep[f] = e->end_ts > c->lo && e->start_ts < c->to;
 		if (!keep[f])
 			continue;
-		if (e->kind == ME_FAULT_LEVEL_SHIFT)
+		if (e->kind == ME_FAULT_LEVEL_SHIFT || e->kind == ME_FAULT_USAGE_ANOMALY)
 			open_start = e->start_ts <= c->days_from + USECS_PER_DAY;
 		else
 			open_start = e->start_ts <= c->raw_from + s->interval_us;
@@ -457,6 +461,7 @@ compute_series(Compute *c, const MeDetSeries *s, const MeDay *stored, size_t nst
 	for (size_t i = 0; i < s->n; i++)
 		outlier[i] = sc[i].is_outlier;
 	me_det_fault_params(&c->fargs, s->interval_us, s->meter->zone, &p);
+	me_det_fleet_params(c->fleet, s, &p);
 	memset(&w, 0, sizeof(w));
 	w.runs_from = first;
 	w.to = me_det_due_to(c->to, s->interval_us);
@@ -502,6 +507,7 @@ load_settings(Compute *c)
 	c->fargs.shift_min_z = me_det_shift_min_z;
 	c->fargs.shift_min_factor = me_det_shift_min_factor;
 	c->fargs.shift_min_days = me_det_shift_min_days;
+	c->fargs.shift_persist_days = me_det_shift_persist_days;
 	c->fargs.offline_min_us = (int64) me_det_offline_min_s * USECS_PER_SEC;
 	c->max_gap = (int64) me_det_max_gap_s * USECS_PER_SEC;
 }
@@ -556,6 +562,13 @@ meter_etl_detect_compute(PG_FUNCTION_ARGS)
 	c.trusted_from = me_det_add(c.raw_from, margin);
 	c.lo = me_det_add(c.from, -c.max_gap);
 	c.days_from = me_det_add(c.from, -(int64) HISTORY_DAYS * USECS_PER_DAY);
+	/*
+	 * No fleet context here yet: the fleet's level of a day must not depend
+	 * on which range a run covers (detect() over a week and day by day must
+	 * store the same), which needs the levels kept in a table of their own.
+	 * detect_faulty_meters() computes them for its whole window.
+	 */
+	c.fleet = NULL;
 	key_cxt = AllocSetContextCreate(CurrentMemoryContext, "meter_etl detect series",
 									ALLOCSET_DEFAULT_SIZES);
 	me_det_errctx_push(&ectx, "detect");

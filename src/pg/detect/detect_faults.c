@@ -1,5 +1,5 @@
 /*
- * srf_faults.c - meter_etl.detect_faulty_meters(): faulty-meter episodes
+ * detect_faults.c - meter_etl.detect_faulty_meters(): faulty-meter episodes
  *
  * Two SQL entry points over one routine, me_det_faults(), which the batch
  * detection (detect_compute.c) uses as well:
@@ -57,14 +57,14 @@ me_det_fault_kinds(ArrayType *kinds)
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("kinds must not contain nulls")));
 		k = TextDatumGetCString(d[i]);
-		for (j = 0; j <= ME_FAULT_OFFLINE; j++)
+		for (j = 0; j <= ME_FAULT_LAST; j++)
 			if (strcmp(k, series_fault_kind_name((MeFaultKind) j)) == 0)
 				break;
-		if (j > ME_FAULT_OFFLINE)
+		if (j > ME_FAULT_LAST)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("unrecognized fault kind \"%s\"", k),
-					 errhint("Use stuck_zero, flatline, level_shift or offline.")));
+					 errhint("Use stuck_zero, flatline, level_shift, offline or usage_anomaly.")));
 		mask |= 1u << j;
 	}
 	return mask;
@@ -85,6 +85,7 @@ me_det_fault_params(const MeDetFaultArgs *a, int64 interval_us, MeZone *zone, Me
 	p->shift_min_rel_change = series_shift_rel_change(a->shift_min_factor);
 	p->shift_min_days = a->shift_min_days;
 	p->shift_min_factor = a->shift_min_factor;
+	p->shift_persist_days = a->shift_persist_days;
 	p->offline_gap_us = a->offline_min_us;
 	p->offline_window_us = Max(a->offline_min_us, interval_us);
 }
@@ -158,7 +159,7 @@ me_det_faults(const MeDetSeries *s, const MeFaultParams *p, const MeDetFaultWind
 		series_fault_list_free(&off);
 	}
 
-	if ((p->kinds & (1u << ME_FAULT_LEVEL_SHIFT)) || days != NULL)
+	if ((p->kinds & ME_FAULT_SHIFT_KINDS) || days != NULL)
 	{
 		bool	   *present = palloc(sizeof(bool) * (s->n + 1));
 		MeSeries	masked = s->in;
@@ -206,7 +207,7 @@ me_det_faults(const MeDetSeries *s, const MeFaultParams *p, const MeDetFaultWind
 				si++;
 			}
 		}
-		if (p->kinds & (1u << ME_FAULT_LEVEL_SHIFT))
+		if (p->kinds & ME_FAULT_SHIFT_KINDS)
 		{
 			rc = series_level_shift_days(all, nall, w->days_from, win_to, p, &shifts);
 			me_det_series_error(rc);
@@ -259,10 +260,14 @@ me_det_evidence(const MeFault *f, const MeDetSeries *s)
 			json_num(&buf, "reference_kw", f->baseline, true);
 			break;
 		case ME_FAULT_LEVEL_SHIFT:
+		case ME_FAULT_USAGE_ANOMALY:
 			appendStringInfo(&buf, "\"days\": " INT64_FORMAT, f->n);
 			json_num(&buf, "ratio", f->value, true);
 			json_num(&buf, "robust_z", f->score, true);
 			json_num(&buf, "baseline_kwh_per_day", f->baseline, true);
+			json_num(&buf, "raw_ratio", f->raw_value, true);
+			json_num(&buf, "fleet_level", f->fleet, true);
+			appendStringInfo(&buf, ", \"ongoing\": %s", f->ongoing ? "true" : "false");
 			break;
 		case ME_FAULT_OFFLINE:
 			appendStringInfo(&buf, "\"missing_intervals\": " INT64_FORMAT, f->n);
@@ -299,6 +304,11 @@ fault_args(FunctionCallInfo fcinfo, int first, MeDetFaultArgs *a)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("offline_min must be at least one hour")));
+	if (PG_ARGISNULL(first + 7) || PG_GETARG_INT32(first + 7) < 1 || PG_GETARG_INT32(first + 7) > 3660)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("shift_persist_days must be between 1 and 3660")));
+	a->shift_persist_days = PG_GETARG_INT32(first + 7);
 }
 
 /* Append one episode row (prefix: meter_id, channel or none). */
@@ -360,7 +370,8 @@ offline_from(SPIPlanPtr *probe, const MeDetSeries *s, int64 hfrom, int64 offline
 /*
  * detect_faulty_meters(from_ts, to_ts, meters, kinds, history, stuck_zero_min,
  *                      flatline_min, flatline_min_readings, shift_min_z,
- *                      shift_min_factor, shift_min_days, offline_min)
+ *                      shift_min_factor, shift_min_days, offline_min,
+ *                      shift_persist_days, fleet_min_meters)
  * -> (meter_id, channel, kind, start_ts, end_ts, evidence)
  */
 Datum
@@ -379,14 +390,25 @@ meter_etl_detect_faulty_meters(PG_FUNCTION_ARGS)
 	MeDetErrCtx ectx;
 	TimestampTz hfrom;
 	SPIPlanPtr	probe = NULL;
+	MeDetFleet *fleet = NULL;
+	int			fleet_min;
 
 	me_det_check_range(from, to);
 	fault_args(fcinfo, 5, &a);
+	if (PG_ARGISNULL(13) || PG_GETARG_INT32(13) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("fleet_min_meters must be 0 or more"),
+				 errhint("0 judges every meter against its own history only.")));
+	fleet_min = PG_GETARG_INT32(13);
 	a.kinds = kinds;
 	hfrom = me_det_add(from, -history);
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
 	me_det_catalog_load(&cat, meters, NULL);
+	/* the peers are the whole fleet, whichever meters are asked for */
+	if (kinds & ME_FAULT_SHIFT_KINDS)
+		fleet = me_det_fleet_load(&cat, hfrom, to, hfrom, fleet_min);
 	me_det_errctx_push(&ectx, "detect_faulty_meters");
 	rd = me_det_reader_open(&cat, hfrom, to);
 	while (me_det_reader_next(rd, &s))
@@ -401,6 +423,7 @@ meter_etl_detect_faulty_meters(PG_FUNCTION_ARGS)
 		ectx.s = &s;
 		me_det_check_finite(&s);
 		me_det_fault_params(&a, s.interval_us, s.meter->zone, &p);
+		me_det_fleet_params(fleet, &s, &p);
 		memset(&w, 0, sizeof(w));
 		w.runs_from = w.days_from = w.trusted_from = hfrom;
 		if (kinds & (1u << ME_FAULT_OFFLINE))
@@ -408,7 +431,7 @@ meter_etl_detect_faulty_meters(PG_FUNCTION_ARGS)
 		w.win_to = to;
 		w.to = me_det_due_to(to, s.interval_us);
 		/* outliers only mask level shift's daily sums: skip the pass otherwise */
-		if (kinds & (1u << ME_FAULT_LEVEL_SHIFT))
+		if (kinds & ME_FAULT_SHIFT_KINDS)
 			w.outlier = me_det_default_outliers(&s.in, s.interval_us);
 		me_det_faults(&s, &p, &w, &l, NULL, NULL);
 		prefix[0] = CStringGetTextDatum(s.meter->meter_id);
@@ -427,7 +450,8 @@ meter_etl_detect_faulty_meters(PG_FUNCTION_ARGS)
 /*
  * detect_faulty_meters(ts[], kw[], step, kinds, time_zone, stuck_zero_min,
  *                      flatline_min, flatline_min_readings, shift_min_z,
- *                      shift_min_factor, shift_min_days, offline_min)
+ *                      shift_min_factor, shift_min_days, offline_min,
+ *                      shift_persist_days)
  * -> (kind, start_ts, end_ts, evidence)
  */
 Datum
@@ -484,7 +508,7 @@ meter_etl_detect_faulty_meters_array(PG_FUNCTION_ARGS)
 	memset(&w, 0, sizeof(w));
 	w.runs_from = w.days_from = w.trusted_from = from;
 	w.to = w.win_to = to;
-	if (kinds & (1u << ME_FAULT_LEVEL_SHIFT))
+	if (kinds & ME_FAULT_SHIFT_KINDS)
 		w.outlier = me_det_default_outliers(&s.in, step);
 	me_det_faults(&s, &p, &w, &l, NULL, NULL);
 	for (size_t i = 0; i < l.n; i++)

@@ -29,6 +29,7 @@ int			me_det_offline_min_s = ME_DEFAULT_OFFLINE_MIN_S;
 double		me_det_shift_min_factor = ME_DEFAULT_SHIFT_MIN_FACTOR;
 double		me_det_shift_min_z = ME_DEFAULT_SHIFT_MIN_Z;
 int			me_det_shift_min_days = ME_DEFAULT_SHIFT_MIN_DAYS;
+int			me_det_shift_persist_days = ME_DEFAULT_SHIFT_PERSIST_DAYS;
 
 static const struct config_enum_entry outlier_methods[] = {
 	{"hampel", ME_OUTLIER_HAMPEL, false},
@@ -87,6 +88,11 @@ me_detect_define_gucs(void)
 							"Consecutive days a change must last for detect() to report level_shift (shorter ones are transients).",
 							NULL, &me_det_shift_min_days, ME_DEFAULT_SHIFT_MIN_DAYS, 1, 366, PGC_USERSET, 0,
 							NULL, NULL, NULL);
+	DefineCustomIntVariable("meter_etl.level_shift_persist_days",
+							"Days a level shift that ended must have lasted to be a meter fault; a shorter one is a usage_anomaly.",
+							"A shift still going on at the end of the data is a fault however long it lasted.",
+							&me_det_shift_persist_days, ME_DEFAULT_SHIFT_PERSIST_DAYS, 1, 3660, PGC_USERSET, 0,
+							NULL, NULL, NULL);
 }
 
 PG_FUNCTION_INFO_V1(meter_etl_detect_settings);
@@ -99,13 +105,14 @@ meter_etl_detect_settings(PG_FUNCTION_ARGS)
 							 " \"outlier_threshold\": %g, \"outlier_min_scale\": %g,"
 							 " \"stuck_zero_min_s\": %d, \"flatline_min_s\": %d, \"offline_min_s\": %d,"
 							 " \"level_shift_min_factor\": %g, \"level_shift_min_z\": %g,"
-							 " \"level_shift_min_days\": %d}",
+							 " \"level_shift_min_days\": %d, \"level_shift_persist_days\": %d}",
 							 me_det_max_gap_s,
 							 me_det_outlier_method_guc == ME_OUTLIER_ZSCORE ? "zscore" : "hampel",
 							 me_det_outlier_window, me_det_outlier_threshold,
 							 me_det_outlier_min_scale, me_det_stuck_zero_min_s,
 							 me_det_flatline_min_s, me_det_offline_min_s,
-							 me_det_shift_min_factor, me_det_shift_min_z, me_det_shift_min_days);
+							 me_det_shift_min_factor, me_det_shift_min_z, me_det_shift_min_days,
+							 me_det_shift_persist_days);
 
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(s)));
 }

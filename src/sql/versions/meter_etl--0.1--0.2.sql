@@ -425,6 +425,7 @@ BEGIN
     SELECT DISTINCT x.meter_key, d::date AS day
       FROM (SELECT f.meter_key, f.start_ts, f.end_ts FROM meter_etl.fault f, ch
              WHERE f.channel_id = ch.channel_id AND f.end_ts > peak_periods.from_ts AND f.start_ts < peak_periods.to_ts
+               AND f.kind <> 'usage_anomaly'   -- the household's doing: it still makes the peak
             UNION ALL
             SELECT g.meter_key, g.start_ts, g.end_ts FROM meter_etl.gap g, ch
              WHERE g.channel_id = ch.channel_id AND g.end_ts > peak_periods.from_ts AND g.start_ts < peak_periods.to_ts) x
@@ -481,3 +482,413 @@ GRANT UPDATE (status, format, attempts, last_error, next_attempt_at) ON raw_file
 -- The monitoring view shows other sessions' query text only to a role that
 -- may see it in pg_stat_activity itself.
 ALTER VIEW v_ingest_progress SET (security_invoker = true);
+
+-- 0.2 (issue 17): level shift judged against the level before an episode
+-- and, in detect_faulty_meters(), against the fleet's level of each day;
+-- a shift that ended sooner than level_shift_persist_days is a
+-- usage_anomaly, reported but not a fault.
+ALTER TABLE fault DROP CONSTRAINT fault_kind_check;
+ALTER TABLE fault ADD CONSTRAINT fault_kind_check
+  CHECK (kind IN ('stuck_zero', 'flatline', 'level_shift', 'offline', 'usage_anomaly'));
+COMMENT ON TABLE fault IS
+  'Faulty-meter episodes [start_ts, end_ts): stuck_zero, flatline, level_shift, offline, with the evidence; ongoing when still going at the end of the data seen. Also usage_anomaly episodes (a household''s transient change of usage): kept here because detection revises one into the other, but not faults: they flag no reading, set no status, raise no alert and exclude no meter from peaks';
+
+CREATE FUNCTION fleet_levels(from_ts timestamptz, to_ts timestamptz,
+                             stored_before timestamptz DEFAULT NULL,
+                             min_meters integer DEFAULT 5)
+RETURNS TABLE (channel text, time_zone text, day date, level double precision, meters integer)
+LANGUAGE plpgsql STABLE
+SET search_path = meter_etl, pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+  v_read_from constant timestamptz := greatest(fleet_levels.from_ts,
+                                               coalesce(fleet_levels.stored_before, fleet_levels.from_ts));
+BEGIN
+  IF fleet_levels.from_ts IS NULL OR fleet_levels.to_ts IS NULL THEN
+    RAISE EXCEPTION 'from_ts and to_ts must not be null' USING ERRCODE = 'null_value_not_allowed';
+  ELSIF fleet_levels.from_ts > fleet_levels.to_ts THEN
+    RAISE EXCEPTION 'from_ts must not be later than to_ts' USING ERRCODE = 'invalid_parameter_value';
+  ELSIF fleet_levels.min_meters IS NULL OR fleet_levels.min_meters < 1 THEN
+    RAISE EXCEPTION 'min_meters must be at least 1' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  RETURN QUERY
+  WITH day_e AS (             -- whole days with 90 % of their readings: kWh per 24 h
+    SELECT y.meter_key, y.channel_id, y.day, y.kw_sum / y.readings * 24 AS e
+      FROM meter_etl.meter_day y
+      JOIN meter_etl.meter m ON m.meter_key = y.meter_key
+     WHERE y.start_ts >= fleet_levels.from_ts AND y.end_ts <= v_read_from
+       AND y.readings >= 0.9 * extract(epoch FROM y.end_ts - y.start_ts) / m.interval_s
+    UNION ALL
+    SELECT x.meter_key, x.channel_id, x.day, x.e
+      FROM (SELECT r.meter_key, r.channel_id, m.interval_s, coalesce(m.time_zone, 'UTC') AS tz,
+                   (r.ts AT TIME ZONE coalesce(m.time_zone, 'UTC'))::date AS day,
+                   pg_catalog.avg(r.kw) * 24 AS e, pg_catalog.count(*) AS n
+              FROM meter_etl.reading r
+              JOIN meter_etl.meter m ON m.meter_key = r.meter_key
+             WHERE r.ts >= v_read_from AND r.ts < fleet_levels.to_ts
+             GROUP BY 1, 2, 3, 4, 5) x
+     CROSS JOIN LATERAL (SELECT x.day::timestamp AT TIME ZONE x.tz AS s,
+                                (x.day + 1)::timestamp AT TIME ZONE x.tz AS e) b
+     WHERE b.s >= v_read_from AND b.e <= fleet_levels.to_ts
+       AND x.n >= 0.9 * extract(epoch FROM b.e - b.s) / x.interval_s
+  ), usual AS (               -- each meter's usual day: its median over the window
+    SELECT d.meter_key, d.channel_id,
+           pg_catalog.percentile_cont(0.5) WITHIN GROUP (ORDER BY d.e) AS l
+      FROM day_e d
+     GROUP BY 1, 2
+    HAVING pg_catalog.count(*) >= 3
+  )
+  SELECT c.name, coalesce(m.time_zone, 'UTC'), d.day,
+         pg_catalog.percentile_cont(0.5) WITHIN GROUP (ORDER BY d.e / u.l),
+         pg_catalog.count(*)::integer
+    FROM day_e d
+    JOIN usual u ON u.meter_key = d.meter_key AND u.channel_id = d.channel_id
+    JOIN meter_etl.meter m ON m.meter_key = d.meter_key
+    JOIN meter_etl.channel c ON c.channel_id = d.channel_id
+   WHERE u.l > 0
+   GROUP BY 1, 2, 3
+  HAVING pg_catalog.count(*) >= fleet_levels.min_meters
+   ORDER BY 1, 2, 3;
+END
+$$;
+COMMENT ON FUNCTION fleet_levels(timestamptz, timestamptz, timestamptz, integer) IS
+  'The fleet''s level on each whole local day in [from_ts, to_ts), per channel and time zone: the median over meters of the day''s energy divided by the meter''s median day in the window (1 = a usual day; 1.4 = the fleet used 40 % more). Days of min_meters meters or more; days before stored_before come from meter_day (what detect() keeps), the rest from the readings. level_shift divides each day by it';
+
+DROP FUNCTION detect_faulty_meters(timestamptz, timestamptz, text[], text[], interval, interval, interval, integer, double precision, double precision, integer, interval);
+DROP FUNCTION detect_faulty_meters_array(timestamptz[], double precision[], interval, text[], text, interval, interval, integer, double precision, double precision, integer, interval);
+CREATE FUNCTION detect_faulty_meters(from_ts timestamptz, to_ts timestamptz, meters text[] DEFAULT NULL,
+                                     kinds text[] DEFAULT NULL, history interval DEFAULT '28 days',
+                                     stuck_zero_min interval DEFAULT '28800 s',
+                                     flatline_min interval DEFAULT '28800 s',
+                                     flatline_min_readings integer DEFAULT 16,
+                                     shift_min_z double precision DEFAULT 3,
+                                     shift_min_factor double precision DEFAULT 2,
+                                     shift_min_days integer DEFAULT 2,
+                                     offline_min interval DEFAULT '86400 s',
+                                     shift_persist_days integer DEFAULT 14,
+                                     fleet_min_meters integer DEFAULT 5)
+RETURNS TABLE (meter_id text, channel text, kind text, start_ts timestamptz, end_ts timestamptz,
+               evidence jsonb)
+AS 'MODULE_PATHNAME', 'meter_etl_detect_faulty_meters'
+LANGUAGE C STABLE
+SET search_path = meter_etl, pg_catalog, pg_temp;
+COMMENT ON FUNCTION detect_faulty_meters(timestamptz, timestamptz, text[], text[], interval, interval, interval, integer, double precision, double precision, integer, interval, integer, integer) IS
+  'Faulty-meter episodes overlapping [from_ts, to_ts): stuck_zero, flatline, level_shift (daily energy divided by the fleet''s level, against the same weekday of the previous 4 weeks, robust z; ongoing, or lasting shift_persist_days) and offline, judged with history before from_ts; and usage_anomaly, a shift that ended sooner (reported, not a fault)';
+
+CREATE FUNCTION detect_faulty_meters_array(ts timestamptz[], kw double precision[], step interval DEFAULT '15 minutes',
+                                     kinds text[] DEFAULT NULL, time_zone text DEFAULT 'UTC',
+                                     stuck_zero_min interval DEFAULT '28800 s',
+                                     flatline_min interval DEFAULT '28800 s',
+                                     flatline_min_readings integer DEFAULT 16,
+                                     shift_min_z double precision DEFAULT 3,
+                                     shift_min_factor double precision DEFAULT 2,
+                                     shift_min_days integer DEFAULT 2,
+                                     offline_min interval DEFAULT '86400 s',
+                                     shift_persist_days integer DEFAULT 14)
+RETURNS TABLE (kind text, start_ts timestamptz, end_ts timestamptz, evidence jsonb)
+AS 'MODULE_PATHNAME', 'meter_etl_detect_faulty_meters_array'
+LANGUAGE C IMMUTABLE PARALLEL SAFE
+SET search_path = meter_etl, pg_catalog, pg_temp;
+COMMENT ON FUNCTION detect_faulty_meters_array(timestamptz[], double precision[], interval, text[], text, interval, interval, integer, double precision, double precision, integer, interval, integer) IS
+  'detect_faulty_meters() on any series: ts strictly ascending, kw NULL for a missing reading, local days in time_zone (a lone series: no fleet level)';
+
+CREATE OR REPLACE FUNCTION detect_apply(run_id bigint, from_ts timestamptz, to_ts timestamptz, meter_keys integer[])
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = meter_etl, pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_run   constant bigint := detect_apply.run_id;
+  v_from  constant timestamptz := detect_apply.from_ts;
+  v_to    constant timestamptz := detect_apply.to_ts;
+  v_keys  constant integer[] := detect_apply.meter_keys;
+  v_lo    timestamptz;
+  v_min   timestamptz;
+  v_settings jsonb;
+  v_offline interval;
+  v_series bigint;
+  v_flags bigint;
+  v_est_w bigint;
+  v_est_d bigint;
+  v_est_r bigint;
+  v_mae   double precision;
+  v_gap_w bigint;
+  v_gap_d bigint;
+  v_flt_n bigint := 0;
+  v_flt_u bigint := 0;
+  v_flt_d bigint;
+  v_n     bigint;
+  v_stat  bigint := 0;
+  v_alert bigint := 0;
+  rec     record;
+BEGIN
+  -- compute first (this also loads the module, so the settings are defined)
+  CREATE TEMP TABLE me_detect ON COMMIT DROP AS
+    SELECT * FROM meter_etl.detect_compute(v_from, v_to, v_keys);
+  ANALYZE pg_temp.me_detect;
+  v_settings := meter_etl.detect_settings();
+  v_lo := v_from - make_interval(secs => (v_settings ->> 'max_gap_s')::double precision);
+  v_offline := make_interval(secs => (v_settings ->> 'offline_min_s')::double precision);
+  SELECT count(*) INTO v_series FROM me_detect d WHERE d.item = 'series';
+
+  -- flags on readings: only the ones that change (UPDATE goes through reading_guard)
+  SELECT min(d.ts) INTO v_min FROM me_detect d WHERE d.item = 'flags';
+  UPDATE meter_etl.reading rd SET flags = d.flags
+    FROM me_detect d
+   WHERE d.item = 'flags' AND rd.meter_key = d.meter_key AND rd.channel_id = d.channel_id
+     AND rd.ts = d.ts AND rd.ts >= v_min AND rd.ts < v_to AND rd.flags IS DISTINCT FROM d.flags;
+  GET DIAGNOSTICS v_flags = ROW_COUNT;
+
+  -- estimates: drop the ones no longer wanted (an actual arrived, the gap grew), upsert the rest
+  WITH del AS (
+    DELETE FROM meter_etl.estimate e
+     WHERE e.ts >= v_lo AND e.ts < v_to AND (v_keys IS NULL OR e.meter_key = ANY (v_keys))
+       AND NOT EXISTS (SELECT 1 FROM me_detect d
+                        WHERE d.item = 'estimate' AND d.meter_key = e.meter_key
+                          AND d.channel_id = e.channel_id AND d.ts = e.ts AND d.kw = e.kw)
+    RETURNING e.meter_key, e.channel_id, e.ts, e.kw)
+  SELECT count(*), count(rd.kw), avg(abs(rd.kw - del.kw))
+    INTO v_est_d, v_est_r, v_mae
+    FROM del LEFT JOIN meter_etl.reading rd
+      ON rd.meter_key = del.meter_key AND rd.channel_id = del.channel_id AND rd.ts = del.ts;
+  INSERT INTO meter_etl.estimate AS e (meter_key, channel_id, ts, kw, method, run_id)
+  SELECT d.meter_key, d.channel_id, d.ts, d.kw, d.kind, v_run
+    FROM me_detect d WHERE d.item = 'estimate'
+  ON CONFLICT (meter_key, channel_id, ts) DO UPDATE
+     SET kw = EXCLUDED.kw, method = EXCLUDED.method, run_id = EXCLUDED.run_id
+   WHERE e.kw IS DISTINCT FROM EXCLUDED.kw OR e.method IS DISTINCT FROM EXCLUDED.method;
+  GET DIAGNOSTICS v_est_w = ROW_COUNT;
+
+  -- gaps: a gap whose start lies before what was read keeps the start recorded earlier
+  CREATE TEMP TABLE me_detect_gap ON COMMIT DROP AS
+  SELECT d.meter_key, d.channel_id,
+         coalesce(p.start_ts, CASE WHEN d.open_start THEN greatest(d.ts, v_from) ELSE d.ts END) AS start_ts,
+         d.end_ts,
+         (extract(epoch FROM d.end_ts - coalesce(p.start_ts, CASE WHEN d.open_start THEN greatest(d.ts, v_from)
+                                                                  ELSE d.ts END)) / m.interval_s)::bigint AS intervals,
+         CASE WHEN p.start_ts IS NULL OR p.kind IN ('leading', 'no_data') THEN d.kind
+              WHEN d.kind = 'leading' THEN 'long'
+              WHEN d.kind = 'no_data' THEN 'trailing'
+              ELSE d.kind END AS kind
+    FROM me_detect d
+    JOIN meter_etl.meter m ON m.meter_key = d.meter_key
+    LEFT JOIN LATERAL (SELECT g.start_ts, g.kind FROM meter_etl.gap g
+                        WHERE d.open_start AND g.meter_key = d.meter_key AND g.channel_id = d.channel_id
+                          AND g.start_ts < d.ts AND g.end_ts >= d.ts
+                        ORDER BY g.start_ts LIMIT 1) p ON true
+   WHERE d.item = 'gap';
+  DELETE FROM meter_etl.gap g
+   WHERE g.end_ts > v_lo AND g.start_ts < v_to AND (v_keys IS NULL OR g.meter_key = ANY (v_keys))
+     AND NOT EXISTS (SELECT 1 FROM me_detect_gap n
+                      WHERE n.meter_key = g.meter_key AND n.channel_id = g.channel_id
+                        AND n.start_ts = g.start_ts);
+  GET DIAGNOSTICS v_gap_d = ROW_COUNT;
+  INSERT INTO meter_etl.gap AS g (meter_key, channel_id, start_ts, end_ts, intervals, kind, run_id)
+  SELECT n.meter_key, n.channel_id, n.start_ts, n.end_ts, n.intervals, n.kind, v_run FROM me_detect_gap n
+  ON CONFLICT (meter_key, channel_id, start_ts) DO UPDATE
+     SET end_ts = EXCLUDED.end_ts, intervals = EXCLUDED.intervals, kind = EXCLUDED.kind, run_id = EXCLUDED.run_id
+   WHERE (g.end_ts, g.intervals, g.kind) IS DISTINCT FROM (EXCLUDED.end_ts, EXCLUDED.intervals, EXCLUDED.kind)
+     -- a gap still open at the end of this range does not shorten one seen further
+     AND NOT (EXCLUDED.kind IN ('trailing', 'no_data') AND g.end_ts > EXCLUDED.end_ts);
+  GET DIAGNOSTICS v_gap_w = ROW_COUNT;
+
+  -- fault episodes, same rule for starts before what was read
+  CREATE TEMP TABLE me_detect_fault ON COMMIT DROP AS
+  -- (missing readings before what was read may be before the meter existed:
+  -- an offline episode from there starts at from_ts unless it continues one)
+  SELECT d.meter_key, d.channel_id, d.kind,
+         coalesce(p.start_ts, CASE WHEN d.open_start AND d.kind = 'offline' THEN greatest(d.ts, v_from)
+                                   ELSE d.ts END) AS start_ts,
+         d.end_ts, d.open_end AS ongoing, d.evidence
+    FROM me_detect d
+    LEFT JOIN LATERAL (SELECT f.start_ts FROM meter_etl.fault f
+                        WHERE d.open_start AND f.meter_key = d.meter_key AND f.channel_id = d.channel_id
+                          AND f.kind = d.kind AND f.start_ts < d.ts AND f.end_ts >= d.ts
+                        ORDER BY f.start_ts LIMIT 1) p ON true
+   WHERE d.item = 'fault'
+     AND NOT (d.kind = 'offline' AND d.open_start AND p.start_ts IS NULL
+              AND d.end_ts - greatest(d.ts, v_from) < v_offline);
+  -- episodes no longer found (or found with another start: then a revision, not news)
+  CREATE TEMP TABLE me_detect_fault_old ON COMMIT DROP AS
+  WITH del AS (
+    DELETE FROM meter_etl.fault f
+     WHERE f.end_ts > v_lo AND f.start_ts < v_to AND (v_keys IS NULL OR f.meter_key = ANY (v_keys))
+       AND NOT EXISTS (SELECT 1 FROM me_detect_fault n
+                        WHERE n.meter_key = f.meter_key AND n.channel_id = f.channel_id
+                          AND n.kind = f.kind AND n.start_ts = f.start_ts)
+    RETURNING f.meter_key, f.channel_id, f.kind, f.start_ts, f.end_ts)
+  SELECT * FROM del;
+  GET DIAGNOSTICS v_flt_d = ROW_COUNT;
+  -- readings before from_ts that only a removed episode had marked suspect
+  UPDATE meter_etl.reading rd SET flags = rd.flags & ~4
+    FROM me_detect_fault_old o
+   WHERE rd.meter_key = o.meter_key AND rd.channel_id = o.channel_id
+     AND rd.ts >= o.start_ts AND rd.ts < least(o.end_ts, v_from) AND rd.flags & 4 <> 0
+     AND NOT EXISTS (SELECT 1 FROM meter_etl.fault f
+                      WHERE f.meter_key = rd.meter_key AND f.channel_id = rd.channel_id
+                        AND rd.ts >= f.start_ts AND rd.ts < f.end_ts AND f.kind <> 'usage_anomaly')
+     AND NOT EXISTS (SELECT 1 FROM me_detect_fault n
+                      WHERE n.meter_key = rd.meter_key AND n.channel_id = rd.channel_id
+                        AND rd.ts >= n.start_ts AND rd.ts < n.end_ts AND n.kind <> 'usage_anomaly');
+  GET DIAGNOSTICS v_n = ROW_COUNT;
+  v_flags := v_flags + v_n;
+  FOR rec IN
+    INSERT INTO meter_etl.fault AS f (meter_key, channel_id, kind, start_ts, end_ts, ongoing, evidence,
+                                      first_run_id, run_id)
+    SELECT n.meter_key, n.channel_id, n.kind, n.start_ts, n.end_ts, n.ongoing, n.evidence, v_run, v_run
+      FROM me_detect_fault n
+    ON CONFLICT (meter_key, channel_id, kind, start_ts) DO UPDATE
+       SET end_ts = EXCLUDED.end_ts, ongoing = EXCLUDED.ongoing, evidence = EXCLUDED.evidence,
+           run_id = EXCLUDED.run_id
+     WHERE (f.end_ts, f.ongoing, f.evidence) IS DISTINCT FROM (EXCLUDED.end_ts, EXCLUDED.ongoing, EXCLUDED.evidence)
+       -- an episode cut by the end of what this run read does not shorten one seen further
+       AND NOT (EXCLUDED.ongoing AND f.end_ts > EXCLUDED.end_ts)
+    RETURNING f.meter_key, f.channel_id, f.kind, f.start_ts, f.end_ts, f.ongoing, f.evidence,
+              f.first_run_id = v_run
+              AND NOT EXISTS (SELECT 1 FROM me_detect_fault_old o
+                               WHERE o.meter_key = f.meter_key AND o.channel_id = f.channel_id
+                                 AND o.kind = f.kind AND o.start_ts < f.end_ts AND o.end_ts > f.start_ts) AS is_new
+  LOOP
+    IF rec.kind = 'usage_anomaly' THEN
+      CONTINUE;                 -- reported in v_usage_anomaly, not a fault: no alert, not counted
+    ELSIF NOT rec.is_new THEN
+      v_flt_u := v_flt_u + 1;
+      CONTINUE;
+    END IF;
+    v_flt_n := v_flt_n + 1;
+    PERFORM meter_etl.raise_alert(
+      'meter_fault', 'warning',
+      format('meter "%s" channel "%s": %s from %s', m.meter_id, c.name, rec.kind, rec.start_ts),
+      jsonb_build_object('channel', c.name, 'fault', rec.kind, 'start_ts', rec.start_ts, 'end_ts', rec.end_ts,
+                         'ongoing', rec.ongoing, 'evidence', rec.evidence, 'detect_run_id', v_run),
+      m.meter_id)
+      FROM meter_etl.meter m, meter_etl.channel c
+     WHERE m.meter_key = rec.meter_key AND c.channel_id = rec.channel_id;
+    v_alert := v_alert + 1;
+  END LOOP;
+
+  -- daily sums for level-shift history
+  INSERT INTO meter_etl.meter_day AS y (meter_key, channel_id, day, start_ts, end_ts, kw_sum, readings, run_id)
+  SELECT d.meter_key, d.channel_id, d.day, d.ts, d.end_ts, d.kw, d.n, v_run
+    FROM me_detect d WHERE d.item = 'day'
+  ON CONFLICT (meter_key, channel_id, day) DO UPDATE
+     SET start_ts = EXCLUDED.start_ts, end_ts = EXCLUDED.end_ts, kw_sum = EXCLUDED.kw_sum,
+         readings = EXCLUDED.readings, run_id = EXCLUDED.run_id
+   WHERE (y.kw_sum, y.readings, y.start_ts, y.end_ts)
+         IS DISTINCT FROM (EXCLUDED.kw_sum, EXCLUDED.readings, EXCLUDED.start_ts, EXCLUDED.end_ts);
+
+  -- status as of to_ts: an episode still going decides it (offline first), else ok
+  FOR rec IN
+    WITH s AS (
+      SELECT d.meter_key, d.channel_id, d.ts AS last_ts FROM me_detect d WHERE d.item = 'series'
+    ), cur AS (
+      SELECT DISTINCT ON (n.meter_key, n.channel_id) n.meter_key, n.channel_id, n.kind, n.start_ts, n.evidence
+        FROM me_detect_fault n
+       WHERE n.ongoing AND n.kind <> 'usage_anomaly'
+       ORDER BY n.meter_key, n.channel_id,
+                array_position('{offline,stuck_zero,flatline,level_shift}'::text[], n.kind), n.start_ts
+    ), want AS (
+      SELECT s.meter_key, s.channel_id,
+             CASE WHEN cur.kind IS NULL THEN 'ok' WHEN cur.kind = 'offline' THEN 'offline' ELSE 'faulty' END AS status,
+             cur.kind AS reason,
+             CASE WHEN cur.kind IS NOT NULL THEN cur.start_ts
+                  ELSE (SELECT max(f.end_ts) FROM meter_etl.fault f
+                         WHERE f.meter_key = s.meter_key AND f.channel_id = s.channel_id AND f.end_ts <= v_to
+                           AND f.kind <> 'usage_anomaly') END AS since,
+             cur.evidence, s.last_ts
+        FROM s LEFT JOIN cur ON cur.meter_key = s.meter_key AND cur.channel_id = s.channel_id
+    ), old AS (
+      SELECT w.*, o.status AS old_status
+        FROM want w LEFT JOIN meter_etl.meter_status o
+          ON o.meter_key = w.meter_key AND o.channel_id = w.channel_id
+    ), up AS (
+      INSERT INTO meter_etl.meter_status AS ms (meter_key, channel_id, status, reason, since, evidence, as_of,
+                                                last_reading_ts, run_id)
+      SELECT o.meter_key, o.channel_id, o.status, o.reason, o.since, o.evidence, v_to, o.last_ts, v_run FROM old o
+      ON CONFLICT (meter_key, channel_id) DO UPDATE
+         SET status = EXCLUDED.status, reason = EXCLUDED.reason, since = EXCLUDED.since,
+             evidence = EXCLUDED.evidence, as_of = EXCLUDED.as_of,
+             last_reading_ts = greatest(ms.last_reading_ts, EXCLUDED.last_reading_ts),
+             changed_at = CASE WHEN (ms.status, ms.reason) IS DISTINCT FROM (EXCLUDED.status, EXCLUDED.reason)
+                               THEN clock_timestamp() ELSE ms.changed_at END,
+             run_id = EXCLUDED.run_id
+       WHERE EXCLUDED.as_of >= ms.as_of
+         AND (ms.status, ms.reason, ms.since, ms.evidence, ms.as_of, ms.last_reading_ts)
+             IS DISTINCT FROM (EXCLUDED.status, EXCLUDED.reason, EXCLUDED.since, EXCLUDED.evidence,
+                               EXCLUDED.as_of, greatest(ms.last_reading_ts, EXCLUDED.last_reading_ts))
+      RETURNING ms.meter_key, ms.channel_id, ms.status, ms.since
+    )
+    SELECT up.*, o.old_status FROM up JOIN old o USING (meter_key, channel_id)
+  LOOP
+    IF rec.old_status IS DISTINCT FROM rec.status THEN
+      v_stat := v_stat + 1;
+    END IF;
+    IF rec.status = 'ok' AND rec.old_status IN ('faulty', 'offline') THEN
+      PERFORM meter_etl.raise_alert(
+        'meter_recovered', 'info',
+        format('meter "%s" channel "%s" is ok again since %s', m.meter_id, c.name, coalesce(rec.since::text, '?')),
+        jsonb_build_object('channel', c.name, 'previous_status', rec.old_status, 'since', rec.since,
+                           'detect_run_id', v_run),
+        m.meter_id)
+        FROM meter_etl.meter m, meter_etl.channel c
+       WHERE m.meter_key = rec.meter_key AND c.channel_id = rec.channel_id;
+      v_alert := v_alert + 1;
+    END IF;
+  END LOOP;
+
+  UPDATE meter_etl.detect_run SET
+    series = series + v_series, flags_changed = flags_changed + v_flags,
+    estimates_written = estimates_written + v_est_w, estimates_removed = estimates_removed + v_est_d,
+    estimates_replaced = estimates_replaced + v_est_r,
+    estimate_mae_kw = CASE WHEN v_est_r > 0
+                           THEN (coalesce(estimate_mae_kw, 0) * estimates_replaced + v_mae * v_est_r)
+                                / (estimates_replaced + v_est_r)
+                           ELSE estimate_mae_kw END,
+    gaps_written = gaps_written + v_gap_w, gaps_removed = gaps_removed + v_gap_d,
+    faults_new = faults_new + v_flt_n, faults_updated = faults_updated + v_flt_u,
+    faults_removed = faults_removed + v_flt_d, status_changes = status_changes + v_stat,
+    alerts = alerts + v_alert
+   WHERE detect_run.run_id = v_run;
+  DROP TABLE pg_temp.me_detect;
+  DROP TABLE pg_temp.me_detect_gap;
+  DROP TABLE pg_temp.me_detect_fault;
+  DROP TABLE pg_temp.me_detect_fault_old;
+END
+$$;
+
+CREATE OR REPLACE VIEW v_fault AS
+SELECT m.meter_id, c.name AS channel, f.kind, f.start_ts, f.end_ts, f.ongoing, f.evidence
+  FROM fault f
+  JOIN meter m USING (meter_key)
+  JOIN channel c USING (channel_id)
+ WHERE f.kind <> 'usage_anomaly';
+COMMENT ON VIEW v_fault IS 'Faulty-meter episodes with meter ids and channel names (usage anomalies are in v_usage_anomaly)';
+
+CREATE VIEW v_usage_anomaly AS
+SELECT m.meter_id, c.name AS channel, f.start_ts, f.end_ts, f.ongoing,
+       (f.evidence ->> 'days')::integer AS days, (f.evidence ->> 'ratio')::double precision AS ratio,
+       (f.evidence ->> 'raw_ratio')::double precision AS raw_ratio,
+       (f.evidence ->> 'fleet_level')::double precision AS fleet_level, f.evidence
+  FROM fault f
+  JOIN meter m USING (meter_key)
+  JOIN channel c USING (channel_id)
+ WHERE f.kind = 'usage_anomaly';
+COMMENT ON VIEW v_usage_anomaly IS
+  'Usage anomalies: days on which a household used at least level_shift_min_factor times more or less than its own usual (the fleet''s level divided out) and went back within level_shift_persist_days. Not meter faults: no reading flagged, no status, no alert, still counted in peaks';
+COMMENT ON COLUMN v_usage_anomaly.ratio IS 'Energy of the episode / the meter''s usual energy, both divided by the fleet''s level of each day';
+COMMENT ON COLUMN v_usage_anomaly.raw_ratio IS 'The same ratio as read, without the fleet''s level';
+COMMENT ON COLUMN v_usage_anomaly.fleet_level IS 'Mean fleet level of the episode''s days (1 = a usual day for the fleet)';
+
+REVOKE EXECUTE ON FUNCTION fleet_levels(timestamptz, timestamptz, timestamptz, integer),
+       detect_faulty_meters(timestamptz, timestamptz, text[], text[], interval, interval, interval, integer, double precision, double precision, integer, interval, integer, integer),
+       detect_faulty_meters_array(timestamptz[], double precision[], interval, text[], text, interval, interval, integer, double precision, double precision, integer, interval, integer)
+  FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION fleet_levels(timestamptz, timestamptz, timestamptz, integer),
+      detect_faulty_meters(timestamptz, timestamptz, text[], text[], interval, interval, interval, integer, double precision, double precision, integer, interval, integer, integer),
+      detect_faulty_meters_array(timestamptz[], double precision[], interval, text[], text, interval, interval, integer, double precision, double precision, integer, interval, integer)
+  TO meter_etl_admin;
+GRANT EXECUTE ON FUNCTION detect_faulty_meters_array(timestamptz[], double precision[], interval, text[], text, interval, interval, integer, double precision, double precision, integer, interval, integer)
+  TO meter_etl_reader;
+GRANT SELECT, INSERT, UPDATE, DELETE ON v_usage_anomaly TO meter_etl_admin;
+GRANT SELECT ON v_usage_anomaly TO meter_etl_reader;
