@@ -481,3 +481,16 @@ GRANT UPDATE (status, format, attempts, last_error, next_attempt_at) ON raw_file
 -- The monitoring view shows other sessions' query text only to a role that
 -- may see it in pg_stat_activity itself.
 ALTER VIEW v_ingest_progress SET (security_invoker = true);
+
+-- ======================================================================
+-- Dates with month names and per-profile date formats (issue 17)
+-- ======================================================================
+-- A profile may name its date pattern; the validation trigger now refuses
+-- an invalid one.  The column comes last, as in a fresh install.
+ALTER TABLE format_profile ADD COLUMN date_format text;
+COMMENT ON COLUMN format_profile.date_order IS
+  'Order of day, month and year in numeric dates when date_format is NULL; a month name (01/Dec/2013, Dec 1 2013, 2013-Dec-01) is read in any order';
+COMMENT ON COLUMN format_profile.date_format IS
+  'Pattern of the date, e.g. DD/MON/YYYY: DD, D, MM, M, MON or MONTH (month name), YYYY, separated by - / . , or space; NULL reads dates by date_order. Overrides date_order; a time may follow as without it';
+COMMENT ON FUNCTION validate_profile() IS
+  'Trigger: a format profile must load the way ingest will use it (units, zone, columns, date_format)';
