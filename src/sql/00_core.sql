@@ -383,7 +383,9 @@ CREATE TABLE format_profile (
     estimated_column text,
     estimated_values text[] NOT NULL DEFAULT '{yes,y,true,e}',
     signed_channels  text[] NOT NULL DEFAULT '{net}',
-    builtin          boolean NOT NULL DEFAULT false
+    builtin          boolean NOT NULL DEFAULT false,
+    -- last: 0.1 installs gain it by ALTER TABLE ADD COLUMN, which appends
+    date_format      text
 );
 COMMENT ON TABLE format_profile IS
   'How a vendor''s file maps to (meter, channel, time, value, unit); add rows for your own layouts';
@@ -394,6 +396,10 @@ COMMENT ON COLUMN format_profile.channel_map IS
 COMMENT ON COLUMN format_profile.ts_marks IS 'Whether timestamps mark the start or the end of the interval';
 COMMENT ON COLUMN format_profile.newest_first IS
   'The file runs backwards in time, which reverses how a repeated DST hour is resolved';
+COMMENT ON COLUMN format_profile.date_order IS
+  'Order of day, month and year in numeric dates when date_format is NULL; a month name (01/Dec/2013, Dec 1 2013, 2013-Dec-01) is read in any order';
+COMMENT ON COLUMN format_profile.date_format IS
+  'Pattern of the date, e.g. DD/MON/YYYY: DD, D, MM, M, MON or MONTH (month name), YYYY, separated by - / . , or space; NULL reads dates by date_order. Overrides date_order; a time may follow as without it';
 COMMENT ON COLUMN format_profile.time_zone IS
   'Zone of timestamps without an offset (IANA name, e.g. Europe/Dublin); ISO-8601 offsets always win';
 
@@ -450,7 +456,7 @@ AS 'MODULE_PATHNAME', 'meter_etl_validate_profile'
 LANGUAGE C
 SET search_path = meter_etl, pg_catalog, pg_temp;
 COMMENT ON FUNCTION validate_profile() IS
-  'Trigger: a format profile must load the way ingest will use it (units, zone, columns)';
+  'Trigger: a format profile must load the way ingest will use it (units, zone, columns, date_format)';
 CREATE TRIGGER validate_profile AFTER INSERT OR UPDATE ON format_profile
   FOR EACH ROW EXECUTE FUNCTION validate_profile();
 

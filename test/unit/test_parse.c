@@ -222,6 +222,242 @@ test_iso_fast_path_matches_general(void **state)
 	}
 }
 
+/* ------------------------------------------------------------ month names */
+
+/*
+ * A whole field read as a date: yyyymmdd, or -1 when refused (a date that
+ * stops before the end of the field is refused, as the wide reader does).
+ */
+static long
+auto_date(const char *s, MeDateOrder order)
+{
+	MeDateTime	dt;
+	size_t		used;
+
+	if (!me_parse_date(s, strlen(s), order, &dt, &used) || used != strlen(s))
+		return -1;
+	return dt.year * 10000L + dt.month * 100 + dt.day;
+}
+
+static const MeDateOrder all_orders[] = {ME_DATE_YMD, ME_DATE_DMY, ME_DATE_MDY};
+
+static void
+test_month_names(void **state)
+{
+	static const char *const abbrev[12] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+		"Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+	static const char *const full[12] = {"January", "February", "March", "April", "May",
+		"June", "July", "August", "September", "October", "November", "December"};
+	/* every form, under every order: the name leaves nothing to guess */
+	static const char *const forms[] = {
+		"01/Dec/2013", "1-Dec-2013", "1 Dec 2013", "1.Dec.2013", "01-DEC-2013",
+		"Dec 1 2013", "December 01 2013", "dec-1-2013", "Dec/01/2013",
+		"2013-Dec-01", "2013/december/1", "2013 Dec 1", "2013.dEc.01"
+	};
+	char		buf[64];
+
+	for (int m = 0; m < 12; m++)
+	{
+		snprintf(buf, sizeof(buf), "01/%s/2013", abbrev[m]);
+		assert_int_equal(auto_date(buf, ME_DATE_DMY), 20130001L + (m + 1) * 100);
+		snprintf(buf, sizeof(buf), "%s 1 2013", full[m]);
+		assert_int_equal(auto_date(buf, ME_DATE_MDY), 20130001L + (m + 1) * 100);
+		snprintf(buf, sizeof(buf), "2013-%s-01", full[m]);
+		assert_int_equal(auto_date(buf, ME_DATE_YMD), 20130001L + (m + 1) * 100);
+	}
+	assert_int_equal(auto_date("1 Sept 2013", ME_DATE_DMY), 20130901);
+	assert_int_equal(auto_date("SEPT 1 2013", ME_DATE_YMD), 20130901);
+	for (size_t f = 0; f < sizeof(forms) / sizeof(forms[0]); f++)
+		for (int o = 0; o < 3; o++)
+			if (auto_date(forms[f], all_orders[o]) != 20131201)
+				fail_msg("\"%s\" under order %d", forms[f], o);
+	/* leap years are the calendar's, whatever the spelling */
+	assert_int_equal(auto_date("29-Feb-2012", ME_DATE_DMY), 20120229);
+	assert_int_equal(auto_date("Feb 29 2000", ME_DATE_DMY), 20000229);
+}
+
+static void
+test_month_names_refused(void **state)
+{
+	static const char *const refused[] = {
+		/* not a month */
+		"01/Dek/2013", "01/Decem/2013", "01/Dez/2013", "01/Decx/2013", "01/Mai/2013",
+		"01/De/2013", "01/Sep./2013", "Sep. 1 2013", "01/Septe/2013",
+		/* not a day of that month */
+		"32/Dec/2013", "0/Dec/2013", "00-Dec-2013", "30/Feb/2013", "29-Feb-2013",
+		"Feb 30 2012", "Apr 31 2013", "2013-Feb-29", "1900-Feb-29",
+		/* a year missing or not of four digits */
+		"01/Dec", "Dec 1", "Dec 2013", "2013-Dec", "01/Dec/13", "Dec 1 13",
+		"01/Dec/20134", "013-Dec-01", "01/Dec/0000",
+		/* a day of more than two digits */
+		"001/Dec/2013", "2013-Dec-001", "Dec 001 2013",
+		/* separators: mixed, doubled, unknown, missing */
+		"01/Dec-2013", "Dec 1/2013", "01//Dec/2013", "01  Dec 2013", "01,Dec,2013",
+		"Dec 1, 2013", "01Dec2013", "Dec1 2013", "01_Dec_2013",
+		/* nonsense orders and garbage */
+		"Dec/2013/01", "2013/01/Dec", "01/2013/Dec", "Dec/Dec/2013", "2013-Dec-01x",
+		"yesterday", "Dec", "", "-Dec-2013", "1 Dec 2013 "
+	};
+
+	for (size_t f = 0; f < sizeof(refused) / sizeof(refused[0]); f++)
+		for (int o = 0; o < 3; o++)
+			if (auto_date(refused[f], all_orders[o]) != -1)
+				fail_msg("\"%s\" accepted under order %d", refused[f], o);
+}
+
+static void
+test_month_names_with_times(void **state)
+{
+	MeDateTime	dt;
+
+	assert_true(me_parse_datetime(S("01/Dec/2013 00:30"), ME_DATE_DMY, &dt));
+	assert_true(dt.has_time && dt.hour == 0 && dt.minute == 30 && dt.month == 12);
+	assert_true(me_parse_datetime(S("Dec 1 2013 23:59:59"), ME_DATE_YMD, &dt));
+	assert_true(me_datetime_to_ts(&dt) == me_make_ts(2013, 12, 1, 23, 59, 59, 0));
+	assert_true(me_parse_datetime(S("2013-Dec-01T10:00:00+10:00"), ME_DATE_YMD, &dt));
+	assert_true(me_datetime_to_ts(&dt) == me_make_ts(2013, 12, 1, 0, 0, 0, 0));
+	assert_true(me_parse_datetime(S("1 Dec 2013 24:00"), ME_DATE_MDY, &dt));
+	assert_true(me_datetime_to_ts(&dt) == me_make_ts(2013, 12, 2, 0, 0, 0, 0));
+	assert_false(me_parse_datetime(S("01/Dec/2013 25:00"), ME_DATE_DMY, &dt));
+	assert_false(me_parse_datetime(S("01/Dec/2013 10:00 junk"), ME_DATE_DMY, &dt));
+	assert_false(me_parse_datetime(S("01/Dec/2013x10:00"), ME_DATE_DMY, &dt));
+	/* numeric dates keep their rules: the order decides, blanks separate nothing */
+	assert_int_equal(auto_date("01/02/2013", ME_DATE_DMY), 20130201);
+	assert_int_equal(auto_date("01/02/2013", ME_DATE_MDY), 20130102);
+	assert_int_equal(auto_date("01/02/2013", ME_DATE_YMD), -1);
+	assert_int_equal(auto_date("1 2 2013", ME_DATE_DMY), -1);
+	assert_int_equal(auto_date("2013 12 01", ME_DATE_YMD), -1);
+}
+
+/* ------------------------------------------------------------ date_format */
+
+/* Compile a pattern that must be valid; returns the compiled ops (static). */
+static const char *
+compiled(const char *pat)
+{
+	static char ops[64];
+	size_t		pos,
+				len;
+	MeDatePatternStatus st = me_date_pattern_compile(pat, strlen(pat), ops, &pos, &len);
+
+	if (st != ME_DPAT_OK)
+		fail_msg("pattern \"%s\": status %d at %zu", pat, (int) st, pos);
+	return ops;
+}
+
+/* A whole field read by a pattern: yyyymmdd or -1. */
+static long
+fmt_date(const char *s, const char *pat)
+{
+	MeDateTime	dt;
+	size_t		used;
+
+	if (!me_parse_date_fmt(s, strlen(s), ME_DATE_YMD, compiled(pat), &dt, &used) ||
+		used != strlen(s))
+		return -1;
+	return dt.year * 10000L + dt.month * 100 + dt.day;
+}
+
+/* An invalid pattern's status, checking where the compiler points. */
+static void
+assert_bad_pattern(const char *pat, MeDatePatternStatus want, size_t want_pos,
+				   size_t want_len)
+{
+	char		ops[64];
+	size_t		pos,
+				len;
+	MeDatePatternStatus st = me_date_pattern_compile(pat, strlen(pat), ops, &pos, &len);
+
+	if (st != want || pos != want_pos || len != want_len)
+		fail_msg("pattern \"%s\": status %d at %zu+%zu, want %d at %zu+%zu", pat, (int) st,
+				 pos, len, (int) want, want_pos, want_len);
+}
+
+static void
+test_date_pattern_compile(void **state)
+{
+	assert_string_equal(compiled("DD/MM/YYYY"), "D/M/Y");
+	assert_string_equal(compiled("D/M/YYYY"), "d/m/Y");
+	assert_string_equal(compiled("YYYYMMDD"), "YMD");
+	assert_string_equal(compiled("DD-MON-YYYY"), "D-N-Y");
+	assert_string_equal(compiled("Month D, YYYY"), "N d, Y");
+	assert_string_equal(compiled("ddmonyyyy"), "DNY");
+	assert_string_equal(compiled("yyyy.mm.dd"), "Y.M.D");
+	assert_string_equal(compiled("YYYYMMD"), "YMd");
+	assert_string_equal(compiled("D MON YYYY"), "d N Y");
+
+	assert_bad_pattern("", ME_DPAT_EMPTY, 0, 0);
+	assert_bad_pattern("DD/MM/YY", ME_DPAT_UNKNOWN, 6, 2);
+	assert_bad_pattern("DD/MM/YYYY HH:MI", ME_DPAT_UNKNOWN, 11, 2);
+	assert_bad_pattern("DD:MM:YYYY", ME_DPAT_UNKNOWN, 2, 1);
+	assert_bad_pattern("DD/MM/YYYY\xc3\xa9", ME_DPAT_UNKNOWN, 10, 2);
+	assert_bad_pattern("DD/MM/YYYYY", ME_DPAT_UNKNOWN, 10, 1);
+	assert_bad_pattern("DD/DD/YYYY", ME_DPAT_DUP_DAY, 3, 2);
+	assert_bad_pattern("MM/MON/YYYY", ME_DPAT_DUP_MONTH, 3, 3);
+	assert_bad_pattern("MMM-DD-YYYY", ME_DPAT_DUP_MONTH, 2, 1);
+	assert_bad_pattern("YYYY/MM/DD/YYYY", ME_DPAT_DUP_YEAR, 11, 4);
+	assert_bad_pattern("MM/YYYY", ME_DPAT_NO_DAY, 7, 0);
+	assert_bad_pattern("DD/YYYY", ME_DPAT_NO_MONTH, 7, 0);
+	assert_bad_pattern("DD/MM", ME_DPAT_NO_YEAR, 5, 0);
+	assert_bad_pattern("DMYYYY", ME_DPAT_AMBIGUOUS, 1, 1);
+	assert_bad_pattern("DDMYYYY", ME_DPAT_AMBIGUOUS, 3, 4);
+	assert_bad_pattern("/DD/MM/YYYY", ME_DPAT_EDGE, 0, 1);
+	assert_bad_pattern("DD/MM/YYYY ", ME_DPAT_EDGE, 10, 1);
+}
+
+static void
+test_date_pattern_parse(void **state)
+{
+	MeDateTime	dt;
+
+	/* the pattern decides what the order could not */
+	assert_int_equal(fmt_date("01/02/2013", "DD/MM/YYYY"), 20130201);
+	assert_int_equal(fmt_date("01/02/2013", "MM/DD/YYYY"), 20130102);
+	assert_int_equal(fmt_date("2013/02/01", "YYYY/MM/DD"), 20130201);
+	assert_int_equal(fmt_date("2013/01/02", "YYYY/DD/MM"), 20130201);
+	/* DD and MM are two digits, D and M one or two */
+	assert_int_equal(fmt_date("1/2/2013", "DD/MM/YYYY"), -1);
+	assert_int_equal(fmt_date("1/2/2013", "D/M/YYYY"), 20130201);
+	assert_int_equal(fmt_date("01/02/2013", "D/M/YYYY"), 20130201);
+	assert_int_equal(fmt_date("001/02/2013", "D/M/YYYY"), -1);
+	/* month names, compact forms and commas */
+	assert_int_equal(fmt_date("01/Dec/2013", "DD/MON/YYYY"), 20131201);
+	assert_int_equal(fmt_date("01/december/2013", "DD/MON/YYYY"), 20131201);
+	assert_int_equal(fmt_date("Dec 1, 2013", "MON D, YYYY"), 20131201);
+	assert_int_equal(fmt_date("September 30, 2013", "MONTH D, YYYY"), 20130930);
+	assert_int_equal(fmt_date("20131201", "YYYYMMDD"), 20131201);
+	assert_int_equal(fmt_date("01DEC2013", "DDMONYYYY"), 20131201);
+	/* mismatches */
+	assert_int_equal(fmt_date("01/Dec/2013", "DD/MM/YYYY"), -1);
+	assert_int_equal(fmt_date("01/12/2013", "DD/MON/YYYY"), -1);
+	assert_int_equal(fmt_date("01-Dec-2013", "DD/MON/YYYY"), -1);
+	assert_int_equal(fmt_date("Dec 1 2013", "DD/MON/YYYY"), -1);
+	assert_int_equal(fmt_date("2013-12-01", "DD/MM/YYYY"), -1);
+	assert_int_equal(fmt_date("01/Dek/2013", "DD/MON/YYYY"), -1);
+	assert_int_equal(fmt_date("01/12", "DD/MM/YYYY"), -1);
+	assert_int_equal(fmt_date("01/12/13", "DD/MM/YYYY"), -1);
+	assert_int_equal(fmt_date("01/12/20134", "DD/MM/YYYY"), -1);
+	assert_int_equal(fmt_date("garbage", "DD/MM/YYYY"), -1);
+	assert_int_equal(fmt_date("", "DD/MM/YYYY"), -1);
+	/* the calendar still applies */
+	assert_int_equal(fmt_date("32/12/2013", "DD/MM/YYYY"), -1);
+	assert_int_equal(fmt_date("30/02/2013", "DD/MM/YYYY"), -1);
+	assert_int_equal(fmt_date("29/02/2012", "DD/MM/YYYY"), 20120229);
+	assert_int_equal(fmt_date("01/13/2013", "DD/MM/YYYY"), -1);
+	assert_int_equal(fmt_date("00/12/2013", "DD/MM/YYYY"), -1);
+	/* a time follows as without a pattern; the ISO shortcut does not bypass it */
+	assert_true(me_parse_datetime_fmt(S("01/Dec/2013 10:30"), ME_DATE_YMD,
+									  compiled("DD/MON/YYYY"), &dt));
+	assert_true(dt.has_time && dt.hour == 10 && dt.minute == 30 && dt.day == 1);
+	assert_true(me_parse_datetime_fmt(S("01.12.2013T10:30:00+01:00"), ME_DATE_YMD,
+									  compiled("DD.MM.YYYY"), &dt));
+	assert_true(me_datetime_to_ts(&dt) == me_make_ts(2013, 12, 1, 9, 30, 0, 0));
+	assert_false(me_parse_datetime_fmt(S("2013-12-01T10:00:00Z"), ME_DATE_YMD,
+									   compiled("DD/MM/YYYY"), &dt));
+	assert_false(me_parse_datetime_fmt(S("01/12/2013 10:60"), ME_DATE_YMD,
+									   compiled("DD/MM/YYYY"), &dt));
+}
+
 /* ------------------------------------------------------------ local time */
 
 static void
@@ -470,6 +706,11 @@ main(void)
 		cmocka_unit_test(test_units),
 		cmocka_unit_test(test_dates),
 		cmocka_unit_test(test_iso_fast_path_matches_general),
+		cmocka_unit_test(test_month_names),
+		cmocka_unit_test(test_month_names_refused),
+		cmocka_unit_test(test_month_names_with_times),
+		cmocka_unit_test(test_date_pattern_compile),
+		cmocka_unit_test(test_date_pattern_parse),
 		cmocka_unit_test(test_local_time_dst),
 		cmocka_unit_test(test_local_time_cache),
 		cmocka_unit_test(test_zone_table),

@@ -514,6 +514,57 @@ test_wide_layout(void **state)
 	collect_free(&c);
 }
 
+/*
+ * Month names in a wide file (AusNet's export writes 01/Dec/2013), and a
+ * date_format deciding a numeric date the order alone would read otherwise.
+ */
+static void
+test_wide_month_names_and_pattern(void **state)
+{
+	MeProfile	p = profile_wide();
+	Collect		c;
+	MeReaderStats st;
+	MeZone		aest;
+	char		data[4096];
+	char		ops[16];
+	size_t		pos,
+				errlen;
+	size_t		o = 0;
+
+	o += snprintf(data + o, sizeof(data) - o, "NMI,METER SERIAL NUMBER,CON/GEN,DATE,ESTIMATED?");
+	for (int k = 0; k < 48; k++)
+		o += snprintf(data + o, sizeof(data) - o, ",%02d:%02d - %02d:%02d", k / 2, k % 2 * 30,
+					  (k + 1) / 2 % 24, (k + 1) % 2 * 30);
+	o += snprintf(data + o, sizeof(data) - o, "\n6001,1,Consumption,01/Dec/2013,No");
+	for (int k = 0; k < 48; k++)
+		o += snprintf(data + o, sizeof(data) - o, ",0.5");
+	o += snprintf(data + o, sizeof(data) - o, "\n6001,1,Consumption,02/Dek/2013,No");
+	for (int k = 0; k < 48; k++)
+		o += snprintf(data + o, sizeof(data) - o, ",0.5");
+	o += snprintf(data + o, sizeof(data) - o, "\n");
+	me_zone_init_fixed(&aest, 10 * 3600);
+	assert_true(run(&p, &aest, data, o, 64, &c, &st, NULL, 0));
+	assert_int_equal(c.ngot, 48);
+	assert_int_equal(nreason(&c, ME_R_BAD_TIMESTAMP), 1);
+	assert_int_equal(c.rej[0].line, 3);
+	assert_true(c.got[0].ts == me_make_ts(2013, 11, 30, 14, 0, 0, 0));
+	collect_free(&c);
+
+	/* the same file under MM/DD/YYYY: 01/02/2013 is 2 January */
+	o = (size_t) (strchr(data, '\n') - data) + 1;
+	o += snprintf(data + o, sizeof(data) - o, "6001,1,Consumption,01/02/2013,No");
+	for (int k = 0; k < 48; k++)
+		o += snprintf(data + o, sizeof(data) - o, ",0.5");
+	o += snprintf(data + o, sizeof(data) - o, "\n");
+	assert_int_equal(me_date_pattern_compile("MM/DD/YYYY", 10, ops, &pos, &errlen), ME_DPAT_OK);
+	p.date_pattern = ops;
+	assert_true(run(&p, &aest, data, o, 64, &c, &st, NULL, 0));
+	assert_int_equal(c.ngot, 48);
+	assert_int_equal(c.nrej, 0);
+	assert_true(c.got[0].ts == me_make_ts(2013, 1, 1, 14, 0, 0, 0));
+	collect_free(&c);
+}
+
 static void
 test_nem12_records(void **state)
 {
@@ -778,6 +829,7 @@ main(void)
 		cmocka_unit_test(test_dst_local_times),
 		cmocka_unit_test(test_dst_newest_first_end_times),
 		cmocka_unit_test(test_wide_layout),
+		cmocka_unit_test(test_wide_month_names_and_pattern),
 		cmocka_unit_test(test_nem12_records),
 		cmocka_unit_test(test_long_channel_labels),
 		cmocka_unit_test(test_nem12_bad_200_reasons),

@@ -57,6 +57,7 @@ typedef struct MeProfile
 	char	   *date_col;		/* ... or in two */
 	char	   *time_col;
 	MeDateOrder date_order;
+	char	   *date_pattern;	/* compiled date_format; NULL: auto */
 	bool		ts_is_end;		/* timestamps mark the interval end */
 	bool		newest_first;	/* file runs backwards in time (DST overlap) */
 	MeValueSpec *values;

@@ -4,9 +4,11 @@
  * Numbers take a fast path for the short decimals meters write (exact by
  * Clinger's argument: at most 15 significant digits and a power of ten
  * below 10^23 are both exact doubles, so one multiplication or division is
- * correctly rounded) and fall back to strtod for everything else.  Dates
- * are numeric, in a configured day/month/year order, because vendors
- * disagree and guessing 01/02 is how data gets corrupted.
+ * correctly rounded) and fall back to strtod for everything else.  Numeric
+ * dates are read in a configured day/month/year order, because vendors
+ * disagree and guessing 01/02 is how data gets corrupted; a month name
+ * ("01/Dec/2013") leaves nothing to guess, and a profile's date_format
+ * pattern, when set, decides alone.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -287,91 +289,378 @@ valid_date(int y, int m, int d)
 		d <= me_days_in_month(y, m);
 }
 
-/*
- * Parse a numeric date in the given order: separators '-', '/' or '.', or
- * a compact 8-digit YYYYMMDD (YMD order only).  Years have four digits;
- * day and month one or two.  *consumed reports where the date ended.
- */
-bool
-me_parse_date(const char *s, size_t len, MeDateOrder order,
-			  MeDateTime *dt, size_t *consumed)
+static inline bool
+is_digit(char c)
 {
-	const char *p = s;
-	const char *end = s + len;
-	int			a,
-				b,
-				c;
-	int			na,
-				nb,
-				nc;
-	char		sep;
+	return c >= '0' && c <= '9';
+}
 
-	memset(dt, 0, sizeof(*dt));
+/* ASCII letters only: the server's locale must not change what a month is. */
+static inline bool
+is_alpha(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static inline char
+ascii_lower(char c)
+{
+	return (c >= 'A' && c <= 'Z') ? (char) (c + ('a' - 'A')) : c;
+}
+
+/* Is s[0..n) the first n characters of lit (lower case), ignoring ASCII case? */
+static bool
+prefix_ci(const char *s, size_t n, const char *lit)
+{
+	for (size_t i = 0; i < n; i++)
+		if (lit[i] == '\0' || ascii_lower(s[i]) != lit[i])
+			return false;
+	return true;
+}
+
+static const char *const month_names[12] = {
+	"january", "february", "march", "april", "may", "june", "july",
+	"august", "september", "october", "november", "december"
+};
+
+/*
+ * Read an English month name at p.  The whole run of letters must be a
+ * month's full name, its three-letter abbreviation or "Sept", in any case:
+ * "Decem" or "Dez" is not a month, and neither is "Dec" glued to more
+ * letters.  Returns the letters read (0: no month) and the month.
+ */
+static int
+read_month_name(const char *p, const char *end, int *month)
+{
+	size_t		n = 0;
+
+	while (p + n < end && is_alpha(p[n]))
+		n++;
+	for (int m = 0; m < 12; m++)
+		if ((n == 3 || n == strlen(month_names[m])) && prefix_ci(p, n, month_names[m]))
+		{
+			*month = m + 1;
+			return (int) n;
+		}
+	if (n == 4 && prefix_ci(p, n, "sept"))
+	{
+		*month = 9;
+		return 4;
+	}
+	return 0;
+}
+
+/* Step over a number of mind..maxd digits at *p. */
+static bool
+take_num(const char **p, const char *end, int mind, int maxd, int *val)
+{
+	int			n = read_digits(*p, end, maxd, val);
+
+	*p += n;
+	return n >= mind;
+}
+
+/* Step over a month name at *p. */
+static bool
+take_month(const char **p, const char *end, int *month)
+{
+	int			n = read_month_name(*p, end, month);
+
+	*p += n;
+	return n > 0;
+}
+
+/*
+ * Step over a date separator at *p: '-', '/' or '.', and a blank too when
+ * the month is spelt out, as in "Dec 1 2013" (numeric dates keep the
+ * separators they always had).  The second separator of a date must
+ * repeat the first: *sep is 0 before the first.
+ */
+static bool
+take_sep(const char **p, const char *end, char *sep, bool blank_ok)
+{
+	char		c;
+
+	if (*p >= end)
+		return false;
+	c = **p;
+	if (!(c == '-' || c == '/' || c == '.' || (blank_ok && c == ' ')))
+		return false;
+	if (*sep != '\0' && c != *sep)
+		return false;
+	*sep = c;
+	(*p)++;
+	return true;
+}
+
+/*
+ * A numeric date in the given order: separators '-', '/' or '.', or a
+ * compact 8-digit YYYYMMDD (YMD order only).  Years have four digits, day
+ * and month one or two.  Returns where the date ends, NULL if it is none.
+ */
+static const char *
+parse_numeric_date(const char *p, const char *end, MeDateOrder order, MeDateTime *dt)
+{
+	char		sep = '\0';
+	int			a,
+				b;
+
 	if (order == ME_DATE_YMD)
 	{
-		na = read_digits(p, end, 4, &a);
-		if (na != 4)
-			return false;
-		p += 4;
-		if (p < end && *p >= '0' && *p <= '9')
-		{
-			/* compact YYYYMMDD */
-			if (read_digits(p, end, 2, &b) != 2 || read_digits(p + 2, end, 2, &c) != 2)
-				return false;
-			p += 4;
-		}
-		else
-		{
-			if (p >= end || (*p != '-' && *p != '/' && *p != '.'))
-				return false;
-			sep = *p++;
-			nb = read_digits(p, end, 2, &b);
-			if (nb == 0)
-				return false;
-			p += nb;
-			if (p >= end || *p != sep)
-				return false;
-			p++;
-			nc = read_digits(p, end, 2, &c);
-			if (nc == 0)
-				return false;
-			p += nc;
-		}
-		dt->year = a;
-		dt->month = b;
-		dt->day = c;
+		if (!take_num(&p, end, 4, 4, &dt->year))
+			return NULL;
+		if (p < end && is_digit(*p))
+			return take_num(&p, end, 2, 2, &dt->month) &&
+				take_num(&p, end, 2, 2, &dt->day) ? p : NULL;
+		return take_sep(&p, end, &sep, false) && take_num(&p, end, 1, 2, &dt->month) &&
+			take_sep(&p, end, &sep, false) && take_num(&p, end, 1, 2, &dt->day) ? p : NULL;
 	}
-	else
-	{
-		na = read_digits(p, end, 2, &a);
-		if (na == 0)
-			return false;
-		p += na;
-		if (p >= end || (*p != '-' && *p != '/' && *p != '.'))
-			return false;
-		sep = *p++;
-		nb = read_digits(p, end, 2, &b);
-		if (nb == 0)
-			return false;
-		p += nb;
-		if (p >= end || *p != sep)
-			return false;
+	if (!(take_num(&p, end, 1, 2, &a) && take_sep(&p, end, &sep, false) &&
+		  take_num(&p, end, 1, 2, &b) && take_sep(&p, end, &sep, false) &&
+		  take_num(&p, end, 4, 4, &dt->year)))
+		return NULL;
+	dt->month = order == ME_DATE_DMY ? b : a;
+	dt->day = order == ME_DATE_DMY ? a : b;
+	return p;
+}
+
+/*
+ * Is the month spelt out?  Then its name comes first ("Dec 1 2013") or
+ * right after the first number and separator ("1-Dec-2013", "2013/Dec/01").
+ */
+static bool
+month_is_named(const char *p, const char *end)
+{
+	if (p < end && is_alpha(*p))
+		return true;
+	while (p < end && is_digit(*p))
 		p++;
-		nc = read_digits(p, end, 4, &c);
-		if (nc != 4)
-			return false;
-		p += nc;
-		dt->year = c;
-		dt->month = order == ME_DATE_DMY ? b : a;
-		dt->day = order == ME_DATE_DMY ? a : b;
+	return end - p >= 2 && (*p == '-' || *p == '/' || *p == '.' || *p == ' ') &&
+		is_alpha(p[1]);
+}
+
+/*
+ * A date with its month spelt out: MON D YYYY, D MON YYYY or YYYY MON D.
+ * The name fixes the month and only the year has four digits, so the form
+ * itself says which number is which, whatever the profile's date_order.
+ */
+static const char *
+parse_named_date(const char *p, const char *end, MeDateTime *dt)
+{
+	const char *start = p;
+	char		sep = '\0';
+	int			first;
+	bool		year_first;
+
+	if (is_alpha(*p))
+		return take_month(&p, end, &dt->month) && take_sep(&p, end, &sep, true) &&
+			take_num(&p, end, 1, 2, &dt->day) && take_sep(&p, end, &sep, true) &&
+			take_num(&p, end, 4, 4, &dt->year) ? p : NULL;
+	if (!take_num(&p, end, 1, 4, &first) || p - start == 3)
+		return NULL;
+	year_first = p - start == 4;
+	if (!(take_sep(&p, end, &sep, true) && take_month(&p, end, &dt->month) &&
+		  take_sep(&p, end, &sep, true)))
+		return NULL;
+	if (year_first)
+	{
+		dt->year = first;
+		return take_num(&p, end, 1, 2, &dt->day) ? p : NULL;
 	}
+	dt->day = first;
+	return take_num(&p, end, 4, 4, &dt->year) ? p : NULL;
+}
+
+/*
+ * A date in a compiled date_format (see me_date_pattern_compile): every
+ * field and separator must be there, in the pattern's order.
+ */
+static const char *
+parse_pattern_date(const char *p, const char *end, const char *ops, MeDateTime *dt)
+{
+	for (; *ops != '\0'; ops++)
+	{
+		bool		ok;
+
+		switch (*ops)
+		{
+			case 'Y':
+				ok = take_num(&p, end, 4, 4, &dt->year);
+				break;
+			case 'D':
+				ok = take_num(&p, end, 2, 2, &dt->day);
+				break;
+			case 'd':
+				ok = take_num(&p, end, 1, 2, &dt->day);
+				break;
+			case 'M':
+				ok = take_num(&p, end, 2, 2, &dt->month);
+				break;
+			case 'm':
+				ok = take_num(&p, end, 1, 2, &dt->month);
+				break;
+			case 'N':
+				ok = take_month(&p, end, &dt->month);
+				break;
+			default:			/* a separator matches itself */
+				ok = p < end && *p == *ops;
+				p++;
+				break;
+		}
+		if (!ok)
+			return NULL;
+	}
+	return p;
+}
+
+/*
+ * Parse a date: by the compiled date_format pattern if there is one (it
+ * decides alone), else automatically: a month name makes the form plain,
+ * and numbers are read in the profile's order.  *consumed reports where
+ * the date ended; the rest (a time) is the caller's.
+ */
+bool
+me_parse_date_fmt(const char *s, size_t len, MeDateOrder order, const char *pattern,
+				  MeDateTime *dt, size_t *consumed)
+{
+	const char *end = s + len;
+	const char *p;
+
+	memset(dt, 0, sizeof(*dt));
+	if (pattern != NULL)
+		p = parse_pattern_date(s, end, pattern, dt);
+	else if (month_is_named(s, end))
+		p = parse_named_date(s, end, dt);
+	else
+		p = parse_numeric_date(s, end, order, dt);
 	/* a digit right after the date means it was longer than allowed */
-	if (p < end && *p >= '0' && *p <= '9')
+	if (p == NULL || (p < end && is_digit(*p)))
 		return false;
 	if (!valid_date(dt->year, dt->month, dt->day))
 		return false;
 	*consumed = (size_t) (p - s);
 	return true;
+}
+
+/* Parse a date automatically (no date_format); see me_parse_date_fmt. */
+bool
+me_parse_date(const char *s, size_t len, MeDateOrder order,
+			  MeDateTime *dt, size_t *consumed)
+{
+	return me_parse_date_fmt(s, len, order, NULL, dt, consumed);
+}
+
+/* The fields of a date_format; a longer spelling before its prefixes. */
+static const struct
+{
+	const char *name;
+	char		op;				/* its letter in the compiled pattern */
+	int			field;			/* 0 day, 1 month, 2 year */
+	bool		numeric;
+	bool		variable;		/* one or two digits */
+}			pattern_fields[] = {
+	{"yyyy", 'Y', 2, true, false},
+	{"month", 'N', 1, false, false},
+	{"mon", 'N', 1, false, false},
+	{"mm", 'M', 1, true, false},
+	{"m", 'm', 1, true, true},
+	{"dd", 'D', 0, true, false},
+	{"d", 'd', 0, true, true},
+};
+
+/* Separators a date_format may hold between its fields. */
+static inline bool
+is_pattern_sep(char c)
+{
+	return c == '-' || c == '/' || c == '.' || c == ' ' || c == ',';
+}
+
+/* The field spelt at p, as an index into pattern_fields, or -1. */
+static int
+match_field(const char *p, size_t len)
+{
+	for (int k = 0; k < (int) (sizeof(pattern_fields) / sizeof(pattern_fields[0])); k++)
+	{
+		size_t		n = strlen(pattern_fields[k].name);
+
+		if (n <= len && prefix_ci(p, n, pattern_fields[k].name))
+			return k;
+	}
+	return -1;
+}
+
+/* Length of the unknown text at p: a run of letters, or one (UTF-8) character. */
+static size_t
+unknown_len(const char *p, size_t len)
+{
+	size_t		n = 1;
+
+	if (is_alpha(*p))
+		while (n < len && is_alpha(p[n]))
+			n++;
+	else
+		while (n < len && ((unsigned char) p[n] & 0xC0) == 0x80)
+			n++;
+	return n;
+}
+
+/*
+ * Compile a profile's date_format into ops, which needs len + 1 bytes: one
+ * letter per field (Y = YYYY, D = DD, d = D, M = MM, m = M, N = MON or
+ * MONTH) and each separator as itself.  Fields are case-insensitive.  A
+ * pattern must name the day, the month and the year once each, start and
+ * end with a field (the reader trims blanks, so an edge separator could
+ * never match), and never put a number right after a one-or-two-digit D
+ * or M, whose digits would have no end.  On failure, *pos and *errlen
+ * locate the offending text (*pos = len when a field is missing).
+ */
+MeDatePatternStatus
+me_date_pattern_compile(const char *pat, size_t len, char *ops, size_t *pos,
+						size_t *errlen)
+{
+	bool		seen[3] = {false, false, false};
+	bool		after_variable = false;
+	size_t		i = 0;
+	char	   *o = ops;
+
+	*pos = 0;
+	*errlen = 0;
+	*ops = '\0';
+	if (len == 0)
+		return ME_DPAT_EMPTY;
+	while (i < len)
+	{
+		int			k = match_field(pat + i, len - i);
+
+		*pos = i;
+		if (k < 0)
+		{
+			*errlen = unknown_len(pat + i, len - i);
+			if (!is_pattern_sep(pat[i]))
+				return ME_DPAT_UNKNOWN;
+			if (i == 0 || i == len - 1)
+				return ME_DPAT_EDGE;
+			*o++ = pat[i++];
+			after_variable = false;
+			continue;
+		}
+		*errlen = strlen(pattern_fields[k].name);
+		if (seen[pattern_fields[k].field])
+			return (MeDatePatternStatus) (ME_DPAT_DUP_DAY + pattern_fields[k].field);
+		if (after_variable && pattern_fields[k].numeric)
+			return ME_DPAT_AMBIGUOUS;
+		seen[pattern_fields[k].field] = true;
+		after_variable = pattern_fields[k].variable;
+		*o++ = pattern_fields[k].op;
+		i += *errlen;
+	}
+	*o = '\0';
+	*pos = len;
+	*errlen = 0;
+	for (int f = 0; f < 3; f++)
+		if (!seen[f])
+			return (MeDatePatternStatus) (ME_DPAT_NO_DAY + f);
+	return ME_DPAT_OK;
 }
 
 /* Parse "[+-]HH[:MM]", "[+-]HHMM" or "Z" into seconds east of UTC. */
@@ -569,17 +858,19 @@ parse_iso_fast(const char *s, size_t len, MeDateTime *dt)
 
 /*
  * Parse a date, then optionally 'T' or blanks and a time with an optional
- * offset (ISO-8601 when the order is YMD).
+ * offset (ISO-8601 when the order is YMD).  With a date_format pattern the
+ * date must match it: the ISO shortcut is not taken past it.
  */
 bool
-me_parse_datetime(const char *s, size_t len, MeDateOrder order, MeDateTime *dt)
+me_parse_datetime_fmt(const char *s, size_t len, MeDateOrder order, const char *pattern,
+					  MeDateTime *dt)
 {
 	size_t		used;
 
 	me_trim(&s, &len);
-	if (order == ME_DATE_YMD && parse_iso_fast(s, len, dt))
+	if (pattern == NULL && order == ME_DATE_YMD && parse_iso_fast(s, len, dt))
 		return true;
-	if (!me_parse_date(s, len, order, dt, &used))
+	if (!me_parse_date_fmt(s, len, order, pattern, dt, &used))
 		return false;
 	s += used;
 	len -= used;
@@ -593,6 +884,13 @@ me_parse_datetime(const char *s, size_t len, MeDateOrder order, MeDateTime *dt)
 	else if (!is_blank(*s))
 		return false;
 	return me_parse_time(s, len, dt);
+}
+
+/* Parse a date-time automatically (no date_format); see me_parse_datetime_fmt. */
+bool
+me_parse_datetime(const char *s, size_t len, MeDateOrder order, MeDateTime *dt)
+{
+	return me_parse_datetime_fmt(s, len, order, NULL, dt);
 }
 
 /* Convert a parsed date-time to microseconds since 2000-01-01 (offset applied). */

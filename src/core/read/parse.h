@@ -42,6 +42,25 @@ typedef enum MeDateOrder
 	ME_DATE_MDY
 } MeDateOrder;
 
+/*
+ * Outcome of me_date_pattern_compile, for a profile's date_format.  The
+ * glue turns each into a message; pos and len locate the offending text.
+ */
+typedef enum MeDatePatternStatus
+{
+	ME_DPAT_OK = 0,
+	ME_DPAT_EMPTY,				/* nothing to compile */
+	ME_DPAT_UNKNOWN,			/* neither a field nor a separator */
+	ME_DPAT_EDGE,				/* starts or ends with a separator */
+	ME_DPAT_DUP_DAY,			/* a field named twice */
+	ME_DPAT_DUP_MONTH,
+	ME_DPAT_DUP_YEAR,
+	ME_DPAT_NO_DAY,				/* a field missing */
+	ME_DPAT_NO_MONTH,
+	ME_DPAT_NO_YEAR,
+	ME_DPAT_AMBIGUOUS			/* D or M directly followed by a number */
+} MeDatePatternStatus;
+
 /* A parsed civil date-time; offset_s is valid only if has_offset. */
 typedef struct MeDateTime
 {
@@ -85,6 +104,13 @@ extern bool me_parse_datetime(const char *s, size_t len, MeDateOrder order,
 							  MeDateTime *dt);
 extern bool me_parse_date(const char *s, size_t len, MeDateOrder order,
 						  MeDateTime *dt, size_t *consumed);
+extern bool me_parse_datetime_fmt(const char *s, size_t len, MeDateOrder order,
+								  const char *pattern, MeDateTime *dt);
+extern bool me_parse_date_fmt(const char *s, size_t len, MeDateOrder order,
+							  const char *pattern, MeDateTime *dt, size_t *consumed);
+extern MeDatePatternStatus me_date_pattern_compile(const char *pat, size_t len,
+												   char *ops, size_t *pos,
+												   size_t *errlen);
 extern bool me_parse_time(const char *s, size_t len, MeDateTime *dt);
 extern int64_t me_datetime_to_ts(const MeDateTime *dt);
 extern bool me_parse_date_order(const char *s, MeDateOrder *order);

@@ -18,6 +18,7 @@
 static bool
 long_datetime(MeReader *r, MeDateTime *dt, MeReject *rj, MeReason *why)
 {
+	const MeProfile *p = r->prof;
 	const char *s;
 	size_t		n;
 
@@ -31,7 +32,8 @@ long_datetime(MeReader *r, MeDateTime *dt, MeReject *rj, MeReason *why)
 		if (n == 0)
 			*why = ME_R_MISSING_FIELD;
 		/* a timestamp column needs a time: a bare date is a truncated value */
-		return n > 0 && me_parse_datetime(s, n, r->prof->date_order, dt) && dt->has_time;
+		return n > 0 && me_parse_datetime_fmt(s, n, p->date_order, p->date_pattern, dt) &&
+			dt->has_time;
 	}
 	else
 	{
@@ -46,10 +48,10 @@ long_datetime(MeReader *r, MeDateTime *dt, MeReject *rj, MeReason *why)
 			*why = ME_R_MISSING_FIELD;
 			return false;
 		}
-		if (!me_parse_date(s, n, r->prof->date_order, dt, &used))
+		if (!me_parse_date_fmt(s, n, p->date_order, p->date_pattern, dt, &used))
 			return false;
 		if (used < n)			/* time in the date column (seen in Pecan Street files) */
-			return me_parse_datetime(s, n, r->prof->date_order, dt);
+			return me_parse_datetime_fmt(s, n, p->date_order, p->date_pattern, dt);
 		if (r->map.time < 0)
 			return true;
 		s = me_rd_fld(r, r->map.time, &n);

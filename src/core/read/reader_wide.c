@@ -38,7 +38,7 @@ me_rd_handle_wide(MeReader *r)
 	rj.ts_raw = s;
 	rj.ts_len = n;
 	me_trim(&s, &n);
-	if (n == 0 || !me_parse_date(s, n, p->date_order, &dt, &used) || used != n)
+	if (n == 0 || !me_parse_date_fmt(s, n, p->date_order, p->date_pattern, &dt, &used) || used != n)
 	{
 		me_rd_reject_line(r, n == 0 ? ME_R_MISSING_FIELD : ME_R_BAD_TIMESTAMP,
 					"invalid date of a meter-day line");

@@ -103,6 +103,69 @@ profile_unit(const char *s, const char *profile)
 	return u;
 }
 
+/* The detail of an invalid date_format, locating what is wrong. */
+static char *
+date_pattern_detail(MeDatePatternStatus st, const char *pat, size_t pos, size_t errlen)
+{
+	static const char *const field[3] = {"day", "month", "year"};
+
+	switch (st)
+	{
+		case ME_DPAT_EMPTY:
+			return pstrdup("The pattern is empty.");
+		case ME_DPAT_UNKNOWN:
+			return psprintf("\"%.*s\" at position %zu is neither a field nor a separator.",
+							(int) errlen, pat + pos, pos + 1);
+		case ME_DPAT_EDGE:
+			return psprintf("The separator \"%.*s\" at position %zu is at an end of the pattern, which must start and end with a field.",
+							(int) errlen, pat + pos, pos + 1);
+		case ME_DPAT_DUP_DAY:
+		case ME_DPAT_DUP_MONTH:
+		case ME_DPAT_DUP_YEAR:
+			return psprintf("The %s is named a second time at position %zu.",
+							field[st - ME_DPAT_DUP_DAY], pos + 1);
+		case ME_DPAT_NO_DAY:
+		case ME_DPAT_NO_MONTH:
+		case ME_DPAT_NO_YEAR:
+			return psprintf("The pattern does not name the %s.", field[st - ME_DPAT_NO_DAY]);
+		case ME_DPAT_AMBIGUOUS:
+			return psprintf("\"%.*s\" at position %zu directly follows a one- or two-digit field, so the digits of the two could not be told apart.",
+							(int) errlen, pat + pos, pos + 1);
+		case ME_DPAT_OK:
+			break;
+	}
+	elog(ERROR, "unexpected date pattern status %d", (int) st);
+	return NULL;				/* keep compiler quiet */
+}
+
+/*
+ * Compile a profile's date_format (NULL: dates are read by date_order),
+ * refusing a pattern the reader could not follow rather than quarantining
+ * every line of the first file.
+ */
+static char *
+profile_date_pattern(const char *pat, const char *profile)
+{
+	size_t		len,
+				pos,
+				errlen;
+	char	   *ops;
+	MeDatePatternStatus st;
+
+	if (pat == NULL)
+		return NULL;
+	len = strlen(pat);
+	ops = palloc(len + 1);
+	st = me_date_pattern_compile(pat, len, ops, &pos, &errlen);
+	if (st != ME_DPAT_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_DATETIME_FORMAT),
+				 errmsg("invalid date_format \"%s\" in format profile \"%s\"", pat, profile),
+				 errdetail("%s", date_pattern_detail(st, pat, pos, errlen)),
+				 errhint("Write the day as DD or D, the month as MM, M, MON or MONTH and the year as YYYY, separated by \"-\", \"/\", \".\", \",\" or a space, e.g. DD/MON/YYYY; or set date_format to NULL to read dates by date_order.")));
+	return ops;
+}
+
 /* Load channel_map: {"raw label": "channel" or "channel:unit"}. */
 static void
 load_channel_map(MeProfile *p, const char *name)
@@ -153,7 +216,7 @@ me_load_profile(const char *name)
 							  " ts_column, date_column, time_column, date_order, time_zone, ts_marks,"
 							  " newest_first::text, value_columns, value_channels, value_units,"
 							  " unit_column, unit_default, interval_minutes::text, missing_markers,"
-							  " estimated_column, estimated_values, signed_channels"
+							  " estimated_column, estimated_values, signed_channels, date_format"
 							  " FROM meter_etl.format_profile WHERE name = $1",
 							  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read format profile");
@@ -204,6 +267,7 @@ me_load_profile(const char *name)
 	p->estimated_col = norm(col_str(t, d, 23));
 	p->estimated_true = col_strarray(t, d, 24, &p->nestimated_true, false);
 	p->signed_channels = col_strarray(t, d, 25, &p->nsigned, true);
+	p->date_pattern = profile_date_pattern(col_str(t, d, 26), name);
 	load_channel_map(p, name);
 	if (p->channel_default == NULL)
 		p->channel_default = "import";
@@ -294,8 +358,8 @@ PG_FUNCTION_INFO_V1(meter_etl_validate_profile);
 
 /*
  * AFTER INSERT OR UPDATE trigger on format_profile: load the new row the
- * way ingest will, so a unit or zone it cannot use is refused at once
- * rather than when the first file arrives.
+ * way ingest will, so a unit, zone or date_format it cannot use is refused
+ * at once rather than when the first file arrives.
  */
 Datum
 meter_etl_validate_profile(PG_FUNCTION_ARGS)

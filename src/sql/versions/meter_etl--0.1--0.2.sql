@@ -892,3 +892,15 @@ GRANT EXECUTE ON FUNCTION detect_faulty_meters_array(timestamptz[], double preci
   TO meter_etl_reader;
 GRANT SELECT, INSERT, UPDATE, DELETE ON v_usage_anomaly TO meter_etl_admin;
 GRANT SELECT ON v_usage_anomaly TO meter_etl_reader;
+-- ======================================================================
+-- Dates with month names and per-profile date formats (issue 17)
+-- ======================================================================
+-- A profile may name its date pattern; the validation trigger now refuses
+-- an invalid one.  The column comes last, as in a fresh install.
+ALTER TABLE format_profile ADD COLUMN date_format text;
+COMMENT ON COLUMN format_profile.date_order IS
+  'Order of day, month and year in numeric dates when date_format is NULL; a month name (01/Dec/2013, Dec 1 2013, 2013-Dec-01) is read in any order';
+COMMENT ON COLUMN format_profile.date_format IS
+  'Pattern of the date, e.g. DD/MON/YYYY: DD, D, MM, M, MON or MONTH (month name), YYYY, separated by - / . , or space; NULL reads dates by date_order. Overrides date_order; a time may follow as without it';
+COMMENT ON FUNCTION validate_profile() IS
+  'Trigger: a format profile must load the way ingest will use it (units, zone, columns, date_format)';
