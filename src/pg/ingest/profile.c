@@ -211,13 +211,19 @@ me_load_profile(const char *name)
 	int			nunits,
 				nchans;
 
+	/*
+	 * date_format came with 0.2: read through to_jsonb so that this library
+	 * also serves a 0.1 schema until ALTER EXTENSION meter_etl UPDATE (no
+	 * column there: NULL, dates read by date_order as before).
+	 */
 	if (SPI_execute_with_args("SELECT layout, delimiter::text, quote::text, detect_columns,"
 							  " meter_column, meter_default, channel_column, channel_default,"
 							  " ts_column, date_column, time_column, date_order, time_zone, ts_marks,"
 							  " newest_first::text, value_columns, value_channels, value_units,"
 							  " unit_column, unit_default, interval_minutes::text, missing_markers,"
-							  " estimated_column, estimated_values, signed_channels, date_format"
-							  " FROM meter_etl.format_profile WHERE name = $1",
+							  " estimated_column, estimated_values, signed_channels,"
+							  " pg_catalog.to_jsonb(f) OPERATOR(pg_catalog.->>) 'date_format'"
+							  " FROM meter_etl.format_profile f WHERE name = $1",
 							  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read format profile");
 	if (SPI_processed == 0)
