@@ -80,6 +80,7 @@ typedef struct Days
 	double	   *val;			/* kWh per 24 h, divided by the fleet level */
 	double	   *raw;			/* kWh per 24 h */
 	double	   *lvl;			/* the fleet level that divided it (1 if none) */
+	const double *cur;			/* the one being judged: val, or raw */
 	bool	   *ok;
 	double	   *scratch;		/* 7 * weeks */
 	double	   *res;			/* 7 * weeks */
@@ -447,6 +448,7 @@ days_apply_fleet(Days *y, int64_t d0, const MeFaultParams *p)
 	{
 		y->raw[k] = y->val[k];
 		y->lvl[k] = 1.0;
+		y->cur = y->val;
 		while (f < p->n_fleet && p->fleet[f].day < d0 + k)
 			f++;
 		if (f < p->n_fleet && p->fleet[f].day == d0 + k && p->fleet[f].level > 0.0)
@@ -523,7 +525,7 @@ weekday_baseline(Days *y, int64_t k, int64_t lo, int64_t end, const MeFaultParam
 
 	for (int64_t e = end - 1; e >= lo; e--)
 		if ((k - e) % 7 == 0 && y->ok[e])
-			y->scratch[ns++] = y->val[e];
+			y->scratch[ns++] = y->cur[e];
 	if (ns < (size_t) p->shift_min_same_weekday)
 		return false;
 	*base = small_median(y->scratch, ns);
@@ -534,7 +536,7 @@ weekday_baseline(Days *y, int64_t k, int64_t lo, int64_t end, const MeFaultParam
 
 		for (int64_t e = end - 1 - g; e >= lo; e -= 7)
 			if (y->ok[e])
-				y->scratch[n++] = y->val[e];
+				y->scratch[n++] = y->cur[e];
 		if (n < 2)
 			continue;
 		memcpy(y->res + nr, y->scratch, n * sizeof(double));
@@ -564,7 +566,7 @@ recent_baseline(Days *y, int64_t lo, int64_t end, const MeFaultParams *p,
 
 	for (int64_t e = end - 1; e >= lo; e--)
 		if (y->ok[e])
-			y->scratch[n++] = y->val[e];
+			y->scratch[n++] = y->cur[e];
 	if (n < (size_t) p->shift_min_recent_days)
 		return false;
 	*base = small_median(y->scratch, n);
@@ -598,7 +600,7 @@ static bool
 day_score(Days *y, int64_t k, int64_t end, const MeFaultParams *p, double *z, double *base)
 {
 	double		sigma;
-	double		v = y->val[k];
+	double		v = y->cur[k];
 
 	if (!y->ok[k] || !day_baseline(y, k, end, p, base, &sigma) || *base == 0.0)
 		return false;
@@ -624,8 +626,8 @@ typedef struct Shift
 	int64_t		last;
 	double		vsum;			/* fleet-adjusted energy */
 	double		bsum;			/* fleet-adjusted baseline */
-	double		rsum;			/* energy as read (raw_value = rsum / bsum: levels
-								 * are about 1 on usual days, the baseline's) */
+	double		rsum;			/* energy as read ... */
+	double		rbsum;			/* ... and its baseline as read */
 	double		lsum;			/* fleet levels */
 } Shift;
 
@@ -649,7 +651,7 @@ shift_close(Shift *sh, Days *y, bool ongoing, const MeFaultParams *p, FBuf *fb)
 	sh->f.end_ts = y->start[sh->last + 1];
 	sh->f.value = r = sh->vsum / sh->bsum;
 	sh->f.baseline = sh->bsum / (double) sh->f.n;
-	sh->f.raw_value = sh->rsum / sh->bsum;
+	sh->f.raw_value = sh->rbsum > 0.0 ? sh->rsum / sh->rbsum : sh->rsum / sh->bsum;
 	sh->f.fleet = sh->lsum / (double) sh->f.n;
 	sh->f.ongoing = ongoing;
 	sh->f.kind = ongoing || span >= p->shift_persist_days ?
@@ -660,9 +662,9 @@ shift_close(Shift *sh, Days *y, bool ongoing, const MeFaultParams *p, FBuf *fb)
 	return push_fault(fb, &sh->f);
 }
 
-/* Add flagged day k (baseline base, z) to the episode, opening one. */
+/* Add flagged day k (baselines adjusted and as read, z) to the episode, opening one. */
 static void
-shift_add(Shift *sh, Days *y, int64_t k, double base, double z)
+shift_add(Shift *sh, Days *y, int64_t k, double base, double raw_base, double z)
 {
 	if (!sh->open)
 	{
@@ -677,34 +679,89 @@ shift_add(Shift *sh, Days *y, int64_t k, double base, double z)
 	sh->vsum += y->val[k];
 	sh->bsum += base;
 	sh->rsum += y->raw[k];
+	sh->rbsum += raw_base;
 	sh->lsum += y->lvl[k];
 	if (fabs(z) > fabs(sh->f.score))
 		sh->f.score = z;
 }
 
-/* Day k flagged against the weeks before day end: its z and baseline. */
+/* Day k of y->cur moved against the weeks before day end (z, baseline). */
 static bool
-shift_flag(Days *y, int64_t k, int64_t end, const MeFaultParams *p, double *z, double *base)
+moved(Days *y, int64_t k, int64_t end, const MeFaultParams *p, double *z, double *base)
 {
 	return day_score(y, k, end, p, z, base) && fabs(*z) >= p->shift_min_z &&
-		fabs(y->val[k] / *base - 1.0) >= p->shift_min_rel_change;
+		fabs(y->cur[k] / *base - 1.0) >= p->shift_min_rel_change;
+}
+
+/*
+ * Day k of y->cur moves in direction up against the weeks before day end
+ * (the first day of its episode, or k), by half the change a day needs to
+ * open one.
+ */
+static bool
+still_moved(Days *y, int64_t k, int64_t end, bool up, const MeFaultParams *p, double *z,
+			double *base)
+{
+	double		rel;
+
+	if (!day_score(y, k, end, p, z, base))
+		return false;
+	rel = y->cur[k] / *base - 1.0;
+	return (rel > 0) == up && fabs(rel) >= p->shift_min_rel_change / 2.0;
+}
+
+/*
+ * Day k flagged against the weeks before day end: its z and baseline
+ * (fleet-adjusted).  With a fleet, the day must have moved against its
+ * peers (the full test) and, in the same direction by half the change,
+ * against the meter's own history as read: a change the fleet shares (a
+ * cold week) is none, and neither is a fleet's change the meter does not
+ * share (a home without electric heating in summer).
+ */
+static bool
+shift_flag(Days *y, int64_t k, int64_t end, const MeFaultParams *p, double *z, double *base,
+		   double *raw_base)
+{
+	double		rz;
+	bool		flag;
+
+	y->cur = y->val;
+	flag = moved(y, k, end, p, z, base);
+	*raw_base = *base;
+	if (flag && p->n_fleet > 0)
+	{
+		y->cur = y->raw;
+		flag = still_moved(y, k, end, *z > 0, p, &rz, raw_base);
+		y->cur = y->val;
+	}
+	return flag;
 }
 
 /*
  * Does day k continue the open episode?  Judged against the level before
  * the episode, with hysteresis: it still moves in the episode's direction
- * by half the change a day needs to open one, so a persistent shift is not
- * cut in pieces by the days its household's weekly pattern brings nearer.
+ * by half the change a day needs to open one (as read and against the
+ * fleet), so a persistent shift is not cut in pieces by the days its
+ * household's weekly pattern brings nearer.
  */
 static bool
-shift_holds(const Shift *sh, Days *y, int64_t k, const MeFaultParams *p, double *z, double *base)
+shift_holds(const Shift *sh, Days *y, int64_t k, const MeFaultParams *p, double *z, double *base,
+			double *raw_base)
 {
-	double		rel;
+	double		rz;
+	bool		up = sh->f.score > 0;
+	bool		holds;
 
-	if (!day_score(y, k, sh->first, p, z, base))
-		return false;
-	rel = y->val[k] / *base - 1.0;
-	return (rel > 0) == (sh->f.score > 0) && fabs(rel) >= p->shift_min_rel_change / 2.0;
+	y->cur = y->val;
+	holds = still_moved(y, k, sh->first, up, p, z, base);
+	*raw_base = *base;
+	if (holds && p->n_fleet > 0)
+	{
+		y->cur = y->raw;
+		holds = still_moved(y, k, sh->first, up, p, &rz, raw_base);
+		y->cur = y->val;
+	}
+	return holds;
 }
 
 /*
@@ -721,21 +778,22 @@ shift_scan(Days *y, const MeFaultParams *p, FBuf *fb)
 	for (int64_t k = 0; k < y->nd && rc == ME_SERIES_OK; k++)
 	{
 		double		z = 0.0,
-					base = 0.0;
+					base = 0.0,
+					rbase = 0.0;
 		bool		flag;
 
 		if (!y->ok[k])
 			continue;
-		flag = sh.open ? shift_holds(&sh, y, k, p, &z, &base) :
-			shift_flag(y, k, k, p, &z, &base);
+		flag = sh.open ? shift_holds(&sh, y, k, p, &z, &base, &rbase) :
+			shift_flag(y, k, k, p, &z, &base, &rbase);
 		if (sh.open && !flag)
 		{
 			rc = shift_close(&sh, y, false, p, fb);
 			/* the day that ended it may start one of its own */
-			flag = shift_flag(y, k, k, p, &z, &base);
+			flag = shift_flag(y, k, k, p, &z, &base, &rbase);
 		}
 		if (flag)
-			shift_add(&sh, y, k, base, z);
+			shift_add(&sh, y, k, base, rbase, z);
 	}
 	if (sh.open && rc == ME_SERIES_OK)
 		rc = shift_close(&sh, y, true, p, fb);

@@ -177,6 +177,8 @@ typedef struct MeDetFleet MeDetFleet;
 
 extern MeDetFleet *me_det_fleet_load(MeDetCatalog *cat, TimestampTz from, TimestampTz to,
 									 TimestampTz stored_before, int min_meters);
+extern MeDetFleet *me_det_fleet_stored(MeDetCatalog *cat, TimestampTz from, TimestampTz to,
+									   int min_meters);
 extern void me_det_fleet_params(const MeDetFleet *f, const MeDetSeries *s, MeFaultParams *p);
 
 /* detect_gucs.c */
@@ -192,6 +194,7 @@ extern double me_det_shift_min_factor;
 extern double me_det_shift_min_z;
 extern int	me_det_shift_min_days;
 extern int	me_det_shift_persist_days;
+extern int	me_det_fleet_min_meters;
 extern void me_detect_define_gucs(void);
 
 #endif							/* ME_DETECT_H */

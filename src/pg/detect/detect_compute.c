@@ -9,7 +9,8 @@
  *   estimate  a linear estimate for a slot of a short gap
  *   gap       a long gap (kind long, leading, trailing or no_data)
  *   fault     a faulty-meter episode overlapping the range
- *   day       a local day's energy (for meter_etl.meter_day)
+ *   day       a local day's energy (for meter_etl.meter_day), and that of
+ *             all its readings (raw_kw, raw_n)
  *   series    one per series: its last reading, for the status
  *
  * It writes nothing: detect() (plpgsql, src/sql/10_detect.sql) applies
@@ -52,7 +53,7 @@
 
 PG_FUNCTION_INFO_V1(meter_etl_detect_compute);
 
-#define NCOLS 13
+#define NCOLS 15
 /*
  * Level-shift history read from meter_etl.meter_day: a day is judged
  * against the 4 weeks before it, and an episode can have started up to
@@ -66,7 +67,7 @@ PG_FUNCTION_INFO_V1(meter_etl_detect_compute);
 enum
 {
 	C_ITEM, C_METER, C_CHANNEL, C_TS, C_END, C_KW, C_FLAGS, C_KIND, C_N, C_DAY,
-	C_OPEN_START, C_OPEN_END, C_EVIDENCE
+	C_OPEN_START, C_OPEN_END, C_EVIDENCE, C_RAW_KW, C_RAW_N
 };
 
 /* Cursor over meter_etl.meter_day in (meter_key, channel_id, day) order. */
@@ -416,6 +417,43 @@ emit_faults(Compute *c, const MeDetSeries *s, const MeFaultList *l, bool *keep, 
 	}
 }
 
+/*
+ * The days to store (meter_etl.meter_day): what counts for consumption,
+ * and every reading of the day (raw, the stuff of the fleet's level).
+ */
+static void
+emit_days(Compute *c, const MeDetSeries *s, const MeFaultParams *p, const MeDay *days,
+		  size_t ndays)
+{
+	MeDay	   *raw = NULL;
+	size_t		nraw = 0,
+				r = 0;
+
+	if (ndays > 0)
+		me_det_series_error(series_days(&s->in, c->raw_from, c->raw_to, p, &raw, &nraw));
+	for (size_t d = 0; d < ndays; d++)
+	{
+		Datum		v[NCOLS];
+		bool		n[NCOLS];
+
+		while (r < nraw && raw[r].day < days[d].day)
+			r++;
+		row_init(c, I_DAY, s->meter->meter_key, s->channel_id, v, n);
+		col(v, n, C_DAY, DateADTGetDatum((DateADT) days[d].day));
+		col(v, n, C_TS, TimestampTzGetDatum(days[d].start_ts));
+		col(v, n, C_END, TimestampTzGetDatum(days[d].end_ts));
+		col(v, n, C_KW, Float8GetDatum(days[d].kw_sum));
+		col(v, n, C_N, Int64GetDatum(days[d].n));
+		if (r < nraw && raw[r].day == days[d].day)
+		{
+			col(v, n, C_RAW_KW, Float8GetDatum(raw[r].kw_sum));
+			col(v, n, C_RAW_N, Int64GetDatum(raw[r].n));
+		}
+		row_put(c, v, n);
+	}
+	series_days_free(raw);
+}
+
 /* Everything about one series (s->n may be 0: known from stored days only). */
 static void
 compute_series(Compute *c, const MeDetSeries *s, const MeDay *stored, size_t nstored)
@@ -477,16 +515,7 @@ compute_series(Compute *c, const MeDetSeries *s, const MeDay *stored, size_t nst
 	emit_flags(c, s, sc, &l, keep);
 	emit_estimates(c, s);
 	emit_gaps(c, s, first);
-	for (size_t d = 0; d < ndays; d++)
-	{
-		row_init(c, I_DAY, s->meter->meter_key, s->channel_id, v, n);
-		col(v, n, C_DAY, DateADTGetDatum((DateADT) days[d].day));
-		col(v, n, C_TS, TimestampTzGetDatum(days[d].start_ts));
-		col(v, n, C_END, TimestampTzGetDatum(days[d].end_ts));
-		col(v, n, C_KW, Float8GetDatum(days[d].kw_sum));
-		col(v, n, C_N, Int64GetDatum(days[d].n));
-		row_put(c, v, n);
-	}
+	emit_days(c, s, &p, days, ndays);
 	row_init(c, I_SERIES, s->meter->meter_key, s->channel_id, v, n);
 	if (last_ts != DT_NOBEGIN)
 		col(v, n, C_TS, TimestampTzGetDatum(last_ts));
@@ -515,7 +544,7 @@ load_settings(Compute *c)
 /*
  * detect_compute(from_ts, to_ts, meter_keys)
  * -> (item, meter_key, channel_id, ts, end_ts, kw, flags, kind, n, day,
- *     open_start, open_end, evidence)
+ *     open_start, open_end, evidence, raw_kw, raw_n)
  */
 Datum
 meter_etl_detect_compute(PG_FUNCTION_ARGS)
@@ -563,12 +592,12 @@ meter_etl_detect_compute(PG_FUNCTION_ARGS)
 	c.lo = me_det_add(c.from, -c.max_gap);
 	c.days_from = me_det_add(c.from, -(int64) HISTORY_DAYS * USECS_PER_DAY);
 	/*
-	 * No fleet context here yet: the fleet's level of a day must not depend
-	 * on which range a run covers (detect() over a week and day by day must
-	 * store the same), which needs the levels kept in a table of their own.
-	 * detect_faulty_meters() computes them for its whole window.
+	 * The fleet's levels, which detect() stored for the range before calling
+	 * this (fleet_levels() into meter_etl.fleet_day) and earlier runs for the
+	 * history: the peers are the whole fleet, whichever meters are asked for.
 	 */
-	c.fleet = NULL;
+	c.fleet = me_det_fleet_stored(&c.cat, me_det_add(c.days_from, -USECS_PER_DAY), c.raw_to,
+								  me_det_fleet_min_meters);
 	key_cxt = AllocSetContextCreate(CurrentMemoryContext, "meter_etl detect series",
 									ALLOCSET_DEFAULT_SIZES);
 	me_det_errctx_push(&ectx, "detect");

@@ -7,7 +7,11 @@
  * energy divided by the meter's usual day.  Level shift divides each day
  * of a series by the level of its channel and zone (MeFaultParams.fleet),
  * so a cold week or a holiday the whole fleet shares moves no meter.
- * Loaded once per call; a few hundred days per group.
+ * detect_faulty_meters() computes the levels for its window; detect()
+ * keeps them in meter_etl.fleet_day for the days it detects (a day's level
+ * is made of every reading of that day and of the 28 before, so it is the
+ * same whichever run computes it) and reads them back here.  Loaded once
+ * per call; a few hundred days per group.
  */
 #include "postgres.h"
 
@@ -32,6 +36,9 @@ struct MeDetFleet
 	FleetGroup *groups;
 	int			ngroups;
 };
+
+static MeDetFleet *fleet_read(MeDetCatalog *cat, TimestampTz from, TimestampTz to,
+							  TimestampTz stored_before, int min_meters, const char *sql);
 
 /* The channel id of a channel name, or -1. */
 static int
@@ -76,6 +83,31 @@ MeDetFleet *
 me_det_fleet_load(MeDetCatalog *cat, TimestampTz from, TimestampTz to,
 				  TimestampTz stored_before, int min_meters)
 {
+	return fleet_read(cat, from, to, stored_before, min_meters,
+					  "SELECT channel, time_zone, (day - date '2000-01-01')::bigint, level"
+					  " FROM meter_etl.fleet_levels($1, $2, $3, $4)");
+}
+
+/*
+ * The levels detect() kept in meter_etl.fleet_day for local days around
+ * [from, to) (a day either side for the zones' offsets).
+ */
+MeDetFleet *
+me_det_fleet_stored(MeDetCatalog *cat, TimestampTz from, TimestampTz to, int min_meters)
+{
+	return fleet_read(cat, from, to, from, min_meters,
+					  "SELECT c.name, f.time_zone, (f.day - date '2000-01-01')::bigint, f.level"
+					  " FROM meter_etl.fleet_day f JOIN meter_etl.channel c ON c.channel_id = f.channel_id"
+					  " WHERE f.day >= ($1 AT TIME ZONE 'UTC')::date - 1"
+					  " AND f.day <= ($2 AT TIME ZONE 'UTC')::date + 1 AND f.meters >= $4"
+					  " AND $3 IS NOT NULL ORDER BY 1, 2, 3");
+}
+
+/* Run sql ($1..$4 = from, to, stored_before, min_meters) into the groups. */
+static MeDetFleet *
+fleet_read(MeDetCatalog *cat, TimestampTz from, TimestampTz to,
+		   TimestampTz stored_before, int min_meters, const char *sql)
+{
 	Oid			types[4] = {TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID};
 	Datum		args[4];
 	MeDetFleet *f;
@@ -87,9 +119,7 @@ me_det_fleet_load(MeDetCatalog *cat, TimestampTz from, TimestampTz to,
 	args[1] = TimestampTzGetDatum(to);
 	args[2] = TimestampTzGetDatum(stored_before);
 	args[3] = Int32GetDatum(min_meters);
-	if (SPI_execute_with_args("SELECT channel, time_zone, (day - date '2000-01-01')::bigint, level"
-							  " FROM meter_etl.fleet_levels($1, $2, $3, $4)",
-							  4, types, args, NULL, true, 0) != SPI_OK_SELECT)
+	if (SPI_execute_with_args(sql, 4, types, args, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the fleet levels");
 	f = MemoryContextAllocZero(cxt, sizeof(MeDetFleet));
 	for (uint64 r = 0; r < SPI_processed; r++)

@@ -30,6 +30,7 @@ double		me_det_shift_min_factor = ME_DEFAULT_SHIFT_MIN_FACTOR;
 double		me_det_shift_min_z = ME_DEFAULT_SHIFT_MIN_Z;
 int			me_det_shift_min_days = ME_DEFAULT_SHIFT_MIN_DAYS;
 int			me_det_shift_persist_days = ME_DEFAULT_SHIFT_PERSIST_DAYS;
+int			me_det_fleet_min_meters = ME_DEFAULT_FLEET_MIN_METERS;
 
 static const struct config_enum_entry outlier_methods[] = {
 	{"hampel", ME_OUTLIER_HAMPEL, false},
@@ -93,6 +94,11 @@ me_detect_define_gucs(void)
 							"A shift still going on at the end of the data is a fault however long it lasted.",
 							&me_det_shift_persist_days, ME_DEFAULT_SHIFT_PERSIST_DAYS, 1, 3660, PGC_USERSET, 0,
 							NULL, NULL, NULL);
+	DefineCustomIntVariable("meter_etl.level_shift_fleet_min_meters",
+							"Meters of a channel and time zone with a whole day that make a fleet level for detect()'s level_shift (0: judge every meter alone).",
+							"Each day's energy is divided by the fleet's level that day, so a change the fleet shares is no meter's fault.",
+							&me_det_fleet_min_meters, ME_DEFAULT_FLEET_MIN_METERS, 0, 1000000, PGC_USERSET, 0,
+							NULL, NULL, NULL);
 }
 
 PG_FUNCTION_INFO_V1(meter_etl_detect_settings);
@@ -105,14 +111,15 @@ meter_etl_detect_settings(PG_FUNCTION_ARGS)
 							 " \"outlier_threshold\": %g, \"outlier_min_scale\": %g,"
 							 " \"stuck_zero_min_s\": %d, \"flatline_min_s\": %d, \"offline_min_s\": %d,"
 							 " \"level_shift_min_factor\": %g, \"level_shift_min_z\": %g,"
-							 " \"level_shift_min_days\": %d, \"level_shift_persist_days\": %d}",
+							 " \"level_shift_min_days\": %d, \"level_shift_persist_days\": %d,"
+							 " \"level_shift_fleet_min_meters\": %d}",
 							 me_det_max_gap_s,
 							 me_det_outlier_method_guc == ME_OUTLIER_ZSCORE ? "zscore" : "hampel",
 							 me_det_outlier_window, me_det_outlier_threshold,
 							 me_det_outlier_min_scale, me_det_stuck_zero_min_s,
 							 me_det_flatline_min_s, me_det_offline_min_s,
 							 me_det_shift_min_factor, me_det_shift_min_z, me_det_shift_min_days,
-							 me_det_shift_persist_days);
+							 me_det_shift_persist_days, me_det_fleet_min_meters);
 
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(s)));
 }

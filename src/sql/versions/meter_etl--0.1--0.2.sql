@@ -484,14 +484,32 @@ GRANT UPDATE (status, format, attempts, last_error, next_attempt_at) ON raw_file
 ALTER VIEW v_ingest_progress SET (security_invoker = true);
 
 -- 0.2 (issue 17): level shift judged against the level before an episode
--- and, in detect_faulty_meters(), against the fleet's level of each day;
--- a shift that ended sooner than level_shift_persist_days is a
+-- and against the fleet's level of each day (fleet_levels, fleet_day); a
+-- shift that ended sooner than level_shift_persist_days is a
 -- usage_anomaly, reported but not a fault.
 ALTER TABLE fault DROP CONSTRAINT fault_kind_check;
 ALTER TABLE fault ADD CONSTRAINT fault_kind_check
   CHECK (kind IN ('stuck_zero', 'flatline', 'level_shift', 'offline', 'usage_anomaly'));
 COMMENT ON TABLE fault IS
   'Faulty-meter episodes [start_ts, end_ts): stuck_zero, flatline, level_shift, offline, with the evidence; ongoing when still going at the end of the data seen. Also usage_anomaly episodes (a household''s transient change of usage): kept here because detection revises one into the other, but not faults: they flag no reading, set no status, raise no alert and exclude no meter from peaks';
+ALTER TABLE meter_day ADD COLUMN raw_kw_sum double precision, ADD COLUMN raw_readings integer;
+COMMENT ON COLUMN meter_day.raw_kw_sum IS
+  'Sum of all the day''s readings, outliers and stuck runs included (the fleet''s level is made of these: a pure function of the readings, whichever run computes it)';
+COMMENT ON COLUMN meter_day.raw_readings IS 'Count of all the day''s readings';
+
+CREATE TABLE fleet_day (
+    channel_id smallint NOT NULL,
+    time_zone  text NOT NULL,
+    day        date NOT NULL,
+    level      double precision NOT NULL CHECK (level > 0),
+    meters     integer NOT NULL,
+    run_id     bigint,
+    PRIMARY KEY (channel_id, time_zone, day)
+);
+COMMENT ON TABLE fleet_day IS
+  'The fleet''s level per channel, time zone and local day (fleet_levels()), kept by detect() for the days it detects: level shift divides each meter''s day by it';
+SELECT pg_catalog.pg_extension_config_dump('fleet_day', '');
+GRANT SELECT, INSERT, UPDATE, DELETE ON fleet_day TO meter_etl_admin;
 
 CREATE FUNCTION fleet_levels(from_ts timestamptz, to_ts timestamptz,
                              stored_before timestamptz DEFAULT NULL,
@@ -513,13 +531,16 @@ BEGIN
     RAISE EXCEPTION 'min_meters must be at least 1' USING ERRCODE = 'invalid_parameter_value';
   END IF;
   RETURN QUERY
-  WITH day_e AS (             -- whole days with 90 % of their readings: kWh per 24 h
-    SELECT y.meter_key, y.channel_id, y.day, y.kw_sum / y.readings * 24 AS e
+  -- whole days with 90 % of their readings, kWh per 24 h of every reading:
+  -- days starting before v_read_from as stored (at any time: a meter's
+  -- first days too), the others from the readings of [v_read_from, to_ts)
+  WITH stored AS (
+    SELECT y.meter_key, y.channel_id, y.day, y.raw_kw_sum / y.raw_readings * 24 AS e
       FROM meter_etl.meter_day y
       JOIN meter_etl.meter m ON m.meter_key = y.meter_key
-     WHERE y.start_ts >= fleet_levels.from_ts AND y.end_ts <= v_read_from
-       AND y.readings >= 0.9 * extract(epoch FROM y.end_ts - y.start_ts) / m.interval_s
-    UNION ALL
+     WHERE y.start_ts < v_read_from AND y.raw_readings > 0
+       AND y.raw_readings >= 0.9 * extract(epoch FROM y.end_ts - y.start_ts) / m.interval_s
+  ), fresh AS (
     SELECT x.meter_key, x.channel_id, x.day, x.e
       FROM (SELECT r.meter_key, r.channel_id, m.interval_s, coalesce(m.time_zone, 'UTC') AS tz,
                    (r.ts AT TIME ZONE coalesce(m.time_zone, 'UTC'))::date AS day,
@@ -532,12 +553,18 @@ BEGIN
                                 (x.day + 1)::timestamp AT TIME ZONE x.tz AS e) b
      WHERE b.s >= v_read_from AND b.e <= fleet_levels.to_ts
        AND x.n >= 0.9 * extract(epoch FROM b.e - b.s) / x.interval_s
-  ), usual AS (               -- each meter's usual day: its median over the window
-    SELECT d.meter_key, d.channel_id,
-           pg_catalog.percentile_cont(0.5) WITHIN GROUP (ORDER BY d.e) AS l
+  ), day_e AS (
+    SELECT * FROM stored UNION ALL SELECT * FROM fresh
+  ), firsts AS (              -- each meter's first 7 whole days
+    SELECT d.meter_key, d.channel_id, d.day, d.e,
+           pg_catalog.row_number() OVER (PARTITION BY d.meter_key, d.channel_id ORDER BY d.day) AS k
       FROM day_e d
+  ), usual AS (               -- its usual day: their median, a constant of the meter
+    SELECT f.meter_key, f.channel_id, pg_catalog.max(f.day) AS known_from,
+           pg_catalog.percentile_cont(0.5) WITHIN GROUP (ORDER BY f.e) AS l
+      FROM firsts f WHERE f.k <= 7
      GROUP BY 1, 2
-    HAVING pg_catalog.count(*) >= 3
+    HAVING pg_catalog.count(*) = 7
   )
   SELECT c.name, coalesce(m.time_zone, 'UTC'), d.day,
          pg_catalog.percentile_cont(0.5) WITHIN GROUP (ORDER BY d.e / u.l),
@@ -546,17 +573,20 @@ BEGIN
     JOIN usual u ON u.meter_key = d.meter_key AND u.channel_id = d.channel_id
     JOIN meter_etl.meter m ON m.meter_key = d.meter_key
     JOIN meter_etl.channel c ON c.channel_id = d.channel_id
-   WHERE u.l > 0
+   WHERE u.l > 0 AND d.day > u.known_from     -- only days after the reference: the same whichever run
+     AND d.day::timestamp AT TIME ZONE coalesce(m.time_zone, 'UTC') >= fleet_levels.from_ts
    GROUP BY 1, 2, 3
   HAVING pg_catalog.count(*) >= fleet_levels.min_meters
+     AND pg_catalog.percentile_cont(0.5) WITHIN GROUP (ORDER BY d.e / u.l) > 0
    ORDER BY 1, 2, 3;
 END
 $$;
 COMMENT ON FUNCTION fleet_levels(timestamptz, timestamptz, timestamptz, integer) IS
-  'The fleet''s level on each whole local day in [from_ts, to_ts), per channel and time zone: the median over meters of the day''s energy divided by the meter''s median day in the window (1 = a usual day; 1.4 = the fleet used 40 % more). Days of min_meters meters or more; days before stored_before come from meter_day (what detect() keeps), the rest from the readings. level_shift divides each day by it';
+  'The fleet''s level on each whole local day in [from_ts, to_ts), per channel and time zone: the median over meters of the day''s energy divided by the meter''s usual day (the median of its first 7 whole days seen; it counts from the day after them), so the ratio of two days'' levels is how much the fleet changed between them. Every reading counts. Days of min_meters meters or more; days starting before stored_before come from meter_day (what detect() keeps), the rest from the readings. level_shift divides each day by it';
 
 DROP FUNCTION detect_faulty_meters(timestamptz, timestamptz, text[], text[], interval, interval, interval, integer, double precision, double precision, integer, interval);
 DROP FUNCTION detect_faulty_meters_array(timestamptz[], double precision[], interval, text[], text, interval, interval, integer, double precision, double precision, integer, interval);
+DROP FUNCTION detect_compute(timestamptz, timestamptz, integer[]);
 CREATE FUNCTION detect_faulty_meters(from_ts timestamptz, to_ts timestamptz, meters text[] DEFAULT NULL,
                                      kinds text[] DEFAULT NULL, history interval DEFAULT '28 days',
                                      stuck_zero_min interval DEFAULT '28800 s',
@@ -593,6 +623,17 @@ SET search_path = meter_etl, pg_catalog, pg_temp;
 COMMENT ON FUNCTION detect_faulty_meters_array(timestamptz[], double precision[], interval, text[], text, interval, interval, integer, double precision, double precision, integer, interval, integer) IS
   'detect_faulty_meters() on any series: ts strictly ascending, kw NULL for a missing reading, local days in time_zone (a lone series: no fleet level)';
 
+CREATE FUNCTION detect_compute(from_ts timestamptz, to_ts timestamptz, meter_keys integer[] DEFAULT NULL)
+RETURNS TABLE (item text, meter_key integer, channel_id smallint, ts timestamptz, end_ts timestamptz,
+               kw double precision, flags smallint, kind text, n bigint, day date,
+               open_start boolean, open_end boolean, evidence jsonb,
+               raw_kw double precision, raw_n bigint)
+AS 'MODULE_PATHNAME', 'meter_etl_detect_compute'
+LANGUAGE C STABLE
+SET search_path = meter_etl, pg_catalog, pg_temp;
+COMMENT ON FUNCTION detect_compute(timestamptz, timestamptz, integer[]) IS
+  'What detect() would write for [from_ts, to_ts), without writing: flags, estimate, gap, fault, day and series rows (internal, for detect() and tests)';
+
 CREATE OR REPLACE FUNCTION detect_apply(run_id bigint, from_ts timestamptz, to_ts timestamptz, meter_keys integer[])
 RETURNS void
 LANGUAGE plpgsql VOLATILE
@@ -623,11 +664,25 @@ DECLARE
   v_alert bigint := 0;
   rec     record;
 BEGIN
-  -- compute first (this also loads the module, so the settings are defined)
+  v_settings := meter_etl.detect_settings();    -- (this loads the module: the settings are defined)
+  -- the fleet's level of the range's days first: level shift divides by it.
+  -- The whole fleet, whichever meters are asked for; the day before and
+  -- after too, for the zones' offsets (the readings read from a day and a
+  -- half before, the rest comes from meter_day)
+  IF (v_settings ->> 'level_shift_fleet_min_meters')::integer > 0 THEN
+    INSERT INTO meter_etl.fleet_day AS f (channel_id, time_zone, day, level, meters, run_id)
+    SELECT c.channel_id, l.time_zone, l.day, l.level, l.meters, v_run
+      FROM meter_etl.fleet_levels(v_from - interval '1 day', v_to + interval '1 day',
+                                  stored_before => v_from - interval '36 hours',
+                                  min_meters => (v_settings ->> 'level_shift_fleet_min_meters')::integer) l
+      JOIN meter_etl.channel c ON c.name = l.channel
+    ON CONFLICT (channel_id, time_zone, day) DO UPDATE
+       SET level = EXCLUDED.level, meters = EXCLUDED.meters, run_id = EXCLUDED.run_id
+     WHERE (f.level, f.meters) IS DISTINCT FROM (EXCLUDED.level, EXCLUDED.meters);
+  END IF;
   CREATE TEMP TABLE me_detect ON COMMIT DROP AS
     SELECT * FROM meter_etl.detect_compute(v_from, v_to, v_keys);
   ANALYZE pg_temp.me_detect;
-  v_settings := meter_etl.detect_settings();
   v_lo := v_from - make_interval(secs => (v_settings ->> 'max_gap_s')::double precision);
   v_offline := make_interval(secs => (v_settings ->> 'offline_min_s')::double precision);
   SELECT count(*) INTO v_series FROM me_detect d WHERE d.item = 'series';
@@ -769,14 +824,17 @@ BEGIN
   END LOOP;
 
   -- daily sums for level-shift history
-  INSERT INTO meter_etl.meter_day AS y (meter_key, channel_id, day, start_ts, end_ts, kw_sum, readings, run_id)
-  SELECT d.meter_key, d.channel_id, d.day, d.ts, d.end_ts, d.kw, d.n, v_run
+  INSERT INTO meter_etl.meter_day AS y (meter_key, channel_id, day, start_ts, end_ts, kw_sum, readings, run_id,
+                                        raw_kw_sum, raw_readings)
+  SELECT d.meter_key, d.channel_id, d.day, d.ts, d.end_ts, d.kw, d.n, v_run, d.raw_kw, d.raw_n
     FROM me_detect d WHERE d.item = 'day'
   ON CONFLICT (meter_key, channel_id, day) DO UPDATE
      SET start_ts = EXCLUDED.start_ts, end_ts = EXCLUDED.end_ts, kw_sum = EXCLUDED.kw_sum,
-         readings = EXCLUDED.readings, run_id = EXCLUDED.run_id
-   WHERE (y.kw_sum, y.readings, y.start_ts, y.end_ts)
-         IS DISTINCT FROM (EXCLUDED.kw_sum, EXCLUDED.readings, EXCLUDED.start_ts, EXCLUDED.end_ts);
+         readings = EXCLUDED.readings, run_id = EXCLUDED.run_id,
+         raw_kw_sum = EXCLUDED.raw_kw_sum, raw_readings = EXCLUDED.raw_readings
+   WHERE (y.kw_sum, y.readings, y.start_ts, y.end_ts, y.raw_kw_sum, y.raw_readings)
+         IS DISTINCT FROM (EXCLUDED.kw_sum, EXCLUDED.readings, EXCLUDED.start_ts, EXCLUDED.end_ts,
+                           EXCLUDED.raw_kw_sum, EXCLUDED.raw_readings);
 
   -- status as of to_ts: an episode still going decides it (offline first), else ok
   FOR rec IN
@@ -881,12 +939,14 @@ COMMENT ON COLUMN v_usage_anomaly.raw_ratio IS 'The same ratio as read, without 
 COMMENT ON COLUMN v_usage_anomaly.fleet_level IS 'Mean fleet level of the episode''s days (1 = a usual day for the fleet)';
 
 REVOKE EXECUTE ON FUNCTION fleet_levels(timestamptz, timestamptz, timestamptz, integer),
-       detect_faulty_meters(timestamptz, timestamptz, text[], text[], interval, interval, interval, integer, double precision, double precision, integer, interval, integer, integer),
-       detect_faulty_meters_array(timestamptz[], double precision[], interval, text[], text, interval, interval, integer, double precision, double precision, integer, interval, integer)
+      detect_faulty_meters(timestamptz, timestamptz, text[], text[], interval, interval, interval, integer, double precision, double precision, integer, interval, integer, integer),
+      detect_faulty_meters_array(timestamptz[], double precision[], interval, text[], text, interval, interval, integer, double precision, double precision, integer, interval, integer),
+      detect_compute(timestamptz, timestamptz, integer[])
   FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION fleet_levels(timestamptz, timestamptz, timestamptz, integer),
       detect_faulty_meters(timestamptz, timestamptz, text[], text[], interval, interval, interval, integer, double precision, double precision, integer, interval, integer, integer),
-      detect_faulty_meters_array(timestamptz[], double precision[], interval, text[], text, interval, interval, integer, double precision, double precision, integer, interval, integer)
+      detect_faulty_meters_array(timestamptz[], double precision[], interval, text[], text, interval, interval, integer, double precision, double precision, integer, interval, integer),
+      detect_compute(timestamptz, timestamptz, integer[])
   TO meter_etl_admin;
 GRANT EXECUTE ON FUNCTION detect_faulty_meters_array(timestamptz[], double precision[], interval, text[], text, interval, interval, integer, double precision, double precision, integer, interval, integer)
   TO meter_etl_reader;
