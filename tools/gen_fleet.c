@@ -234,6 +234,10 @@ static const char *opt_labels = NULL;
 static int	opt_faults = 1;		/* 0 none, 1 default, 3 heavy (rate multiplier) */
 static bool opt_time_order = false;
 static int	opt_history = 0;
+static int	opt_shift_lo = -1;		/* --shift-start A:B: level shifts start on days A..B */
+static int	opt_shift_hi = -1;
+static double opt_shift_factors[16];	/* --shift-factors: chosen at random */
+static int	opt_n_shift_factors = 0;
 static const char *opt_prefix = "M";
 static bool opt_power_only = false;	/* --units power: W and kW only */
 
@@ -983,6 +987,11 @@ plan_faults(void)
 	/* level shift: whole local days [s, end), at least 2 before and 2 after */
 	lo_day = opt_history > 2 ? opt_history : 2;
 	hi_day = ndays - 2;
+	if (opt_shift_lo >= 0)
+	{
+		lo_day = opt_shift_lo;
+		hi_day = opt_shift_hi < ndays - 1 ? opt_shift_hi : ndays - 1;
+	}
 
 	for (int kk = 0; kk < 4; kk++)
 	{
@@ -1019,7 +1028,9 @@ plan_faults(void)
 				case K_LEVEL_SHIFT:
 					M->fa = g_dstart[rng_int(rf, lo_day, hi_day)];
 					M->fb = N - 1;
-					if (rng_unif(rf) < 0.5)
+					if (opt_n_shift_factors > 0)
+						M->factor = opt_shift_factors[rng_int(rf, 0, opt_n_shift_factors - 1)];
+					else if (rng_unif(rf) < 0.5)
 						M->factor = round(rng_range(rf, 2.5, 4.0) * 100.0) / 100.0;
 					else
 						M->factor = round(rng_range(rf, 0.2, 0.35) * 100.0) / 100.0;
@@ -1136,6 +1147,10 @@ usage(FILE *fp)
 			"  --faults none|default|heavy   (default default; heavy = 3x rates)\n"
 			"  --order meter|time    meter-major or interval-major rows (default meter)\n"
 			"  --history-days H      clean days before --start (default 0)\n"
+			"  --shift-start A:B     level shifts start on day A..B of the data (0 = the first\n"
+			"                        day, history included; default: after the history)\n"
+			"  --shift-factors F,..  level-shift factors, one picked per meter (default 2.5-4\n"
+			"                        or 0.2-0.35)\n"
 			"  --meter-prefix P      meter id prefix (default M)\n"
 			"  --units all|power     all: W, kW and kWh meters (default); power: W and kW only\n");
 }
@@ -1157,6 +1172,59 @@ parse_int(const char *opt, const char *s, long long lo, long long hi)
 	return v;
 }
 
+/* --shift-start A:B, days from the first day of the data. */
+static void
+parse_shift_start(const char *s)
+{
+	const char *colon = strchr(s, ':');
+	char	   *a;
+
+	if (colon == NULL)
+	{
+		fprintf(stderr, "meter-etl-gen: --shift-start must be A:B, e.g. 6:14\n");
+		exit(2);
+	}
+	a = strndup(s, (size_t) (colon - s));
+	if (a == NULL)
+	{
+		fprintf(stderr, "meter-etl-gen: out of memory\n");
+		exit(1);
+	}
+	opt_shift_lo = (int) parse_int("shift-start", a, 1, 36600);
+	opt_shift_hi = (int) parse_int("shift-start", colon + 1, opt_shift_lo, 36600);
+	free(a);
+}
+
+/* --shift-factors F,F,... (each > 0 and not 1, at most 16). */
+static void
+parse_shift_factors(const char *s)
+{
+	const char *p = s;
+
+	opt_n_shift_factors = 0;
+	while (*p)
+	{
+		char	   *end;
+		double		f;
+
+		errno = 0;
+		f = strtod(p, &end);
+		if (errno || end == p || !(f > 0.0) || f == 1.0 || f > 1000.0 ||
+			(*end != ',' && *end != '\0') || opt_n_shift_factors == 16)
+		{
+			fprintf(stderr, "meter-etl-gen: invalid --shift-factors \"%s\" (up to 16 factors > 0, not 1, separated by commas)\n", s);
+			exit(2);
+		}
+		opt_shift_factors[opt_n_shift_factors++] = f;
+		p = *end == ',' ? end + 1 : end;
+	}
+	if (opt_n_shift_factors == 0)
+	{
+		fprintf(stderr, "meter-etl-gen: --shift-factors needs at least one factor\n");
+		exit(2);
+	}
+}
+
 static void
 parse_args(int argc, char **argv)
 {
@@ -1171,6 +1239,8 @@ parse_args(int argc, char **argv)
 		{"faults", required_argument, NULL, 'f'},
 		{"order", required_argument, NULL, 'O'},
 		{"history-days", required_argument, NULL, 'H'},
+		{"shift-start", required_argument, NULL, 'A'},
+		{"shift-factors", required_argument, NULL, 'F'},
 		{"meter-prefix", required_argument, NULL, 'p'},
 		{"units", required_argument, NULL, 'u'},
 		{"help", no_argument, NULL, 'h'},
@@ -1260,6 +1330,12 @@ parse_args(int argc, char **argv)
 				break;
 			case 'H':
 				opt_history = (int) parse_int("history-days", optarg, 0, 36600);
+				break;
+			case 'A':
+				parse_shift_start(optarg);
+				break;
+			case 'F':
+				parse_shift_factors(optarg);
 				break;
 			case 'p':
 				if (strlen(optarg) > 32 || strpbrk(optarg, ",\"\r\n"))
