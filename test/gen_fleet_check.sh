@@ -311,6 +311,21 @@ if awk -F, 'NR > 1 && ($4 == "W" || $4 == "kW") { u[$1, $4] = 1; m[$1] = 1 }
 	ok "some meters switch between W and kW"
 else fail "no meter switches unit"; fi
 
+# --shift-start / --shift-factors: level shifts start on those days (local
+# midnight, Europe/London) with those factors, and last to the end
+$GEN --meters 400 --days 21 --faults heavy --seed 5 --shift-start 6:14 --shift-factors 0.25,0.5,2,4 \
+	--out /dev/null --labels "$TMP/shift.lab" 2>/dev/null
+if awk -F, '$1 == "level_shift" { n++; f = substr($6, 8, 4); split($4, d, "T");
+		if (d[1] < "2024-03-30" || d[1] > "2024-04-08" || (f != "0.25" && f != "0.50" && f != "2.00" && f != "4.00") ||
+		    $5 != "2024-04-14T22:45:00+00:00") bad = 1 }
+	END { exit bad || n < 10 }' "$TMP/shift.lab"; then
+	ok "--shift-start 6:14 --shift-factors: shifts on days 6-14 with those factors, to the end"
+else fail "--shift-start/--shift-factors not honoured"; fi
+if $GEN --shift-start 6 >/dev/null 2>&1 || $GEN --shift-start 9:3 >/dev/null 2>&1 ||
+	$GEN --shift-factors 1 >/dev/null 2>&1 || $GEN --shift-factors 2,x >/dev/null 2>&1; then
+	fail "invalid --shift-start/--shift-factors accepted"
+else ok "invalid --shift-start/--shift-factors rejected"; fi
+
 # bad arguments are rejected
 if $GEN --interval 20 >/dev/null 2>&1 || $GEN --start 2024-02-30 >/dev/null 2>&1 ||
 	$GEN --faults lots >/dev/null 2>&1 || $GEN --meters 0 >/dev/null 2>&1; then
