@@ -100,6 +100,9 @@ typedef struct Compute
 	MeDetOutlierArgs oargs;
 	MeDetFaultArgs fargs;
 	MeDetFleet *fleet;			/* level shift's context, or NULL */
+	struct Ongoing *ongoing;	/* level shifts going on since before days_from + 4 weeks */
+	int			nongoing;
+	TimestampTz series_days_from;	/* level-shift history of the series being computed */
 	Datum		items[6];
 	Datum		linear;			/* the method label of estimates */
 } Compute;
@@ -399,7 +402,7 @@ emit_faults(Compute *c, const MeDetSeries *s, const MeFaultList *l, bool *keep, 
 		if (!keep[f])
 			continue;
 		if (e->kind == ME_FAULT_LEVEL_SHIFT || e->kind == ME_FAULT_USAGE_ANOMALY)
-			open_start = e->start_ts <= c->days_from + USECS_PER_DAY;
+			open_start = e->start_ts <= c->series_days_from + USECS_PER_DAY;
 		else
 			open_start = e->start_ts <= c->raw_from + s->interval_us;
 		/* still going at the end of the data seen */
@@ -415,6 +418,101 @@ emit_faults(Compute *c, const MeDetSeries *s, const MeFaultList *l, bool *keep, 
 		col(v, n, C_EVIDENCE, me_det_evidence(e, s));
 		row_put(c, v, n);
 	}
+}
+
+/*
+ * A level shift still going on whose baseline (the 4 weeks before its
+ * start) lies before the history read for every series: those series read
+ * their stored days from there, so that the episode is judged against the
+ * level before it however long ago it started.
+ */
+typedef struct Ongoing
+{
+	int32		meter_key;
+	int16		channel_id;
+	TimestampTz history_from;
+} Ongoing;
+
+static void
+ongoing_load(Compute *c)
+{
+	Oid			types[2] = {TIMESTAMPTZOID, INT4ARRAYOID};
+	Datum		args[2] = {TimestampTzGetDatum(c->days_from), c->cat.keys};
+	const char *sql = c->cat.keys != (Datum) 0 ?
+		"SELECT meter_key, channel_id, min(start_ts) FROM meter_etl.fault"
+		" WHERE kind = 'level_shift' AND ongoing AND start_ts < $1 + interval '29 days'"
+		" AND meter_key = ANY ($2) GROUP BY 1, 2 ORDER BY 1, 2" :
+		"SELECT meter_key, channel_id, min(start_ts) FROM meter_etl.fault"
+		" WHERE kind = 'level_shift' AND ongoing AND start_ts < $1 + interval '29 days'"
+		" GROUP BY 1, 2 ORDER BY 1, 2";
+
+	if (SPI_execute_with_args(sql, c->cat.keys != (Datum) 0 ? 2 : 1, types, args, NULL, true, 0)
+		!= SPI_OK_SELECT)
+		elog(ERROR, "could not read the ongoing level shifts");
+	c->nongoing = (int) SPI_processed;
+	c->ongoing = palloc(sizeof(Ongoing) * (SPI_processed + 1));
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[r];
+		bool		isnull;
+
+		c->ongoing[r].meter_key = DatumGetInt32(SPI_getbinval(t, SPI_tuptable->tupdesc, 1, &isnull));
+		c->ongoing[r].channel_id = DatumGetInt16(SPI_getbinval(t, SPI_tuptable->tupdesc, 2, &isnull));
+		/* its 4 weeks of baseline, and a day for the zone's offset */
+		c->ongoing[r].history_from =
+			me_det_add(DatumGetTimestampTz(SPI_getbinval(t, SPI_tuptable->tupdesc, 3, &isnull)),
+					   -(int64) (ME_DEFAULT_HISTORY_DAYS + 2) * USECS_PER_DAY);
+	}
+	SPI_freetuptable(SPI_tuptable);
+}
+
+/* Where the level-shift history of series (meter_key, channel_id) starts. */
+static TimestampTz
+series_history_from(const Compute *c, int32 meter_key, int16 channel_id)
+{
+	for (int i = 0; i < c->nongoing; i++)
+		if (c->ongoing[i].meter_key == meter_key && c->ongoing[i].channel_id == channel_id)
+			return Min(c->ongoing[i].history_from, c->days_from);
+	return c->days_from;
+}
+
+/*
+ * The stored days of [from, to) of one series, then the n days the cursor
+ * gave (which start at to): one ascending array.
+ */
+static MeDay *
+days_before(int32 meter_key, int16 channel_id, TimestampTz from, TimestampTz to,
+			const MeDay *stored, size_t *n)
+{
+	Oid			types[4] = {INT4OID, INT2OID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum		args[4] = {Int32GetDatum(meter_key), Int16GetDatum(channel_id),
+		TimestampTzGetDatum(from), TimestampTzGetDatum(to)};
+	MeDay	   *out;
+	uint64		k;
+
+	if (SPI_execute_with_args("SELECT day - date '2000-01-01', start_ts, end_ts, kw_sum, readings"
+							  " FROM meter_etl.meter_day WHERE meter_key = $1 AND channel_id = $2"
+							  " AND start_ts >= $3 AND start_ts < $4 ORDER BY day",
+							  4, types, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the stored days of an ongoing level shift");
+	out = palloc(sizeof(MeDay) * (SPI_processed + *n + 1));
+	for (k = 0; k < SPI_processed; k++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[k];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+		bool		isnull;
+
+		out[k].day = DatumGetInt32(SPI_getbinval(t, d, 1, &isnull));
+		out[k].start_ts = DatumGetTimestampTz(SPI_getbinval(t, d, 2, &isnull));
+		out[k].end_ts = DatumGetTimestampTz(SPI_getbinval(t, d, 3, &isnull));
+		out[k].kw_sum = DatumGetFloat8(SPI_getbinval(t, d, 4, &isnull));
+		out[k].n = DatumGetInt32(SPI_getbinval(t, d, 5, &isnull));
+	}
+	SPI_freetuptable(SPI_tuptable);
+	if (*n > 0)
+		memcpy(out + k, stored, sizeof(MeDay) * *n);
+	*n += k;
+	return out;
 }
 
 /*
@@ -473,6 +571,10 @@ compute_series(Compute *c, const MeDetSeries *s, const MeDay *stored, size_t nst
 	bool		n[NCOLS];
 
 	me_det_check_finite(s);
+	c->series_days_from = series_history_from(c, s->meter->meter_key, s->channel_id);
+	if (c->series_days_from < c->days_from)
+		stored = days_before(s->meter->meter_key, s->channel_id, c->series_days_from,
+							 me_det_add(c->days_from, -USECS_PER_DAY), stored, &nstored);
 	/*
 	 * A series whose stored history does not reach back before its first
 	 * reading starts there: missing slots before it are not a gap or an
@@ -504,7 +606,7 @@ compute_series(Compute *c, const MeDetSeries *s, const MeDay *stored, size_t nst
 	w.runs_from = first;
 	w.to = me_det_due_to(c->to, s->interval_us);
 	w.win_to = c->raw_to;
-	w.days_from = c->days_from;
+	w.days_from = c->series_days_from;
 	w.trusted_from = c->trusted_from;
 	w.stored = stored;
 	w.nstored = nstored;
@@ -560,6 +662,7 @@ meter_etl_detect_compute(PG_FUNCTION_ARGS)
 				margin,
 				wtime;
 	MemoryContext key_cxt;
+	TimestampTz fleet_from;
 
 	memset(&c, 0, sizeof(c));
 	c.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
@@ -596,7 +699,11 @@ meter_etl_detect_compute(PG_FUNCTION_ARGS)
 	 * this (fleet_levels() into meter_etl.fleet_day) and earlier runs for the
 	 * history: the peers are the whole fleet, whichever meters are asked for.
 	 */
-	c.fleet = me_det_fleet_stored(&c.cat, me_det_add(c.days_from, -USECS_PER_DAY), c.raw_to,
+	ongoing_load(&c);
+	fleet_from = c.days_from;
+	for (int i = 0; i < c.nongoing; i++)
+		fleet_from = Min(fleet_from, c.ongoing[i].history_from);
+	c.fleet = me_det_fleet_stored(&c.cat, me_det_add(fleet_from, -USECS_PER_DAY), c.raw_to,
 								  me_det_fleet_min_meters);
 	key_cxt = AllocSetContextCreate(CurrentMemoryContext, "meter_etl detect series",
 									ALLOCSET_DEFAULT_SIZES);
