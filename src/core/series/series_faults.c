@@ -1054,6 +1054,14 @@ detect_offline(const FData *d, int64_t from, int64_t to, const MeFaultParams *p,
 	flag = gap + ns;
 	mark_long_gaps(has, gap, ns, (size_t) series_ceil_div(p->offline_gap_us, p->interval_us));
 	memcpy(flag, gap, ns);
+	/*
+	 * Missing slots still open at the end of the grid may be the start of
+	 * an outage that goes on: they do not count as sparse data (which would
+	 * merge them with gaps before them), they are an episode once long
+	 * enough, whatever comes after.
+	 */
+	for (s = ns; s > 0 && !has[s - 1]; s--)
+		gap[s - 1] = 1;
 	mark_sparse(has, gap, flag, ns, len, p->offline_min_missing);
 	for (s = 0; s < ns && rc == ME_SERIES_OK;)
 	{

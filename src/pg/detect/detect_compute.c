@@ -53,7 +53,7 @@
 
 PG_FUNCTION_INFO_V1(meter_etl_detect_compute);
 
-#define NCOLS 15
+#define NCOLS 16
 /*
  * Level-shift history read from meter_etl.meter_day: a day is judged
  * against the 4 weeks before it, and an episode can have started up to
@@ -67,7 +67,7 @@ PG_FUNCTION_INFO_V1(meter_etl_detect_compute);
 enum
 {
 	C_ITEM, C_METER, C_CHANNEL, C_TS, C_END, C_KW, C_FLAGS, C_KIND, C_N, C_DAY,
-	C_OPEN_START, C_OPEN_END, C_EVIDENCE, C_RAW_KW, C_RAW_N
+	C_OPEN_START, C_OPEN_END, C_EVIDENCE, C_RAW_KW, C_RAW_N, C_PARTIAL
 };
 
 /* Cursor over meter_etl.meter_day in (meter_key, channel_id, day) order. */
@@ -103,6 +103,7 @@ typedef struct Compute
 	struct Ongoing *ongoing;	/* level shifts going on since before days_from + 4 weeks */
 	int			nongoing;
 	TimestampTz series_days_from;	/* level-shift history of the series being computed */
+	SPIPlanPtr	probe;			/* an earlier reading of a series? */
 	Datum		items[6];
 	Datum		linear;			/* the method label of estimates */
 } Compute;
@@ -386,6 +387,22 @@ emit_gaps(Compute *c, const MeDetSeries *s, int64 first)
 		put_gap(c, s, prev + iv, end, series_gap_kind_name(ME_GAP_TRAILING), false, true);
 }
 
+/*
+ * Was the episode seen with less than the context its evidence needs?  A
+ * run of stuck or frozen readings is judged against the same slots of the
+ * day before and after it: cut by what was read, its evidence (readings,
+ * reference_kw) is what this run could see, and detect() keeps what a run
+ * that saw all of it stored.
+ */
+static bool
+partial_view(const Compute *c, const MeFault *e, const MeDetSeries *s)
+{
+	if (e->kind != ME_FAULT_STUCK_ZERO && e->kind != ME_FAULT_FLATLINE)
+		return false;
+	return e->start_ts - USECS_PER_DAY - s->interval_us < c->raw_from ||
+		e->end_ts + USECS_PER_DAY + s->interval_us > c->raw_to;
+}
+
 /* Episodes overlapping [from, to) (keep[f]), rows and suspect flags. */
 static void
 emit_faults(Compute *c, const MeDetSeries *s, const MeFaultList *l, bool *keep, int64 last_ts)
@@ -416,6 +433,7 @@ emit_faults(Compute *c, const MeDetSeries *s, const MeFaultList *l, bool *keep, 
 		col(v, n, C_OPEN_START, BoolGetDatum(open_start));
 		col(v, n, C_OPEN_END, BoolGetDatum(open_end));
 		col(v, n, C_EVIDENCE, me_det_evidence(e, s));
+		col(v, n, C_PARTIAL, BoolGetDatum(partial_view(c, e, s)));
 		row_put(c, v, n);
 	}
 }
@@ -464,6 +482,30 @@ ongoing_load(Compute *c)
 					   -(int64) (ME_DEFAULT_HISTORY_DAYS + 2) * USECS_PER_DAY);
 	}
 	SPI_freetuptable(SPI_tuptable);
+}
+
+/* Has series s a reading before the first one read?  One index probe. */
+static bool
+earlier_reading(Compute *c, const MeDetSeries *s)
+{
+	Datum		args[3];
+
+	if (c->probe == NULL)
+	{
+		Oid			types[3] = {INT4OID, INT2OID, TIMESTAMPTZOID};
+
+		c->probe = SPI_prepare("SELECT 1 FROM meter_etl.reading WHERE meter_key = $1"
+							   " AND channel_id = $2 AND ts < $3 LIMIT 1", 3, types);
+		if (c->probe == NULL)
+			elog(ERROR, "could not prepare the earlier-reading probe: %s",
+				 SPI_result_code_string(SPI_result));
+	}
+	args[0] = Int32GetDatum(s->meter->meter_key);
+	args[1] = Int16GetDatum(s->channel_id);
+	args[2] = TimestampTzGetDatum(s->ts[0]);
+	if (SPI_execute_plan(c->probe, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not look for earlier readings");
+	return SPI_processed > 0;
 }
 
 /* Where the level-shift history of series (meter_key, channel_id) starts. */
@@ -581,13 +623,20 @@ compute_series(Compute *c, const MeDetSeries *s, const MeDay *stored, size_t nst
 	 * outage, the meter was not reporting yet.
 	 */
 	first = c->raw_from;
-	if (s->n > 0)
+	if (s->n > 0 && s->ts[0] > c->raw_from)
 	{
 		bool		history = false;
 
+		/*
+		 * A stored day that ended before the first reading read proves the
+		 * meter reported earlier; one that merely contains it does not (its
+		 * readings may all be later the same day): then ask the store.
+		 */
 		for (size_t d = 0; d < nstored && !history; d++)
-			history = stored[d].start_ts < s->ts[0];
-		if (!history && s->ts[0] > c->raw_from)
+			history = stored[d].end_ts <= s->ts[0];
+		if (!history)
+			history = earlier_reading(c, s);
+		if (!history)
 			first = me_floor_to(s->ts[0], s->interval_us);
 	}
 	for (size_t i = 0; i < s->n; i++)
@@ -604,7 +653,15 @@ compute_series(Compute *c, const MeDetSeries *s, const MeDay *stored, size_t nst
 	me_det_fleet_params(c->fleet, s, &p);
 	memset(&w, 0, sizeof(w));
 	w.runs_from = first;
+	/*
+	 * Offline is judged up to to_ts, after which readings may not have
+	 * arrived yet, or up to the last reading read if that is later: a run
+	 * over an earlier range then sees an outage's surroundings as one over
+	 * a later range does (a sparse window cut at to_ts is not an outage).
+	 */
 	w.to = me_det_due_to(c->to, s->interval_us);
+	if (s->n > 0 && s->ts[s->n - 1] + s->interval_us > w.to)
+		w.to = Min(s->ts[s->n - 1] + s->interval_us, c->raw_to);
 	w.win_to = c->raw_to;
 	w.days_from = c->series_days_from;
 	w.trusted_from = c->trusted_from;
@@ -646,7 +703,7 @@ load_settings(Compute *c)
 /*
  * detect_compute(from_ts, to_ts, meter_keys)
  * -> (item, meter_key, channel_id, ts, end_ts, kw, flags, kind, n, day,
- *     open_start, open_end, evidence, raw_kw, raw_n)
+ *     open_start, open_end, evidence, raw_kw, raw_n, partial)
  */
 Datum
 meter_etl_detect_compute(PG_FUNCTION_ARGS)

@@ -484,9 +484,10 @@ GRANT UPDATE (status, format, attempts, last_error, next_attempt_at) ON raw_file
 ALTER VIEW v_ingest_progress SET (security_invoker = true);
 
 -- 0.2 (issue 17): level shift judged against the level before an episode
--- and against the fleet's level of each day (fleet_levels, fleet_day); a
--- shift that ended sooner than level_shift_persist_days is a
--- usage_anomaly, reported but not a fault.
+-- and against the fleet's level of each day (fleet_levels, fleet_day,
+-- fleet_reference); a shift that ended sooner than level_shift_persist_days
+-- is a usage_anomaly, reported but not a fault; detection gives the same
+-- state whatever the order of its runs.
 ALTER TABLE fault DROP CONSTRAINT fault_kind_check;
 ALTER TABLE fault ADD CONSTRAINT fault_kind_check
   CHECK (kind IN ('stuck_zero', 'flatline', 'level_shift', 'offline', 'usage_anomaly'));
@@ -496,6 +497,17 @@ ALTER TABLE meter_day ADD COLUMN raw_kw_sum double precision, ADD COLUMN raw_rea
 COMMENT ON COLUMN meter_day.raw_kw_sum IS
   'Sum of all the day''s readings, outliers and stuck runs included (the fleet''s level is made of these: a pure function of the readings, whichever run computes it)';
 COMMENT ON COLUMN meter_day.raw_readings IS 'Count of all the day''s readings';
+
+CREATE TABLE fleet_reference (
+    meter_key  integer NOT NULL,
+    channel_id smallint NOT NULL,
+    known_from date NOT NULL,
+    usual      double precision,
+    run_id     bigint,
+    PRIMARY KEY (meter_key, channel_id)
+);
+COMMENT ON TABLE fleet_reference IS
+  'Each meter channel''s usual day for the fleet''s level: the median kWh per 24 h of its first 7 whole days in the store (known_from = the last of them; NULL usual: its first two weeks hold fewer than 7), set once by detect()';
 
 CREATE TABLE fleet_day (
     channel_id smallint NOT NULL,
@@ -509,7 +521,8 @@ CREATE TABLE fleet_day (
 COMMENT ON TABLE fleet_day IS
   'The fleet''s level per channel, time zone and local day (fleet_levels()), kept by detect() for the days it detects: level shift divides each meter''s day by it';
 SELECT pg_catalog.pg_extension_config_dump('fleet_day', '');
-GRANT SELECT, INSERT, UPDATE, DELETE ON fleet_day TO meter_etl_admin;
+SELECT pg_catalog.pg_extension_config_dump('fleet_reference', '');
+GRANT SELECT, INSERT, UPDATE, DELETE ON fleet_day, fleet_reference TO meter_etl_admin;
 
 CREATE FUNCTION fleet_levels(from_ts timestamptz, to_ts timestamptz,
                              stored_before timestamptz DEFAULT NULL,
@@ -560,14 +573,20 @@ BEGIN
            pg_catalog.row_number() OVER (PARTITION BY d.meter_key, d.channel_id ORDER BY d.day) AS k
       FROM day_e d
   ), usual AS (               -- its usual day: their median, a constant of the meter
-    SELECT f.meter_key, f.channel_id, pg_catalog.max(f.day) AS known_from,
-           pg_catalog.percentile_cont(0.5) WITHIN GROUP (ORDER BY f.e) AS l
-      FROM firsts f WHERE f.k <= 7
+    SELECT r.meter_key, r.channel_id, r.known_from, r.usual AS l
+      FROM meter_etl.fleet_reference r WHERE r.usual IS NOT NULL
+    UNION ALL                 -- (not set by detect() yet: the first days of the window)
+    SELECT f.meter_key, f.channel_id, pg_catalog.max(f.day), pg_catalog.percentile_cont(0.5) WITHIN GROUP (ORDER BY f.e)
+      FROM firsts f
+     WHERE f.k <= 7 AND NOT EXISTS (SELECT 1 FROM meter_etl.fleet_reference r
+                                     WHERE r.meter_key = f.meter_key AND r.channel_id = f.channel_id)
      GROUP BY 1, 2
     HAVING pg_catalog.count(*) = 7
   )
+  -- rounded to 1e-9: sums of the same readings in another order (the store's
+  -- daily sums, a hash aggregate) differ in the last bits, the level must not
   SELECT c.name, coalesce(m.time_zone, 'UTC'), d.day,
-         pg_catalog.percentile_cont(0.5) WITHIN GROUP (ORDER BY d.e / u.l),
+         pg_catalog.round(pg_catalog.percentile_cont(0.5) WITHIN GROUP (ORDER BY d.e / u.l)::numeric, 9)::double precision,
          pg_catalog.count(*)::integer
     FROM day_e d
     JOIN usual u ON u.meter_key = d.meter_key AND u.channel_id = d.channel_id
@@ -582,7 +601,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION fleet_levels(timestamptz, timestamptz, timestamptz, integer) IS
-  'The fleet''s level on each whole local day in [from_ts, to_ts), per channel and time zone: the median over meters of the day''s energy divided by the meter''s usual day (the median of its first 7 whole days seen; it counts from the day after them), so the ratio of two days'' levels is how much the fleet changed between them. Every reading counts. Days of min_meters meters or more; days starting before stored_before come from meter_day (what detect() keeps), the rest from the readings. level_shift divides each day by it';
+  'The fleet''s level on each whole local day in [from_ts, to_ts), per channel and time zone: the median over meters of the day''s energy divided by the meter''s usual day (fleet_reference: the median of its first 7 whole days in the store; for a meter detect() has not seen, of its first 7 in the window; it counts from the day after them), so the ratio of two days'' levels is how much the fleet changed between them. Every reading counts. Days of min_meters meters or more; days starting before stored_before come from meter_day (what detect() keeps), the rest from the readings. level_shift divides each day by it';
 
 DROP FUNCTION detect_faulty_meters(timestamptz, timestamptz, text[], text[], interval, interval, interval, integer, double precision, double precision, integer, interval);
 DROP FUNCTION detect_faulty_meters_array(timestamptz[], double precision[], interval, text[], text, interval, interval, integer, double precision, double precision, integer, interval);
@@ -627,12 +646,90 @@ CREATE FUNCTION detect_compute(from_ts timestamptz, to_ts timestamptz, meter_key
 RETURNS TABLE (item text, meter_key integer, channel_id smallint, ts timestamptz, end_ts timestamptz,
                kw double precision, flags smallint, kind text, n bigint, day date,
                open_start boolean, open_end boolean, evidence jsonb,
-               raw_kw double precision, raw_n bigint)
+               raw_kw double precision, raw_n bigint, partial boolean)
 AS 'MODULE_PATHNAME', 'meter_etl_detect_compute'
 LANGUAGE C STABLE
 SET search_path = meter_etl, pg_catalog, pg_temp;
 COMMENT ON FUNCTION detect_compute(timestamptz, timestamptz, integer[]) IS
   'What detect() would write for [from_ts, to_ts), without writing: flags, estimate, gap, fault, day and series rows (internal, for detect() and tests)';
+
+CREATE FUNCTION outage_evidence(start_ts timestamptz, end_ts timestamptz, interval_s integer)
+RETURNS jsonb
+LANGUAGE sql IMMUTABLE
+SET search_path = meter_etl, pg_catalog, pg_temp
+AS $$
+  -- as detect_compute writes it (numbers to 6 significant digits)
+  SELECT pg_catalog.jsonb_build_object(
+           'hours', h, 'missing_share', 1, 'longest_gap_hours', h,
+           'missing_intervals', (extract(epoch FROM outage_evidence.end_ts - outage_evidence.start_ts)
+                                 / outage_evidence.interval_s)::bigint)
+    FROM (SELECT pg_catalog.trim_scale(pg_catalog.round(x, greatest(0, 5 - floor(log(10, x))::integer))) AS h
+            FROM (SELECT (extract(epoch FROM outage_evidence.end_ts - outage_evidence.start_ts) / 3600)::numeric AS x) a) b
+$$;
+COMMENT ON FUNCTION outage_evidence(timestamptz, timestamptz, integer) IS
+  'Internal (detect()): the evidence of an offline episode [start_ts, end_ts) without a reading, as detect_compute() gives it';
+
+CREATE FUNCTION fleet_reference_set(run_id bigint, from_ts timestamptz, to_ts timestamptz)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = meter_etl, pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_n bigint;
+BEGIN
+  IF fleet_reference_set.from_ts IS NULL OR fleet_reference_set.to_ts IS NULL THEN
+    RAISE EXCEPTION 'from_ts and to_ts must not be null' USING ERRCODE = 'null_value_not_allowed';
+  END IF;
+  -- meter channels with readings in [from_ts, to_ts) and no reference yet:
+  -- their first reading (one index probe each), then their first two weeks
+  WITH need AS (
+    SELECT DISTINCT r.meter_key, r.channel_id
+      FROM meter_etl.reading r
+     WHERE r.ts >= fleet_reference_set.from_ts AND r.ts < fleet_reference_set.to_ts
+       AND NOT EXISTS (SELECT 1 FROM meter_etl.fleet_reference x
+                        WHERE x.meter_key = r.meter_key AND x.channel_id = r.channel_id)
+  ), first AS (
+    SELECT n.meter_key, n.channel_id, f.ts, m.interval_s, coalesce(m.time_zone, 'UTC') AS tz
+      FROM need n
+      JOIN meter_etl.meter m ON m.meter_key = n.meter_key
+     CROSS JOIN LATERAL (SELECT r.ts FROM meter_etl.reading r
+                          WHERE r.meter_key = n.meter_key AND r.channel_id = n.channel_id
+                          ORDER BY r.ts LIMIT 1) f
+  ), days AS (
+    SELECT f.meter_key, f.channel_id, f.ts AS first_ts, (r.ts AT TIME ZONE f.tz)::date AS day,
+           pg_catalog.avg(r.kw) * 24 AS e, pg_catalog.count(*) AS n, f.interval_s, f.tz
+      FROM first f
+      JOIN meter_etl.reading r ON r.meter_key = f.meter_key AND r.channel_id = f.channel_id
+                              AND r.ts >= f.ts AND r.ts < f.ts + interval '15 days'
+     GROUP BY f.meter_key, f.channel_id, f.ts, 4, f.interval_s, f.tz
+  ), whole AS (
+    SELECT d.*, pg_catalog.row_number() OVER (PARTITION BY d.meter_key, d.channel_id ORDER BY d.day) AS k
+      FROM days d
+     WHERE d.day::timestamp AT TIME ZONE d.tz >= d.first_ts
+       AND (d.day + 1)::timestamp AT TIME ZONE d.tz <= d.first_ts + interval '15 days'
+       AND d.n >= 0.9 * extract(epoch FROM ((d.day + 1)::timestamp AT TIME ZONE d.tz)
+                                           - (d.day::timestamp AT TIME ZONE d.tz)) / d.interval_s
+  ), ref AS (
+    SELECT w.meter_key, w.channel_id, pg_catalog.max(w.day) AS known_from,
+           CASE WHEN pg_catalog.count(*) = 7 THEN pg_catalog.percentile_cont(0.5) WITHIN GROUP (ORDER BY w.e) END AS usual
+      FROM whole w WHERE w.k <= 7
+     GROUP BY 1, 2
+  )
+  INSERT INTO meter_etl.fleet_reference (meter_key, channel_id, known_from, usual, run_id)
+  SELECT f.meter_key, f.channel_id, coalesce(r.known_from, (f.ts AT TIME ZONE f.tz)::date + 14), r.usual,
+         fleet_reference_set.run_id
+    FROM first f LEFT JOIN ref r ON r.meter_key = f.meter_key AND r.channel_id = f.channel_id
+   -- set once it is known: 7 whole days, or two weeks of readings (then never usable)
+   WHERE r.usual IS NOT NULL
+      OR EXISTS (SELECT 1 FROM meter_etl.reading x
+                  WHERE x.meter_key = f.meter_key AND x.channel_id = f.channel_id AND x.ts >= f.ts + interval '15 days')
+  ON CONFLICT DO NOTHING;
+  GET DIAGNOSTICS v_n = ROW_COUNT;
+  RETURN v_n;
+END
+$$;
+COMMENT ON FUNCTION fleet_reference_set(bigint, timestamptz, timestamptz) IS
+  'Internal (detect()): set fleet_reference for the meter channels with readings in [from_ts, to_ts) that have none, from their first 7 whole days in the store; returns how many were set';
 
 CREATE OR REPLACE FUNCTION detect_apply(run_id bigint, from_ts timestamptz, to_ts timestamptz, meter_keys integer[])
 RETURNS void
@@ -670,6 +767,7 @@ BEGIN
   -- after too, for the zones' offsets (the readings read from a day and a
   -- half before, the rest comes from meter_day)
   IF (v_settings ->> 'level_shift_fleet_min_meters')::integer > 0 THEN
+    PERFORM meter_etl.fleet_reference_set(v_run, v_from - interval '36 hours', v_to + interval '1 day');
     INSERT INTO meter_etl.fleet_day AS f (channel_id, time_zone, day, level, meters, run_id)
     SELECT c.channel_id, l.time_zone, l.day, l.level, l.meters, v_run
       FROM meter_etl.fleet_levels(v_from - interval '1 day', v_to + interval '1 day',
@@ -755,8 +853,18 @@ BEGIN
   SELECT d.meter_key, d.channel_id, d.kind,
          coalesce(p.start_ts, CASE WHEN d.open_start AND d.kind = 'offline' THEN greatest(d.ts, v_from)
                                    ELSE d.ts END) AS start_ts,
-         d.end_ts, d.open_end AS ongoing, d.evidence
+         d.end_ts, d.open_end AS ongoing,
+         -- an outage continuing one recorded earlier: its evidence is the whole
+         -- outage's when no reading lies in it (what one run over it says)
+         CASE WHEN d.kind = 'offline' AND p.start_ts IS NOT NULL
+                   AND NOT EXISTS (SELECT 1 FROM meter_etl.reading r
+                                    WHERE r.meter_key = d.meter_key AND r.channel_id = d.channel_id
+                                      AND r.ts >= p.start_ts AND r.ts < d.end_ts)
+              THEN meter_etl.outage_evidence(p.start_ts, d.end_ts, m.interval_s)
+              ELSE d.evidence END AS evidence,
+         d.partial
     FROM me_detect d
+    JOIN meter_etl.meter m ON m.meter_key = d.meter_key
     LEFT JOIN LATERAL (SELECT f.start_ts FROM meter_etl.fault f
                         WHERE d.open_start AND f.meter_key = d.meter_key AND f.channel_id = d.channel_id
                           AND f.kind = d.kind AND f.start_ts < d.ts AND f.end_ts >= d.ts
@@ -764,11 +872,20 @@ BEGIN
    WHERE d.item = 'fault'
      AND NOT (d.kind = 'offline' AND d.open_start AND p.start_ts IS NULL
               AND d.end_ts - greatest(d.ts, v_from) < v_offline);
+  -- a run that saw an episode without the context its evidence needs keeps
+  -- what a run that saw all of it stored
+  UPDATE pg_temp.me_detect_fault n SET evidence = f.evidence, ongoing = f.ongoing
+    FROM meter_etl.fault f
+   WHERE n.partial AND f.meter_key = n.meter_key AND f.channel_id = n.channel_id
+     AND f.kind = n.kind AND f.start_ts = n.start_ts AND f.end_ts = n.end_ts;
   -- episodes no longer found (or found with another start: then a revision, not news)
   CREATE TEMP TABLE me_detect_fault_old ON COMMIT DROP AS
   WITH del AS (
     DELETE FROM meter_etl.fault f
      WHERE f.end_ts > v_lo AND f.start_ts < v_to AND (v_keys IS NULL OR f.meter_key = ANY (v_keys))
+       -- an outage is judged up to to_ts only: one going on past it was seen
+       -- by a run over a later range, and this one cannot tell it is not there
+       AND NOT (f.kind = 'offline' AND f.end_ts > v_to)
        AND NOT EXISTS (SELECT 1 FROM me_detect_fault n
                         WHERE n.meter_key = f.meter_key AND n.channel_id = f.channel_id
                           AND n.kind = f.kind AND n.start_ts = f.start_ts)
@@ -836,25 +953,37 @@ BEGIN
          IS DISTINCT FROM (EXCLUDED.kw_sum, EXCLUDED.readings, EXCLUDED.start_ts, EXCLUDED.end_ts,
                            EXCLUDED.raw_kw_sum, EXCLUDED.raw_readings);
 
-  -- status as of to_ts: an episode still going decides it (offline first), else ok
+  -- status as of the latest range detected (this one, or a later one seen
+  -- before): an episode still going then decides it (offline first), else
+  -- ok.  For this range what it found; for an earlier range re-detected,
+  -- what is stored, so that any order of runs ends in the same status
   FOR rec IN
     WITH s AS (
-      SELECT d.meter_key, d.channel_id, d.ts AS last_ts FROM me_detect d WHERE d.item = 'series'
+      SELECT d.meter_key, d.channel_id, d.ts AS last_ts, greatest(v_to, ms.as_of) AS as_of
+        FROM me_detect d
+        LEFT JOIN meter_etl.meter_status ms ON ms.meter_key = d.meter_key AND ms.channel_id = d.channel_id
+       WHERE d.item = 'series'
     ), cur AS (
-      SELECT DISTINCT ON (n.meter_key, n.channel_id) n.meter_key, n.channel_id, n.kind, n.start_ts, n.evidence
-        FROM me_detect_fault n
-       WHERE n.ongoing AND n.kind <> 'usage_anomaly'
-       ORDER BY n.meter_key, n.channel_id,
-                array_position('{offline,stuck_zero,flatline,level_shift}'::text[], n.kind), n.start_ts
+      SELECT DISTINCT ON (e.meter_key, e.channel_id) e.meter_key, e.channel_id, e.kind, e.start_ts, e.evidence
+        FROM (SELECT n.meter_key, n.channel_id, n.kind, n.start_ts, n.evidence
+                FROM me_detect_fault n JOIN s ON s.meter_key = n.meter_key AND s.channel_id = n.channel_id
+               WHERE s.as_of = v_to AND n.ongoing
+              UNION ALL
+              SELECT f.meter_key, f.channel_id, f.kind, f.start_ts, f.evidence
+                FROM meter_etl.fault f JOIN s ON s.meter_key = f.meter_key AND s.channel_id = f.channel_id
+               WHERE s.as_of > v_to AND f.ongoing AND f.end_ts >= s.as_of - interval '1 day') e
+       WHERE e.kind <> 'usage_anomaly'
+       ORDER BY e.meter_key, e.channel_id,
+                array_position('{offline,stuck_zero,flatline,level_shift}'::text[], e.kind), e.start_ts
     ), want AS (
       SELECT s.meter_key, s.channel_id,
              CASE WHEN cur.kind IS NULL THEN 'ok' WHEN cur.kind = 'offline' THEN 'offline' ELSE 'faulty' END AS status,
              cur.kind AS reason,
              CASE WHEN cur.kind IS NOT NULL THEN cur.start_ts
                   ELSE (SELECT max(f.end_ts) FROM meter_etl.fault f
-                         WHERE f.meter_key = s.meter_key AND f.channel_id = s.channel_id AND f.end_ts <= v_to
+                         WHERE f.meter_key = s.meter_key AND f.channel_id = s.channel_id AND f.end_ts <= s.as_of
                            AND f.kind <> 'usage_anomaly') END AS since,
-             cur.evidence, s.last_ts
+             cur.evidence, s.last_ts, s.as_of
         FROM s LEFT JOIN cur ON cur.meter_key = s.meter_key AND cur.channel_id = s.channel_id
     ), old AS (
       SELECT w.*, o.status AS old_status
@@ -863,7 +992,7 @@ BEGIN
     ), up AS (
       INSERT INTO meter_etl.meter_status AS ms (meter_key, channel_id, status, reason, since, evidence, as_of,
                                                 last_reading_ts, run_id)
-      SELECT o.meter_key, o.channel_id, o.status, o.reason, o.since, o.evidence, v_to, o.last_ts, v_run FROM old o
+      SELECT o.meter_key, o.channel_id, o.status, o.reason, o.since, o.evidence, o.as_of, o.last_ts, v_run FROM old o
       ON CONFLICT (meter_key, channel_id) DO UPDATE
          SET status = EXCLUDED.status, reason = EXCLUDED.reason, since = EXCLUDED.since,
              evidence = EXCLUDED.evidence, as_of = EXCLUDED.as_of,
@@ -941,12 +1070,16 @@ COMMENT ON COLUMN v_usage_anomaly.fleet_level IS 'Mean fleet level of the episod
 REVOKE EXECUTE ON FUNCTION fleet_levels(timestamptz, timestamptz, timestamptz, integer),
       detect_faulty_meters(timestamptz, timestamptz, text[], text[], interval, interval, interval, integer, double precision, double precision, integer, interval, integer, integer),
       detect_faulty_meters_array(timestamptz[], double precision[], interval, text[], text, interval, interval, integer, double precision, double precision, integer, interval, integer),
-      detect_compute(timestamptz, timestamptz, integer[])
+      detect_compute(timestamptz, timestamptz, integer[]),
+      outage_evidence(timestamptz, timestamptz, integer),
+      fleet_reference_set(bigint, timestamptz, timestamptz)
   FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION fleet_levels(timestamptz, timestamptz, timestamptz, integer),
       detect_faulty_meters(timestamptz, timestamptz, text[], text[], interval, interval, interval, integer, double precision, double precision, integer, interval, integer, integer),
       detect_faulty_meters_array(timestamptz[], double precision[], interval, text[], text, interval, interval, integer, double precision, double precision, integer, interval, integer),
-      detect_compute(timestamptz, timestamptz, integer[])
+      detect_compute(timestamptz, timestamptz, integer[]),
+      outage_evidence(timestamptz, timestamptz, integer),
+      fleet_reference_set(bigint, timestamptz, timestamptz)
   TO meter_etl_admin;
 GRANT EXECUTE ON FUNCTION detect_faulty_meters_array(timestamptz[], double precision[], interval, text[], text, interval, interval, integer, double precision, double precision, integer, interval, integer)
   TO meter_etl_reader;
