@@ -75,4 +75,18 @@ nf=$(q "SELECT count(*) FROM found WHERE kind = 'level_shift'")
 na=$(q "SELECT count(*) FROM alone WHERE kind = 'level_shift'")
 [ "$nf" -lt "$na" ] || fail "the fleet's level should remove shared level shifts: $nf with it, $na without"
 echo "ok   the fleet's level removes shared shifts ($na level_shift episodes judged alone, $nf against the fleet)"
+# a new user's order of calls on the UCI house file: detect() of a range,
+# then detect_pending(), stores what either alone stores: nothing before the
+# meter's first reading (it was an offline episode and a leading gap)
+uci=$REAL/uci_household_power/household_power_consumption_2006-12_first1MiB.txt
+if [ -f "$uci" ]; then
+  q "SELECT status FROM meter_etl.ingest(meter_etl.stage('uci.txt', pg_read_binary_file('$uci')))" >/dev/null
+  q "SELECT status FROM meter_etl.detect('2006-12-16', '2006-12-28')" >/dev/null
+  q "SELECT status FROM meter_etl.detect_pending()" >/dev/null
+  check "UCI: detect() then detect_pending() record nothing before the first reading" "0 0" \
+    "$(q "SELECT (SELECT count(*) FROM meter_etl.v_fault WHERE meter_id = 'uci' AND start_ts < '2006-12-16 16:24+00')
+              || ' ' || (SELECT count(*) FROM meter_etl.v_gap WHERE meter_id = 'uci' AND kind = 'leading')")"
+else
+  echo "skip UCI order check: $uci is missing"
+fi
 echo "== real-data fault detection passed"
