@@ -72,6 +72,7 @@
 #include "core/parquet/pq_writer.h"
 #include "archive.h"
 #include "pg/guc.h"
+#include "pg/meter_etl.h"
 
 PG_FUNCTION_INFO_V1(meter_etl_archive_parquet);
 PG_FUNCTION_INFO_V1(meter_etl_archive_drop);
@@ -1188,14 +1189,32 @@ check_range(FunctionCallInfo fcinfo, DateADT *from, DateADT *to)
 				 errhint("Archive at most %d days per call.", ARCHIVE_MAX_DAYS)));
 }
 
-/* Insert the export row; returns its id. */
-static int64
-start_export(ArchiveCtx *ac, DateADT from, DateADT to)
+/*
+ * The snapshot every date of the call is read with, the calling statement's
+ * (the scans use the active snapshot, and the SPI queries run read-only),
+ * as a pg_snapshot.  It must be taken here, not by the INSERT that records
+ * it: that statement gets a newer snapshot, which would claim changes
+ * committed meanwhile as archived.
+ */
+static Datum
+read_snapshot(void)
 {
-	Oid			types[8] = {TEXTOID, DATEOID, DATEOID, TEXTOID, INT4OID, TEXTOID, INT4OID, BOOLOID};
-	Datum		args[8];
-	char		nulls[8];
+	LOCAL_FCINFO(fcinfo, 0);
+
+	InitFunctionCallInfoData(*fcinfo, NULL, 0, InvalidOid, NULL, NULL);
+	return pg_current_snapshot(fcinfo);
+}
+
+/* Insert the export row with the read snapshot; returns its id. */
+static int64
+start_export(ArchiveCtx *ac, DateADT from, DateADT to, Datum snapshot)
+{
+	Oid			types[9] = {TEXTOID, DATEOID, DATEOID, TEXTOID, INT4OID, TEXTOID, INT4OID, BOOLOID,
+		PG_SNAPSHOTOID};
+	Datum		args[9];
+	char		nulls[9];
 	bool		isnull;
+	bool		has_snapshot;
 
 	memset(nulls, ' ', sizeof(nulls));
 
@@ -1209,10 +1228,17 @@ start_export(ArchiveCtx *ac, DateADT from, DateADT to)
 	args[5] = CStringGetTextDatum(ac->codec_name);
 	args[6] = Int32GetDatum(ac->row_group_rows);
 	args[7] = BoolGetDatum(ac->line_numbers);
-	if (SPI_execute_with_args("INSERT INTO meter_etl.archive_export (dataset, from_date, to_date, layout,"
+	args[8] = snapshot;
+	/* a schema not yet updated from 0.1 has no snapshot to record */
+	has_snapshot = me_schema_has("archive_export", "snapshot");
+	if (SPI_execute_with_args(has_snapshot ?
+							  "INSERT INTO meter_etl.archive_export (dataset, from_date, to_date, layout,"
+							  " buckets, compression, row_group_rows, line_numbers, status, snapshot)"
+							  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'running', $9) RETURNING export_id" :
+							  "INSERT INTO meter_etl.archive_export (dataset, from_date, to_date, layout,"
 							  " buckets, compression, row_group_rows, line_numbers, status)"
 							  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'running') RETURNING export_id",
-							  8, types, args, nulls, false, 1) != SPI_OK_INSERT_RETURNING)
+							  has_snapshot ? 9 : 8, types, args, nulls, false, 1) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "could not record the archive export");
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
@@ -1247,6 +1273,7 @@ meter_etl_archive_parquet(PG_FUNCTION_ARGS)
 				to;
 	const char *partition_by;
 	char	   *dataset;
+	Datum		snapshot;
 	ErrorContextCallback errcb;
 	int			days_ok = 0,
 				days_failed = 0;
@@ -1297,8 +1324,9 @@ meter_etl_archive_parquet(PG_FUNCTION_ARGS)
 	(void) me_archive_resolve_dataset(dataset, true, &ac.root, &ac.dataset_dir, &ac.dataset_rel);
 
 	InitMaterializedSRF(fcinfo, 0);
+	snapshot = read_snapshot();
 	SPI_connect();
-	ac.export_id = start_export(&ac, from, to);
+	ac.export_id = start_export(&ac, from, to, snapshot);
 	load_channels(&ac);
 	load_meters(&ac);
 	ac.plan = prepare_read();
