@@ -260,6 +260,27 @@ UPDATE meter_etl.archive_change SET changed_at = changed_at - interval '60 days'
 SELECT meter_etl.prune_history() >= 0 AS pruned;
 SELECT day, source FROM meter_etl.archive_change ORDER BY day, source;
 SELECT day, status FROM meter_etl.v_archive_coverage WHERE dataset = 'late' AND status <> 'archived';
+-- Estimates are archived with the readings (estimated, with their method), in
+-- the same order; one for a slot that has an actual reading gives way to it.
+-- Writing or removing estimates makes their date stale.
+SELECT day, status FROM meter_etl.archive_parquet('2024-02-01', '2024-02-01', dataset => 'late');
+INSERT INTO meter_etl.estimate (meter_key, channel_id, ts, kw, method)
+SELECT meter_key, 1, v.t, 1.5, v.m FROM meter_etl.meter,
+       (VALUES ('2024-02-01 00:15+00'::timestamptz, 'linear'), ('2024-02-01 00:45+00', 'like_day'),
+               ('2024-02-01 00:30+00', 'linear')) AS v(t, m)
+ WHERE meter_id = 'solo';
+SELECT day, source FROM meter_etl.archive_change WHERE source = 'estimate';
+SELECT day, status FROM meter_etl.v_archive_coverage WHERE dataset = 'late' AND status <> 'archived';
+SELECT day, status, files, rows FROM meter_etl.archive_recent(catch_up => 0, dataset => 'late')
+ WHERE day < '2025-01-01';
+SELECT m.rows AS archived,
+       (SELECT count(*) FROM meter_etl.reading r WHERE r.ts >= '2024-02-01' AND r.ts < '2024-02-02') AS readings
+  FROM meter_etl.archive_manifest m WHERE m.dataset = 'late' AND m.day = '2024-02-01';
+DELETE FROM meter_etl.estimate WHERE ts = '2024-02-01 00:45+00';
+SELECT day, status FROM meter_etl.v_archive_coverage WHERE dataset = 'late' AND status <> 'archived';
+SELECT day, status, files, rows FROM meter_etl.archive_recent(catch_up => 0, dataset => 'late')
+ WHERE day < '2025-01-01';
+
 -- refusals
 SELECT * FROM meter_etl.archive_recent(days => NULL);
 SELECT * FROM meter_etl.archive_recent(catch_up => NULL);

@@ -57,7 +57,7 @@ COMMENT ON COLUMN archive_manifest.path IS
 COMMENT ON COLUMN archive_manifest.dataset IS 'Subdirectory of meter_etl.archive_dir holding the dataset ('''' = the directory itself)';
 COMMENT ON COLUMN archive_manifest.partition_value IS 'Bucket number as in the path (''07''), or the meter id (unescaped)';
 COMMENT ON COLUMN archive_manifest.sha256 IS 'SHA-256 of the file''s bytes as written';
-COMMENT ON COLUMN archive_manifest.schema_version IS 'Layout of the columns (1: meter_id, channel, ts, kw, quality_flags, estimated, file_id, line_no)';
+COMMENT ON COLUMN archive_manifest.schema_version IS 'Layout of the columns (1: meter_id, channel, ts, kw, quality_flags, estimated, file_id, line_no; 2: the same plus method, with the estimates)';
 
 CREATE TABLE archive_failure (
     failure_id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -79,8 +79,9 @@ COMMENT ON TABLE archive_failure IS
   'Archive dead letters: dates that could not be archived after every attempt (each with a critical archive_failed alert); resolved when the date is archived later';
 
 -- Which archived dates miss a change of the store.  Every change to the
--- readings of a UTC date (ingest, detection's flags, direct DML through
--- reading) adds a row with the writing transaction's id; a date's files
+-- readings or estimates of a UTC date (ingest, detection's flags and
+-- estimates, direct DML through reading) adds a row with the writing
+-- transaction's id; a date's files
 -- miss the change when the snapshot of the export that wrote them
 -- (archive_export.snapshot) does not see that transaction.  Comparing
 -- snapshots rather than clock times is exact for a change that commits
@@ -88,18 +89,19 @@ COMMENT ON TABLE archive_failure IS
 CREATE TABLE archive_change (
     day        date NOT NULL,
     xid        xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id(),
-    source     text NOT NULL CHECK (source IN ('ingest', 'reading')),
+    source     text NOT NULL CHECK (source IN ('ingest', 'reading', 'estimate')),
     changed_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
 );
 CREATE INDEX archive_change_day_idx ON archive_change (day);
 COMMENT ON TABLE archive_change IS
-  'Changes to the store per UTC date (ingest, reading DML such as detection''s flags), with the writing transaction: an archived date whose export snapshot does not see one is stale; prune_history() removes changes every archive has seen';
+  'Changes to the store per UTC date (ingest, reading DML such as detection''s flags, estimates), with the writing transaction: an archived date whose export snapshot does not see one is stale; prune_history() removes changes every archive has seen';
 COMMENT ON COLUMN archive_change.source IS
-  'ingest (readings stored by ingest), reading (INSERT, UPDATE or DELETE through meter_etl.reading)';
+  'ingest (readings stored by ingest), reading (INSERT, UPDATE or DELETE through meter_etl.reading), estimate (the same on meter_etl.estimate)';
 
--- Statement triggers on reading record the dates a statement touched (ingest
--- writes without triggers and records its dates itself).  A transition
--- table may serve one event only, hence three triggers on one function.
+-- Statement triggers on reading and estimate record the dates a statement
+-- touched (ingest writes without triggers and records its dates itself).
+-- A transition table may serve one event only, hence three triggers a
+-- table on one function.
 CREATE FUNCTION archive_note_change()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -122,7 +124,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION archive_note_change() IS
-  'AFTER statement trigger on meter_etl.reading: records the UTC dates the statement changed in meter_etl.archive_change';
+  'AFTER statement trigger on meter_etl.reading and meter_etl.estimate: records the UTC dates the statement changed in meter_etl.archive_change';
 
 CREATE TRIGGER reading_archive_insert AFTER INSERT ON reading
   REFERENCING NEW TABLE AS new_rows
@@ -131,6 +133,15 @@ CREATE TRIGGER reading_archive_update AFTER UPDATE ON reading
   REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
   FOR EACH STATEMENT EXECUTE FUNCTION archive_note_change();
 CREATE TRIGGER reading_archive_delete AFTER DELETE ON reading
+  REFERENCING OLD TABLE AS old_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION archive_note_change();
+CREATE TRIGGER estimate_archive_insert AFTER INSERT ON estimate
+  REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION archive_note_change();
+CREATE TRIGGER estimate_archive_update AFTER UPDATE ON estimate
+  REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION archive_note_change();
+CREATE TRIGGER estimate_archive_delete AFTER DELETE ON estimate
   REFERENCING OLD TABLE AS old_rows
   FOR EACH STATEMENT EXECUTE FUNCTION archive_note_change();
 
@@ -147,7 +158,7 @@ LANGUAGE C VOLATILE
 SET search_path = meter_etl, pg_catalog, pg_temp
 SET jit = off;  -- the per-date query is a plain index scan: nothing for JIT to gain
 COMMENT ON FUNCTION archive_parquet(date, date, integer, text, text, text, integer, boolean) IS
-  'Archive the readings of UTC dates as Parquet under meter_etl.archive_dir (hive layout date=/meter_bucket= or date=/meter_id=); files replace a date''s earlier ones when the transaction commits';
+  'Archive the readings and estimates of UTC dates as Parquet under meter_etl.archive_dir (hive layout date=/meter_bucket= or date=/meter_id=); files replace a date''s earlier ones when the transaction commits';
 
 CREATE FUNCTION archive_drop(from_date date, to_date date, dataset text DEFAULT '')
 RETURNS bigint

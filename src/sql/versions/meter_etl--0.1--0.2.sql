@@ -483,20 +483,23 @@ GRANT UPDATE (status, format, attempts, last_error, next_attempt_at) ON raw_file
 ALTER VIEW v_ingest_progress SET (security_invoker = true);
 
 -- ======================================================================
--- The archive follows late data (issue 17)
+-- The archive follows late data, with the estimates (issue 17)
 -- ======================================================================
--- Changes of the store are recorded per UTC date with their transaction,
--- each export records the snapshot it read with, v_archive_coverage calls a
--- date stale when its files miss a change, archive_recent() archives stale
--- dates again (max_stale_days per call), and prune_history() bounds the log.
--- The new objects are the fresh script's, in the same words.
+-- Changes of the store (readings and estimates) are recorded per UTC date
+-- with their transaction, each export records the snapshot it read with,
+-- v_archive_coverage calls a date stale when its files miss a change,
+-- archive_recent() archives stale dates again (max_stale_days per call),
+-- and prune_history() bounds the log.  The files hold the estimates
+-- (schema version 2).  The new objects are the fresh script's, in the same
+-- words.
 ALTER TABLE archive_export ADD COLUMN snapshot pg_snapshot;
 COMMENT ON COLUMN archive_export.snapshot IS
   'The snapshot every date of the call was read with: a change in archive_change whose transaction it does not see is missing from the files';
 
 -- Which archived dates miss a change of the store.  Every change to the
--- readings of a UTC date (ingest, detection's flags, direct DML through
--- reading) adds a row with the writing transaction's id; a date's files
+-- readings or estimates of a UTC date (ingest, detection's flags and
+-- estimates, direct DML through reading) adds a row with the writing
+-- transaction's id; a date's files
 -- miss the change when the snapshot of the export that wrote them
 -- (archive_export.snapshot) does not see that transaction.  Comparing
 -- snapshots rather than clock times is exact for a change that commits
@@ -504,18 +507,19 @@ COMMENT ON COLUMN archive_export.snapshot IS
 CREATE TABLE archive_change (
     day        date NOT NULL,
     xid        xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id(),
-    source     text NOT NULL CHECK (source IN ('ingest', 'reading')),
+    source     text NOT NULL CHECK (source IN ('ingest', 'reading', 'estimate')),
     changed_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
 );
 CREATE INDEX archive_change_day_idx ON archive_change (day);
 COMMENT ON TABLE archive_change IS
-  'Changes to the store per UTC date (ingest, reading DML such as detection''s flags), with the writing transaction: an archived date whose export snapshot does not see one is stale; prune_history() removes changes every archive has seen';
+  'Changes to the store per UTC date (ingest, reading DML such as detection''s flags, estimates), with the writing transaction: an archived date whose export snapshot does not see one is stale; prune_history() removes changes every archive has seen';
 COMMENT ON COLUMN archive_change.source IS
-  'ingest (readings stored by ingest), reading (INSERT, UPDATE or DELETE through meter_etl.reading)';
+  'ingest (readings stored by ingest), reading (INSERT, UPDATE or DELETE through meter_etl.reading), estimate (the same on meter_etl.estimate)';
 
--- Statement triggers on reading record the dates a statement touched (ingest
--- writes without triggers and records its dates itself).  A transition
--- table may serve one event only, hence three triggers on one function.
+-- Statement triggers on reading and estimate record the dates a statement
+-- touched (ingest writes without triggers and records its dates itself).
+-- A transition table may serve one event only, hence three triggers a
+-- table on one function.
 CREATE FUNCTION archive_note_change()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -538,7 +542,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION archive_note_change() IS
-  'AFTER statement trigger on meter_etl.reading: records the UTC dates the statement changed in meter_etl.archive_change';
+  'AFTER statement trigger on meter_etl.reading and meter_etl.estimate: records the UTC dates the statement changed in meter_etl.archive_change';
 
 CREATE TRIGGER reading_archive_insert AFTER INSERT ON reading
   REFERENCING NEW TABLE AS new_rows
@@ -547,6 +551,15 @@ CREATE TRIGGER reading_archive_update AFTER UPDATE ON reading
   REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
   FOR EACH STATEMENT EXECUTE FUNCTION archive_note_change();
 CREATE TRIGGER reading_archive_delete AFTER DELETE ON reading
+  REFERENCING OLD TABLE AS old_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION archive_note_change();
+CREATE TRIGGER estimate_archive_insert AFTER INSERT ON estimate
+  REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION archive_note_change();
+CREATE TRIGGER estimate_archive_update AFTER UPDATE ON estimate
+  REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION archive_note_change();
+CREATE TRIGGER estimate_archive_delete AFTER DELETE ON estimate
   REFERENCING OLD TABLE AS old_rows
   FOR EACH STATEMENT EXECUTE FUNCTION archive_note_change();
 
@@ -604,6 +617,11 @@ COMMENT ON VIEW v_archive_coverage IS
   'Per dataset and UTC date: archived (files, rows, bytes, time span, export), failed (open failures, nothing archived), stale (older files kept after a failure, or the store changed since: store_changed_at, the newest change the files miss); not_archived for days of the clean store without any archive';
 COMMENT ON COLUMN v_archive_coverage.store_changed_at IS
   'The newest change of the store (meter_etl.archive_change) the date''s files do not hold; NULL when they hold every change';
+
+-- the files hold the estimates too (schema version 2)
+COMMENT ON COLUMN archive_manifest.schema_version IS 'Layout of the columns (1: meter_id, channel, ts, kw, quality_flags, estimated, file_id, line_no; 2: the same plus method, with the estimates)';
+COMMENT ON FUNCTION archive_parquet(date, date, integer, text, text, text, integer, boolean) IS
+  'Archive the readings and estimates of UTC dates as Parquet under meter_etl.archive_dir (hive layout date=/meter_bucket= or date=/meter_id=); files replace a date''s earlier ones when the transaction commits';
 
 -- a new argument (max_stale_days): a new signature
 DROP FUNCTION archive_recent(integer, integer, text, integer, text);
