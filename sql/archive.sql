@@ -123,7 +123,9 @@ SELECT day, status, files, rows FROM meter_etl.archive_parquet('2024-03-31', '20
 SELECT dataset, day, partition_key, partition_value, attempts, sqlstate, last_error,
        alert_id IS NOT NULL AS alerted, resolved_at IS NULL AS open
   FROM meter_etl.archive_failure ORDER BY failure_id;
-SELECT kind, severity, message, details->>'attempts' AS attempts FROM meter_etl.alert ORDER BY alert_id;
+-- a file where a directory should be needs an operator: no retry, a clear alert
+SELECT kind, severity, message, details->>'attempts' AS attempts, details->>'needs_operator' AS needs_operator
+  FROM meter_etl.alert ORDER BY alert_id;
 SELECT count(*) AS files_kept FROM meter_etl.archive_manifest WHERE day = '2024-03-31';
 SELECT pg_ls_dir(:'root' || '/date=2024-03-31') AS dir ORDER BY 1;
 SELECT dataset, day, status, files, rows, open_failures FROM meter_etl.v_archive_coverage ORDER BY dataset, day;

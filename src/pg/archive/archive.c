@@ -997,10 +997,28 @@ write_day(ArchiveCtx *ac, PendingDay *pd, List **begun)
 }
 
 /*
+ * Whether an error needs an operator, so that trying again cannot help: a
+ * path that is not what the archive expects (a file where a directory
+ * should be, a symbolic link, a name too long, a stray file in the way) or
+ * a permission the server lacks.  Everything else is worth another attempt:
+ * a full disk or too many open files (class 53), out of memory, I/O errors,
+ * lock timeouts, serialization failures and deadlocks.
+ */
+static bool
+needs_operator(int sqlerrcode)
+{
+	return sqlerrcode == ERRCODE_WRONG_OBJECT_TYPE ||
+		sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE ||
+		sqlerrcode == ERRCODE_NAME_TOO_LONG ||
+		sqlerrcode == ERRCODE_DUPLICATE_FILE;
+}
+
+/*
  * Write a day with up to ARCHIVE_ATTEMPTS attempts, each in its own
  * subtransaction (a failed attempt's .tmp files are deleted).  Returns true
  * with the files in *files, or false with the last error in *edata_out.
- * Query cancellation and shutdown are never retried.
+ * Query cancellation and shutdown are never retried, an error that needs an
+ * operator fails the day at once.
  */
 static bool
 write_day_retrying(ArchiveCtx *ac, PendingDay *pd, List **files, int *attempts,
@@ -1051,7 +1069,7 @@ write_day_retrying(ArchiveCtx *ac, PendingDay *pd, List **files, int *attempts,
 		me_archive_discard_files(begun, pd->date_dir);
 		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_OPERATOR_INTERVENTION)
 			ReThrowError(edata);
-		if (attempt >= ARCHIVE_ATTEMPTS)
+		if (attempt >= ARCHIVE_ATTEMPTS || needs_operator(edata->sqlerrcode))
 		{
 			*edata_out = edata;
 			*failed_part = ac->cur_part ? pstrdup(ac->cur_part) : NULL;
@@ -1252,10 +1270,11 @@ record_day(ArchiveCtx *ac, PendingDay *pd)
 static void
 record_failure(ArchiveCtx *ac, DateADT day, const char *part, int attempts, ErrorData *edata)
 {
-	Oid			types[8] = {INT8OID, TEXTOID, DATEOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, TEXTOID};
-	Datum		args[8];
+	Oid			types[9] = {INT8OID, TEXTOID, DATEOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, TEXTOID, BOOLOID};
+	Datum		args[9];
 	const char *key = ac->layout == LAYOUT_BUCKET ? "meter_bucket" : "meter_id";
-	char		nulls[8];
+	char		nulls[9];
+	bool		for_operator = needs_operator(edata->sqlerrcode);
 
 	memset(nulls, ' ', sizeof(nulls));
 	args[0] = Int64GetDatum(ac->export_id);
@@ -1267,23 +1286,30 @@ record_failure(ArchiveCtx *ac, DateADT day, const char *part, int attempts, Erro
 	args[5] = Int32GetDatum(attempts);
 	args[6] = CStringGetTextDatum(unpack_sql_state(edata->sqlerrcode));
 	args[7] = CStringGetTextDatum(edata->message ? edata->message : "unknown error");
+	args[8] = BoolGetDatum(for_operator);
 	if (SPI_execute_with_args("WITH al AS (SELECT meter_etl.raise_alert('archive_failed', 'critical',"
-							  "   format('could not archive date %s of dataset \"%s\" after %s attempts: %s',"
-							  "          $3, $2, $6, $8),"
+							  "   CASE WHEN $9"
+							  "   THEN format('could not archive date %s of dataset \"%s\", an operator must fix the archive directory: %s',"
+							  "               $3, $2, $8)"
+							  "   ELSE format('could not archive date %s of dataset \"%s\" after %s attempts: %s',"
+							  "               $3, $2, $6, $8) END,"
 							  "   jsonb_build_object('export_id', $1, 'dataset', $2, 'day', $3,"
 							  "    'partition_key', $4, 'partition_value', $5, 'attempts', $6,"
-							  "    'sqlstate', $7, 'error', $8)) AS alert_id)"
+							  "    'sqlstate', $7, 'error', $8, 'needs_operator', $9)) AS alert_id)"
 							  " INSERT INTO meter_etl.archive_failure (export_id, dataset, day, partition_key,"
 							  "  partition_value, attempts, sqlstate, last_error, alert_id)"
 							  " SELECT $1, $2, $3, $4, $5, $6, $7, $8, al.alert_id FROM al",
-							  8, types, args, nulls, false, 0) != SPI_OK_INSERT)
+							  9, types, args, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not record the archive failure");
 	ereport(WARNING,
 			(errcode(edata->sqlerrcode),
 			 errmsg("could not archive date %s of dataset \"%s\": %s",
 					me_archive_date(day), ac->dataset_rel, edata->message),
-			 part ? errdetail("Writing partition %s=%s failed %d times.", key, part, attempts) :
-			 errdetail("The attempt failed %d times.", attempts),
+			 part ? errdetail_plural("Writing partition %s=%s failed %d time.",
+									 "Writing partition %s=%s failed %d times.", attempts, key, part, attempts) :
+			 errdetail_plural("The attempt failed %d time.", "The attempt failed %d times.", attempts, attempts),
+			 for_operator ?
+			 errhint("Retrying cannot help: fix the archive directory (the path or its permissions), then archive the date again; the failure is recorded in meter_etl.archive_failure and files archived earlier for that date are kept.") :
 			 errhint("The failure is recorded in meter_etl.archive_failure; files archived earlier for that date are kept.")));
 }
 
