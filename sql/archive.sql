@@ -123,7 +123,9 @@ SELECT day, status, files, rows FROM meter_etl.archive_parquet('2024-03-31', '20
 SELECT dataset, day, partition_key, partition_value, attempts, sqlstate, last_error,
        alert_id IS NOT NULL AS alerted, resolved_at IS NULL AS open
   FROM meter_etl.archive_failure ORDER BY failure_id;
-SELECT kind, severity, message, details->>'attempts' AS attempts FROM meter_etl.alert ORDER BY alert_id;
+-- a file where a directory should be needs an operator: no retry, a clear alert
+SELECT kind, severity, message, details->>'attempts' AS attempts, details->>'needs_operator' AS needs_operator
+  FROM meter_etl.alert ORDER BY alert_id;
 SELECT count(*) AS files_kept FROM meter_etl.archive_manifest WHERE day = '2024-03-31';
 SELECT pg_ls_dir(:'root' || '/date=2024-03-31') AS dir ORDER BY 1;
 SELECT dataset, day, status, files, rows, open_failures FROM meter_etl.v_archive_coverage ORDER BY dataset, day;
@@ -196,6 +198,98 @@ SET timezone = 'America/Los_Angeles';
 SELECT count(*) AS days, sum(rows) AS rows FROM meter_etl.archive_recent(dataset => 'tz');
 RESET timezone;
 SET timezone = 'UTC';
+
+-- Late data: every change of the store after a date was archived makes it
+-- stale (v_archive_coverage.store_changed_at), and archive_recent() archives
+-- stale dates before its window again, oldest first, max_stale_days per call
+-- (only those dates are shown: the window's days depend on today's date).
+-- Three February days of one meter, archived; then late readings on each.
+INSERT INTO meter_etl.reading (meter_key, ts, kw)
+SELECT meter_key, t, 1 FROM meter_etl.meter,
+       generate_series('2024-02-01 00:00+00'::timestamptz, '2024-02-03 23:00+00', interval '1 hour') t
+ WHERE meter_id = 'solo';
+SELECT day, status, files, rows FROM meter_etl.archive_parquet('2024-02-01', '2024-02-03', dataset => 'late');
+SELECT day, status, rows, store_changed_at IS NOT NULL AS changed
+  FROM meter_etl.v_archive_coverage WHERE dataset = 'late' AND day < '2025-01-01' ORDER BY day;
+INSERT INTO meter_etl.reading (meter_key, ts, kw)
+SELECT meter_key, t, 2 FROM meter_etl.meter,
+       unnest(ARRAY['2024-02-01 00:30+00', '2024-02-02 00:30+00', '2024-02-03 00:30+00']::timestamptz[]) t
+ WHERE meter_id = 'solo';
+SELECT day, source FROM meter_etl.archive_change WHERE day < '2024-03-01' ORDER BY day, source;
+SELECT day, status, rows, store_changed_at IS NOT NULL AS changed
+  FROM meter_etl.v_archive_coverage WHERE dataset = 'late' AND day < '2025-01-01' ORDER BY day;
+-- oldest first, two per call; the third waits for the next call
+SELECT day, status, files, rows FROM meter_etl.archive_recent(catch_up => 0, dataset => 'late', max_stale_days => 2)
+ WHERE day < '2025-01-01';
+SELECT day, status, rows, store_changed_at IS NOT NULL AS changed
+  FROM meter_etl.v_archive_coverage WHERE dataset = 'late' AND day < '2025-01-01' ORDER BY day;
+SELECT day, status, files, rows FROM meter_etl.archive_recent(catch_up => 0, dataset => 'late', max_stale_days => 2)
+ WHERE day < '2025-01-01';
+-- nothing is stale now: the next call archives no February day
+SELECT count(*) AS february FROM meter_etl.archive_recent(catch_up => 0, dataset => 'late')
+ WHERE day < '2024-03-01';
+-- the archive equals the store on every date
+SELECT c.day, c.status, c.rows,
+       (SELECT count(*) FROM meter_etl.reading r
+         WHERE r.ts >= c.day::timestamptz AND r.ts < (c.day + 1)::timestamptz) AS store_rows
+  FROM meter_etl.v_archive_coverage c WHERE c.dataset = 'late' AND c.day < '2025-01-01' ORDER BY c.day;
+-- a flag changed by UPDATE (as detection does) and a reading deleted make
+-- dates stale too; a date whose readings are all gone is not due (its files stay)
+UPDATE meter_etl.reading SET flags = 2 WHERE ts = '2024-02-02 05:00+00';
+DELETE FROM meter_etl.reading WHERE ts >= '2024-02-03' AND ts < '2024-02-04';
+SELECT day, status, store_changed_at IS NOT NULL AS changed
+  FROM meter_etl.v_archive_coverage WHERE dataset = 'late' AND day < '2025-01-01' ORDER BY day;
+SELECT day, status, files, rows FROM meter_etl.archive_recent(catch_up => 0, dataset => 'late', max_stale_days => 1)
+ WHERE day < '2025-01-01';
+SELECT day, status, rows, store_changed_at IS NOT NULL AS changed
+  FROM meter_etl.v_archive_coverage WHERE dataset = 'late' AND day < '2025-01-01' ORDER BY day;
+-- ingest records the UTC dates it stored readings for (ingest bypasses the triggers)
+SELECT meter_etl.stage('late.csv', convert_to(E'meter_id,timestamp,value,unit\n'
+       'solo,2024-02-01T23:45:00Z,1,kW\nsolo,2024-02-02T00:15:00Z,1,kW\n', 'UTF8')) AS late_file \gset
+SELECT status, rows_clean FROM meter_etl.ingest(:late_file);
+SELECT day, source, count(*) FROM meter_etl.archive_change
+ WHERE source = 'ingest' GROUP BY day, source ORDER BY day;
+-- the snapshot decides, not the clock: a change whose transaction began after
+-- the export's snapshot was taken is missed even when recorded before it finished
+SELECT day, status FROM meter_etl.archive_recent(catch_up => 0, dataset => 'late') WHERE day < '2025-01-01';
+SELECT count(*) AS stale FROM meter_etl.v_archive_coverage WHERE dataset = 'late' AND status <> 'archived';
+INSERT INTO meter_etl.archive_change (day, xid, source, changed_at)
+SELECT '2024-02-01', pg_snapshot_xmax(e.snapshot), 'reading', e.started_at
+  FROM meter_etl.archive_export e ORDER BY e.export_id DESC LIMIT 1;
+SELECT day, status FROM meter_etl.v_archive_coverage WHERE dataset = 'late' AND status <> 'archived';
+-- prune_history() drops old changes every archive holds, keeps the ones it misses
+UPDATE meter_etl.archive_change SET changed_at = changed_at - interval '60 days';
+SELECT meter_etl.prune_history() >= 0 AS pruned;
+SELECT day, source FROM meter_etl.archive_change ORDER BY day, source;
+SELECT day, status FROM meter_etl.v_archive_coverage WHERE dataset = 'late' AND status <> 'archived';
+-- Estimates are archived with the readings (estimated, with their method), in
+-- the same order; one for a slot that has an actual reading gives way to it.
+-- Writing or removing estimates makes their date stale.
+SELECT day, status FROM meter_etl.archive_parquet('2024-02-01', '2024-02-01', dataset => 'late');
+INSERT INTO meter_etl.estimate (meter_key, channel_id, ts, kw, method)
+SELECT meter_key, 1, v.t, 1.5, v.m FROM meter_etl.meter,
+       (VALUES ('2024-02-01 00:15+00'::timestamptz, 'linear'), ('2024-02-01 00:45+00', 'like_day'),
+               ('2024-02-01 00:30+00', 'linear')) AS v(t, m)
+ WHERE meter_id = 'solo';
+SELECT day, source FROM meter_etl.archive_change WHERE source = 'estimate';
+SELECT day, status FROM meter_etl.v_archive_coverage WHERE dataset = 'late' AND status <> 'archived';
+SELECT day, status, files, rows FROM meter_etl.archive_recent(catch_up => 0, dataset => 'late')
+ WHERE day < '2025-01-01';
+SELECT m.rows AS archived,
+       (SELECT count(*) FROM meter_etl.reading r WHERE r.ts >= '2024-02-01' AND r.ts < '2024-02-02') AS readings
+  FROM meter_etl.archive_manifest m WHERE m.dataset = 'late' AND m.day = '2024-02-01';
+DELETE FROM meter_etl.estimate WHERE ts = '2024-02-01 00:45+00';
+SELECT day, status FROM meter_etl.v_archive_coverage WHERE dataset = 'late' AND status <> 'archived';
+SELECT day, status, files, rows FROM meter_etl.archive_recent(catch_up => 0, dataset => 'late')
+ WHERE day < '2025-01-01';
+
+-- refusals
+SELECT * FROM meter_etl.archive_recent(days => NULL);
+SELECT * FROM meter_etl.archive_recent(catch_up => NULL);
+SELECT * FROM meter_etl.archive_recent(max_stale_days => NULL);
+SELECT * FROM meter_etl.archive_recent(catch_up => -1);
+SELECT * FROM meter_etl.archive_recent(max_stale_days => 0);
+SELECT * FROM meter_etl.archive_recent(max_stale_days => -3);
 
 -- Two read paths give the same files: a date without its own partition (rows in
 -- reading_default, as all dates above) is read through the archive query; a

@@ -6,9 +6,11 @@
  */
 #include "postgres.h"
 
+#include "catalog/namespace.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "pgtime.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
 #include "core/me_alloc.h"
@@ -144,4 +146,21 @@ me_sanitize_text(const char *s, size_t len)
 		}
 	}
 	return buf.data;
+}
+
+/*
+ * Whether meter_etl.relname exists, with column attname unless that is
+ * NULL.  One shared library serves every database, and a database keeps
+ * the schema of its installed version until ALTER EXTENSION meter_etl
+ * UPDATE: code that writes a newer table or column asks first.
+ */
+bool
+me_schema_has(const char *relname, const char *attname)
+{
+	Oid			nsp = get_namespace_oid("meter_etl", true);
+	Oid			rel = OidIsValid(nsp) ? get_relname_relid(relname, nsp) : InvalidOid;
+
+	if (!OidIsValid(rel))
+		return false;
+	return attname == NULL || get_attnum(rel, attname) != InvalidAttrNumber;
 }

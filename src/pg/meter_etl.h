@@ -13,5 +13,6 @@
 
 extern bool me_zone_setup(MeZone *zone, const char *tzname);
 extern char *me_sanitize_text(const char *s, size_t len);
+extern bool me_schema_has(const char *relname, const char *attname);
 
 #endif							/* METER_ETL_H */

@@ -265,11 +265,21 @@ BEGIN
   DELETE FROM meter_etl.pipeline_run
    WHERE finished_at < clock_timestamp() - v_keep AND status <> 'running';
   GET DIAGNOSTICS v_n = ROW_COUNT;
+  -- changes of the store every archive of their date holds (the test of
+  -- v_archive_coverage): a date archived later reads the store whole.  The
+  -- age keeps the changes an archive still reading might not see.
+  DELETE FROM meter_etl.archive_change c
+   WHERE c.changed_at < clock_timestamp() - v_keep
+     AND NOT EXISTS (SELECT 1 FROM meter_etl.archive_manifest m
+                       LEFT JOIN meter_etl.archive_export e ON e.export_id = m.export_id
+                      WHERE m.day = c.day
+                        AND (e.snapshot IS NULL OR e.finished_at IS NULL OR c.changed_at > e.finished_at
+                             OR NOT pg_catalog.pg_visible_in_snapshot(c.xid, e.snapshot)));
   RETURN v_n;
 END
 $$;
 COMMENT ON FUNCTION prune_history() IS
-  'Delete pipeline run history older than meter_etl.run_history_days (run_pipeline calls it)';
+  'Delete pipeline run history older than meter_etl.run_history_days, and changes of the store as old that every archive holds (run_pipeline calls it); returns the pipeline runs deleted';
 
 -- ----------------------------------------------------------------------
 -- pg_cron

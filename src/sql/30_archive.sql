@@ -21,12 +21,15 @@ CREATE TABLE archive_export (
     days_failed    integer NOT NULL DEFAULT 0,
     files          bigint NOT NULL DEFAULT 0,
     rows           bigint NOT NULL DEFAULT 0,
-    bytes          bigint NOT NULL DEFAULT 0
+    bytes          bigint NOT NULL DEFAULT 0,
+    snapshot       pg_snapshot
 );
 COMMENT ON TABLE archive_export IS
   'One row per archive_parquet() call: arguments, outcome and totals; export_id is written into every file''s key/value metadata';
 COMMENT ON COLUMN archive_export.status IS
   'ok (every date with readings archived), partial (some dates failed), failed (every date with readings failed)';
+COMMENT ON COLUMN archive_export.snapshot IS
+  'The snapshot every date of the call was read with: a change in archive_change whose transaction it does not see is missing from the files';
 
 CREATE TABLE archive_manifest (
     path            text PRIMARY KEY,
@@ -54,7 +57,7 @@ COMMENT ON COLUMN archive_manifest.path IS
 COMMENT ON COLUMN archive_manifest.dataset IS 'Subdirectory of meter_etl.archive_dir holding the dataset ('''' = the directory itself)';
 COMMENT ON COLUMN archive_manifest.partition_value IS 'Bucket number as in the path (''07''), or the meter id (unescaped)';
 COMMENT ON COLUMN archive_manifest.sha256 IS 'SHA-256 of the file''s bytes as written';
-COMMENT ON COLUMN archive_manifest.schema_version IS 'Layout of the columns (1: meter_id, channel, ts, kw, quality_flags, estimated, file_id, line_no)';
+COMMENT ON COLUMN archive_manifest.schema_version IS 'Layout of the columns (1: meter_id, channel, ts, kw, quality_flags, estimated, file_id, line_no; 2: the same plus method, with the estimates)';
 
 CREATE TABLE archive_failure (
     failure_id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -75,6 +78,73 @@ CREATE INDEX archive_failure_open_idx ON archive_failure (dataset, day) WHERE re
 COMMENT ON TABLE archive_failure IS
   'Archive dead letters: dates that could not be archived after every attempt (each with a critical archive_failed alert); resolved when the date is archived later';
 
+-- Which archived dates miss a change of the store.  Every change to the
+-- readings or estimates of a UTC date (ingest, detection's flags and
+-- estimates, direct DML through reading) adds a row with the writing
+-- transaction's id; a date's files
+-- miss the change when the snapshot of the export that wrote them
+-- (archive_export.snapshot) does not see that transaction.  Comparing
+-- snapshots rather than clock times is exact for a change that commits
+-- while an archive is reading: its clock time is earlier, its commit later.
+CREATE TABLE archive_change (
+    day        date NOT NULL,
+    xid        xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id(),
+    source     text NOT NULL CHECK (source IN ('ingest', 'reading', 'estimate')),
+    changed_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
+);
+CREATE INDEX archive_change_day_idx ON archive_change (day);
+COMMENT ON TABLE archive_change IS
+  'Changes to the store per UTC date (ingest, reading DML such as detection''s flags, estimates), with the writing transaction: an archived date whose export snapshot does not see one is stale; prune_history() removes changes every archive has seen';
+COMMENT ON COLUMN archive_change.source IS
+  'ingest (readings stored by ingest), reading (INSERT, UPDATE or DELETE through meter_etl.reading), estimate (the same on meter_etl.estimate)';
+
+-- Statement triggers on reading and estimate record the dates a statement
+-- touched (ingest writes without triggers and records its dates itself).
+-- A transition table may serve one event only, hence three triggers a
+-- table on one function.
+CREATE FUNCTION archive_note_change()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = meter_etl, pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    INSERT INTO meter_etl.archive_change (day, source)
+    SELECT DISTINCT (n.ts AT TIME ZONE 'UTC')::date, TG_TABLE_NAME FROM new_rows n;
+  ELSIF TG_OP = 'UPDATE' THEN
+    INSERT INTO meter_etl.archive_change (day, source)
+    SELECT (n.ts AT TIME ZONE 'UTC')::date, TG_TABLE_NAME FROM new_rows n
+    UNION
+    SELECT (o.ts AT TIME ZONE 'UTC')::date, TG_TABLE_NAME FROM old_rows o;
+  ELSE
+    INSERT INTO meter_etl.archive_change (day, source)
+    SELECT DISTINCT (o.ts AT TIME ZONE 'UTC')::date, TG_TABLE_NAME FROM old_rows o;
+  END IF;
+  RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION archive_note_change() IS
+  'AFTER statement trigger on meter_etl.reading and meter_etl.estimate: records the UTC dates the statement changed in meter_etl.archive_change';
+
+CREATE TRIGGER reading_archive_insert AFTER INSERT ON reading
+  REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION archive_note_change();
+CREATE TRIGGER reading_archive_update AFTER UPDATE ON reading
+  REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION archive_note_change();
+CREATE TRIGGER reading_archive_delete AFTER DELETE ON reading
+  REFERENCING OLD TABLE AS old_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION archive_note_change();
+CREATE TRIGGER estimate_archive_insert AFTER INSERT ON estimate
+  REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION archive_note_change();
+CREATE TRIGGER estimate_archive_update AFTER UPDATE ON estimate
+  REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION archive_note_change();
+CREATE TRIGGER estimate_archive_delete AFTER DELETE ON estimate
+  REFERENCING OLD TABLE AS old_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION archive_note_change();
+
 CREATE FUNCTION archive_parquet(from_date date, to_date date,
                                 buckets integer DEFAULT NULL,
                                 partition_by text DEFAULT 'meter_bucket',
@@ -88,7 +158,7 @@ LANGUAGE C VOLATILE
 SET search_path = meter_etl, pg_catalog, pg_temp
 SET jit = off;  -- the per-date query is a plain index scan: nothing for JIT to gain
 COMMENT ON FUNCTION archive_parquet(date, date, integer, text, text, text, integer, boolean) IS
-  'Archive the readings of UTC dates as Parquet under meter_etl.archive_dir (hive layout date=/meter_bucket= or date=/meter_id=); files replace a date''s earlier ones when the transaction commits';
+  'Archive the readings and estimates of UTC dates as Parquet under meter_etl.archive_dir (hive layout date=/meter_bucket= or date=/meter_id=); files replace a date''s earlier ones when the transaction commits';
 
 CREATE FUNCTION archive_drop(from_date date, to_date date, dataset text DEFAULT '')
 RETURNS bigint
@@ -115,6 +185,18 @@ WITH files AS (
          max(m.schema_version) AS schema_version
     FROM archive_manifest m
    GROUP BY m.dataset, m.day
+), missed AS (
+  -- the newest change of the store the date's files miss: its transaction is
+  -- not in the export's snapshot, or it happened after the export finished
+  -- (which also holds after a restore into a cluster with other transaction
+  -- ids); an export without a snapshot (written by 0.1) misses every change
+  SELECT fi.dataset, fi.day, max(c.changed_at) AS store_changed_at
+    FROM files fi
+    LEFT JOIN archive_export e ON e.export_id = fi.export_id
+    JOIN archive_change c ON c.day = fi.day
+   WHERE e.snapshot IS NULL OR e.finished_at IS NULL OR c.changed_at > e.finished_at
+      OR NOT pg_visible_in_snapshot(c.xid, e.snapshot)
+   GROUP BY fi.dataset, fi.day
 ), fails AS (
   SELECT f.dataset, f.day, count(*) AS open_failures, max(f.failed_at) AS last_failure
     FROM archive_failure f
@@ -126,29 +208,34 @@ WITH files AS (
 )
 SELECT coalesce(fi.dataset, fa.dataset) AS dataset,
        coalesce(fi.day, fa.day) AS day,
-       CASE WHEN fa.open_failures IS NULL THEN 'archived'
-            WHEN fi.files IS NULL THEN 'failed'
-            ELSE 'stale' END AS status,
+       CASE WHEN fi.files IS NULL THEN 'failed'
+            WHEN fa.open_failures IS NOT NULL OR mi.store_changed_at IS NOT NULL THEN 'stale'
+            ELSE 'archived' END AS status,
        fi.partition_key, coalesce(fi.files, 0) AS files, coalesce(fi.rows, 0) AS rows,
        coalesce(fi.bytes, 0) AS bytes, fi.meters, fi.min_ts, fi.max_ts,
        fi.export_id, fi.written_at, fi.schema_version,
-       coalesce(fa.open_failures, 0) AS open_failures, fa.last_failure
+       coalesce(fa.open_failures, 0) AS open_failures, fa.last_failure,
+       mi.store_changed_at
   FROM files fi
   FULL JOIN fails fa ON fa.dataset = fi.dataset AND fa.day = fi.day
+  LEFT JOIN missed mi ON mi.dataset = fi.dataset AND mi.day = fi.day
 UNION ALL
-SELECT NULL, s.day, 'not_archived', NULL, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL
+SELECT NULL, s.day, 'not_archived', NULL, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL, NULL
   FROM store_days s
  WHERE NOT EXISTS (SELECT 1 FROM archive_manifest m WHERE m.day = s.day)
    AND NOT EXISTS (SELECT 1 FROM archive_failure f WHERE f.day = s.day AND f.resolved_at IS NULL);
 COMMENT ON VIEW v_archive_coverage IS
-  'Per dataset and UTC date: archived (files, rows, bytes, time span, export), failed (open failures, nothing archived), stale (the last attempt failed, older files kept); not_archived for days of the clean store without any archive';
+  'Per dataset and UTC date: archived (files, rows, bytes, time span, export), failed (open failures, nothing archived), stale (older files kept after a failure, or the store changed since: store_changed_at, the newest change the files miss); not_archived for days of the clean store without any archive';
+COMMENT ON COLUMN v_archive_coverage.store_changed_at IS
+  'The newest change of the store (meter_etl.archive_change) the date''s files do not hold; NULL when they hold every change';
 
 -- What a scheduled job runs once a day (schedule(archive_at => ...)).
 CREATE FUNCTION archive_recent(days integer DEFAULT 2,
                                catch_up integer DEFAULT 7,
                                dataset text DEFAULT '',
                                buckets integer DEFAULT NULL,
-                               partition_by text DEFAULT 'meter_bucket')
+                               partition_by text DEFAULT 'meter_bucket',
+                               max_stale_days integer DEFAULT 7)
 RETURNS TABLE (day date, status text, files integer, rows bigint, bytes bigint, export_id bigint)
 LANGUAGE plpgsql VOLATILE
 SET search_path = meter_etl, pg_catalog, pg_temp
@@ -160,10 +247,22 @@ DECLARE
   v_due   record;
   v_has   boolean;
   v_done  integer := 0;
+  v_days  date[] := '{}';
 BEGIN
-  IF days IS NULL OR days < 1 OR catch_up IS NULL OR catch_up < 0 THEN
-    RAISE EXCEPTION 'days must be at least 1 and catch_up at least 0'
+  IF days IS NULL OR catch_up IS NULL OR max_stale_days IS NULL THEN
+    RAISE EXCEPTION 'days, catch_up and max_stale_days must not be null'
+      USING ERRCODE = 'null_value_not_allowed';
+  ELSIF days < 1 THEN
+    RAISE EXCEPTION 'days must be at least 1, not %', days
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'days is how many of the last complete UTC days are archived again.';
+  ELSIF catch_up < 0 THEN
+    RAISE EXCEPTION 'catch_up must not be negative, not %', catch_up
       USING ERRCODE = 'invalid_parameter_value';
+  ELSIF max_stale_days < 1 THEN
+    RAISE EXCEPTION 'max_stale_days must be at least 1, not %', max_stale_days
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Stale dates left over are archived by the next call, oldest first.';
   END IF;
   v_from := v_today - days;
   -- older days that are due, oldest first, at most catch_up per call: an
@@ -192,6 +291,25 @@ BEGIN
     END IF;
     CONTINUE WHEN NOT v_has;
     RETURN QUERY SELECT * FROM archive_parquet(v_due.d, v_due.d, buckets, partition_by, dataset);
+    v_days := v_days || v_due.d;
+    v_done := v_done + 1;
+  END LOOP;
+  -- archived days whose files miss later changes of the store (late
+  -- readings, new detection results), oldest first, at most max_stale_days
+  -- per call: the rest wait for the next call.  A day whose readings are
+  -- gone (its partition dropped) keeps its files and is not due.
+  v_done := 0;
+  FOR v_due IN
+    SELECT c.day AS d FROM v_archive_coverage c
+     WHERE c.dataset = archive_recent.dataset AND c.store_changed_at IS NOT NULL
+       AND c.day < v_from AND c.day <> ALL (v_days)
+     ORDER BY c.day
+  LOOP
+    EXIT WHEN v_done >= max_stale_days;
+    CONTINUE WHEN NOT EXISTS (SELECT 1 FROM reading r
+                               WHERE r.ts >= (v_due.d::timestamp AT TIME ZONE 'UTC')
+                                 AND r.ts < ((v_due.d + 1)::timestamp AT TIME ZONE 'UTC'));
+    RETURN QUERY SELECT * FROM archive_parquet(v_due.d, v_due.d, buckets, partition_by, dataset);
     v_done := v_done + 1;
   END LOOP;
   -- the last complete days again: late readings and detection results since
@@ -199,14 +317,15 @@ BEGIN
   RETURN QUERY SELECT * FROM archive_parquet(v_from, v_today - 1, buckets, partition_by, dataset);
 END
 $$;
-COMMENT ON FUNCTION archive_recent(integer, integer, text, integer, text) IS
-  'Archive the last complete UTC days again (late readings and detection results replace their files), plus up to catch_up older days that failed or were never archived';
+COMMENT ON FUNCTION archive_recent(integer, integer, text, integer, text, integer) IS
+  'Archive the last complete UTC days again, plus up to catch_up older days that failed or were never archived and up to max_stale_days older archived days whose files miss later changes of the store (oldest first)';
 
 SELECT pg_catalog.pg_extension_config_dump('archive_export', '');
 SELECT pg_catalog.pg_extension_config_dump('archive_manifest', '');
 SELECT pg_catalog.pg_extension_config_dump('archive_failure', '');
+SELECT pg_catalog.pg_extension_config_dump('archive_change', '');
 
 -- Writing server files is for superusers (and pg_write_server_files) only.
 REVOKE ALL ON FUNCTION archive_parquet(date, date, integer, text, text, text, integer, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION archive_drop(date, date, text) FROM PUBLIC;
-REVOKE ALL ON FUNCTION archive_recent(integer, integer, text, integer, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION archive_recent(integer, integer, text, integer, text, integer) FROM PUBLIC;

@@ -50,6 +50,12 @@ INSERT INTO meter_etl.reading (meter_key, ts, kw)
 SELECT meter_key, '2024-03-31 05:00+00', 1.5 FROM meter_etl.meter WHERE meter_id IN ('x/../y=z %', 'quote''s');
 -- one reading alone on its day: one-row files
 INSERT INTO meter_etl.reading (meter_key, ts, kw) SELECT meter_key, '2024-04-05 10:00+00', 0.001 FROM meter_etl.meter WHERE meter_id = 'solo';
+-- estimates (archived with their method), one of them shadowed by an actual reading
+INSERT INTO meter_etl.estimate (meter_key, channel_id, ts, kw, method)
+SELECT meter_key, 1, v.ts, 0.002, v.m FROM meter_etl.meter,
+       (VALUES ('2024-04-05 10:15+00'::timestamptz, 'linear'), ('2024-04-05 10:30+00', 'like_day'),
+               ('2024-04-05 10:00+00', 'linear')) AS v(ts, m)
+ WHERE meter_id = 'solo';
 -- before 1970 and before 2000
 INSERT INTO meter_etl.reading (meter_key, ts, kw, flags)
 SELECT meter_key, ts, 2.5, 8 FROM meter_etl.meter,
@@ -71,17 +77,23 @@ archive() {
 echo "ok   fleet: $(archive "dataset => 'fleet', line_numbers => true")"
 echo "ok   per_meter: $(archive "dataset => 'per_meter', partition_by => 'meter_id', compression => 'snappy', row_group_rows => 40")"
 echo "ok   small_rg: $(archive "dataset => 'small_rg', buckets => 3, compression => 'none', row_group_rows => 500")"
-check "every reading archived in each dataset" "$(q "SELECT count(*) * 3 FROM meter_etl.reading")" \
+check "every reading and estimate archived in each dataset" \
+  "$(q "SELECT (count(*) + 2) * 3 FROM meter_etl.reading")" \
   "$(q "SELECT sum(rows) FROM meter_etl.archive_manifest")"
 
-# what PostgreSQL has, one JSON object per reading, per dataset
+# what PostgreSQL has, one JSON object per reading and estimate, per dataset
 export_rows() {  # name, partition expression, line numbers kept?
   q "SELECT row_to_json(x) FROM (
        SELECT m.meter_id, c.name AS channel, (extract(epoch FROM r.ts) * 1000000)::bigint::text AS ts_us,
               r.kw, r.flags AS quality_flags, (r.flags & 1) <> 0 AS estimated, r.file_id,
-              CASE WHEN $3 THEN r.line_no END AS line_no,
+              CASE WHEN $3 THEN r.line_no END AS line_no, r.method,
               to_char(r.ts AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS date, $2 AS part
-         FROM meter_etl.reading r JOIN meter_etl.meter m USING (meter_key) JOIN meter_etl.channel c USING (channel_id)) x" \
+         FROM (SELECT meter_key, channel_id, ts, kw, flags, file_id, line_no, NULL::text AS method FROM meter_etl.reading
+              UNION ALL
+              SELECT e.meter_key, e.channel_id, e.ts, e.kw, 1::smallint, NULL, NULL, e.method FROM meter_etl.estimate e
+               WHERE NOT EXISTS (SELECT 1 FROM meter_etl.reading a
+                                  WHERE (a.meter_key, a.channel_id, a.ts) = (e.meter_key, e.channel_id, e.ts))) r
+         JOIN meter_etl.meter m USING (meter_key) JOIN meter_etl.channel c USING (channel_id)) x" \
     > "$WORK/expect/rows_$1.jsonl"
 }
 export_rows fleet "lpad(meter_etl.meter_bucket(m.meter_id, 16)::text, 2, '0')" true
@@ -120,7 +132,7 @@ check "same files after archiving twice" "$before" "$(q "SELECT count(*) FROM me
 # fewer buckets for two days: their old bucket directories disappear, nothing is duplicated
 q "SET meter_etl.archive_dir = '$ARCH'; SELECT count(*) FROM meter_etl.archive_parquet('2024-03-30', '2024-03-31', dataset => 'small_rg', buckets => 2, compression => 'none', row_group_rows => 500)" >/dev/null
 check "old buckets removed" "meter_bucket=00 meter_bucket=01" "$(ls "$ARCH/small_rg/date=2024-03-31" | tr '\n' ' ' | sed 's/ $//')"
-check "manifest rows = readings (small_rg)" "$(q "SELECT count(*) FROM meter_etl.reading")" \
+check "manifest rows = readings and estimates (small_rg)" "$(q "SELECT count(*) + 2 FROM meter_etl.reading")" \
   "$(q "SELECT sum(rows) FROM meter_etl.archive_manifest WHERE dataset = 'small_rg'")"
 export_rows small_rg "lpad(meter_etl.meter_bucket(m.meter_id,
   CASE WHEN r.ts >= '2024-03-30' AND r.ts < '2024-04-01' THEN 2 ELSE 3 END)::text, 2, '0')" false

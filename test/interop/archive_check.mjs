@@ -9,7 +9,7 @@
 //   ROOT        meter_etl.archive_dir
 //   EXPECT_DIR  config.json     {datasets: [{name, layout, line_numbers, row_group_rows}], filter_day,
 //                                allow_tmp}
-//               rows_<name>.jsonl      one object per reading, as PostgreSQL has it
+//               rows_<name>.jsonl      one object per reading or estimate, as PostgreSQL has it
 //               manifest.jsonl         meter_etl.archive_manifest
 import crypto from 'node:crypto'
 import fs from 'node:fs'
@@ -55,7 +55,7 @@ function walk (dir) {
 // One canonical string per row, for multiset comparison.
 function canon (r) {
   return JSON.stringify([r.meter_id, r.channel, String(r.ts_us), r.kw, r.quality_flags, r.estimated,
-    r.file_id, r.line_no, r.date, r.part])
+    r.file_id, r.line_no, r.method, r.date, r.part])
 }
 
 const db = await DuckDBInstance.create(':memory:')
@@ -64,7 +64,8 @@ const objects = async sql => (await con.runAndReadAll(sql)).getRowObjects()
 
 const duckTypes = {
   meter_id: 'VARCHAR', channel: 'VARCHAR', ts: 'TIMESTAMP WITH TIME ZONE', kw: 'DOUBLE',
-  quality_flags: 'SMALLINT', estimated: 'BOOLEAN', file_id: 'INTEGER', line_no: 'INTEGER', date: 'DATE',
+  quality_flags: 'SMALLINT', estimated: 'BOOLEAN', file_id: 'INTEGER', line_no: 'INTEGER', method: 'VARCHAR',
+  date: 'DATE',
 }
 
 for (const ds of config.datasets) {
@@ -88,7 +89,7 @@ for (const ds of config.datasets) {
 
   // schema: columns and types, the hive keys as columns, the partition key not stored twice
   const desc = await objects(`DESCRIBE SELECT * FROM read_parquet(${lit(glob)}, ${hive})`)
-  const want = ['meter_id', 'channel', 'ts', 'kw', 'quality_flags', 'estimated', 'file_id', 'line_no']
+  const want = ['meter_id', 'channel', 'ts', 'kw', 'quality_flags', 'estimated', 'file_id', 'line_no', 'method']
     .filter(c => !(key === 'meter_id' && c === 'meter_id')).concat(['date', key])
   check(JSON.stringify(desc.map(d => d.column_name)) === JSON.stringify(want),
     `columns ${desc.map(d => d.column_name).join(',')}`)
@@ -99,7 +100,7 @@ for (const ds of config.datasets) {
   // every row, equal to PostgreSQL's, each with the right hive keys
   const rows = await objects(`
     SELECT meter_id, channel, epoch_us(ts)::VARCHAR AS ts_us, kw, quality_flags, estimated,
-           file_id, line_no, strftime(date, '%Y-%m-%d') AS date, ${key} AS part, filename, file_row_number,
+           file_id, line_no, method, strftime(date, '%Y-%m-%d') AS date, ${key} AS part, filename, file_row_number,
            strftime(ts AT TIME ZONE 'UTC', '%Y-%m-%d') AS utc_day
       FROM read_parquet(${lit(glob)}, ${hive}, filename = true, file_row_number = true)
      ORDER BY filename, file_row_number`)
@@ -181,7 +182,7 @@ for (const ds of config.datasets) {
     const ab = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)
     const md = parquetMetadata(ab)
     const kv = Object.fromEntries((md.key_value_metadata || []).map(e => [e.key, e.value]))
-    check(kv['meter_etl.schema_version'] === '1', `schema_version ${kv['meter_etl.schema_version']}`)
+    check(kv['meter_etl.schema_version'] === '2', `schema_version ${kv['meter_etl.schema_version']}`)
     check(kv['meter_etl.export_id'] === String(m.export_id), `export_id ${kv['meter_etl.export_id']} != ${m.export_id}`)
     check(kv['meter_etl.partition'] === path.dirname(m.path).split('/').slice(-2).join('/'), `partition ${kv['meter_etl.partition']}`)
     check(kv['meter_etl.line_numbers'] === String(ds.line_numbers), `line_numbers ${kv['meter_etl.line_numbers']}`)
@@ -195,7 +196,8 @@ for (const ds of config.datasets) {
       const h = hrows[i]; const d = fileRows[i]
       const same = (key === 'meter_id' || h.meter_id === d.meter_id) && h.channel === d.channel &&
         String(h.ts) === d.ts_us && Object.is(h.kw, d.kw) && h.quality_flags === Number(d.quality_flags) &&
-        h.estimated === d.estimated && (h.file_id ?? null) === d.file_id && (h.line_no ?? null) === d.line_no
+        h.estimated === d.estimated && (h.file_id ?? null) === d.file_id && (h.line_no ?? null) === d.line_no &&
+        (h.method ?? null) === d.method
       if (!same && hbad++ < 3) check(false, `hyparquet row ${i}: ${JSON.stringify(h, (k, v) => typeof v === 'bigint' ? String(v) : v)}`)
     }
     check(hbad === 0, `hyparquet: ${hbad} rows differ`)

@@ -72,12 +72,13 @@
 #include "core/parquet/pq_writer.h"
 #include "archive.h"
 #include "pg/guc.h"
+#include "pg/meter_etl.h"
 
 PG_FUNCTION_INFO_V1(meter_etl_archive_parquet);
 PG_FUNCTION_INFO_V1(meter_etl_archive_drop);
 PG_FUNCTION_INFO_V1(meter_etl_meter_bucket);
 
-#define ARCHIVE_SCHEMA_VERSION 1
+#define ARCHIVE_SCHEMA_VERSION 2
 #define ARCHIVE_ATTEMPTS 3
 #define ARCHIVE_MAX_DAYS 3660
 #define ARCHIVE_FILE_MODE 0640
@@ -88,11 +89,15 @@ typedef enum ArchiveLayout
 	LAYOUT_METER				/* meter_id=<id>, one partition per meter */
 } ArchiveLayout;
 
-/* Columns of the files (schema version 1); meter_id is left out when it is the partition key. */
+/*
+ * Columns of the files (schema version 2: version 1 plus method, last so
+ * that the earlier columns keep their positions); meter_id is left out when
+ * it is the partition key.
+ */
 enum
 {
 	COL_METER_ID, COL_CHANNEL, COL_TS, COL_KW, COL_FLAGS, COL_ESTIMATED,
-	COL_FILE_ID, COL_LINE_NO, NCOLS
+	COL_FILE_ID, COL_LINE_NO, COL_METHOD, NCOLS
 };
 
 /*
@@ -109,7 +114,11 @@ static const PqColumnSpec archive_columns[NCOLS] = {
 	{"estimated", PQ_BOOLEAN, false, false},
 	{"file_id", PQ_INT32, true, true},
 	{"line_no", PQ_INT32, true, false},
+	{"method", PQ_STRING, true, true},
 };
+
+/* The flags of an estimate row, as v_reading_filled gives them: estimated. */
+#define ESTIMATE_FLAGS 1
 
 /* A meter as the archive sees it. */
 typedef struct ArchiveMeter
@@ -234,6 +243,16 @@ archive_error_callback(void *arg)
 				   ac->cur_part, ac->dataset_rel);
 }
 
+/* An estimate of the day being written (meter_etl.estimate). */
+typedef struct DayEstimate
+{
+	int64		ord;			/* the meter's position in id order */
+	int			ch;
+	TimestampTz ts;
+	double		kw;
+	const char *method;
+} DayEstimate;
+
 /* One partition file being written. */
 typedef struct PartFile
 {
@@ -274,6 +293,9 @@ typedef struct DayWriter
 	Oid			parent;			/* reading, and the day's own partition */
 	Oid			partid;			/* (InvalidOid: read through the query) */
 	int64		rows;
+	DayEstimate *est;			/* the day's estimates in row order */
+	int			nest;
+	int			next_est;		/* the first not yet written */
 } DayWriter;
 
 /* Create a partition's directories, its .tmp file and its writer. */
@@ -460,10 +482,11 @@ row_meter(DayWriter *dw, int64 run, int32 key)
 
 /*
  * Archive one row of meter ord: v and isnull hold (meter_key, channel_id,
- * ts, kw, flags, file_id, line_no).
+ * ts, kw, flags, file_id, line_no); method is the estimate's, NULL for an
+ * actual reading.
  */
 static void
-archive_row(DayWriter *dw, int64 ord, const Datum *v, const bool *isnull)
+archive_row(DayWriter *dw, int64 ord, const Datum *v, const bool *isnull, const char *method)
 {
 	ArchiveCtx *ac = dw->ac;
 	PqValue    *row = dw->row;
@@ -535,11 +558,14 @@ archive_row(DayWriter *dw, int64 ord, const Datum *v, const bool *isnull)
 	row[colmap[COL_TS]].v.ts = ts;
 	row[colmap[COL_KW]].v.f64 = DatumGetFloat8(v[3]);
 	row[colmap[COL_FLAGS]].v.i32 = flags;
-	row[colmap[COL_ESTIMATED]].v.b = (flags & 1) != 0;
+	row[colmap[COL_ESTIMATED]].v.b = (flags & ESTIMATE_FLAGS) != 0;
 	row[colmap[COL_FILE_ID]].is_null = isnull[5];
 	row[colmap[COL_FILE_ID]].v.i32 = isnull[5] ? 0 : DatumGetInt32(v[5]);
 	row[colmap[COL_LINE_NO]].is_null = isnull[6] || !ac->line_numbers;
 	row[colmap[COL_LINE_NO]].v.i32 = isnull[6] ? 0 : DatumGetInt32(v[6]);
+	row[colmap[COL_METHOD]].is_null = method == NULL;
+	row[colmap[COL_METHOD]].v.str.ptr = method;
+	row[colmap[COL_METHOD]].v.str.len = method ? strlen(method) : 0;
 	if (dw->async != NULL)
 	{
 		/* strings point into ac's meter and channel tables, stable for the call */
@@ -563,6 +589,119 @@ archive_row(DayWriter *dw, int64 ord, const Datum *v, const bool *isnull)
 		CHECK_FOR_INTERRUPTS();
 }
 
+/* Order of rows in a file: meter (id order), channel, time. */
+static int
+row_key_cmp(int64 ord1, int ch1, TimestampTz ts1, int64 ord2, int ch2, TimestampTz ts2)
+{
+	if (ord1 != ord2)
+		return ord1 < ord2 ? -1 : 1;
+	if (ch1 != ch2)
+		return ch1 < ch2 ? -1 : 1;
+	return ts1 < ts2 ? -1 : ts1 > ts2;
+}
+
+/* qsort comparator of DayEstimate. */
+static int
+estimate_cmp(const void *a, const void *b)
+{
+	const DayEstimate *x = a;
+	const DayEstimate *y = b;
+
+	return row_key_cmp(x->ord, x->ch, x->ts, y->ord, y->ch, y->ts);
+}
+
+/*
+ * Write the day's estimates that sort before the reading (ord, ch, ts), or
+ * all that are left when all is true; an estimate for the reading's own
+ * slot is dropped, as an actual reading always wins (v_reading_filled).
+ */
+static void
+write_estimates(DayWriter *dw, bool all, int64 ord, int ch, TimestampTz ts)
+{
+	while (dw->next_est < dw->nest)
+	{
+		DayEstimate *e = &dw->est[dw->next_est];
+		int			c = all ? -1 : row_key_cmp(e->ord, e->ch, e->ts, ord, ch, ts);
+		Datum		v[7];
+		bool		isnull[7] = {false, false, false, false, false, true, true};
+
+		if (c > 0)
+			break;
+		dw->next_est++;
+		if (c == 0)
+			continue;
+		v[0] = Int32GetDatum(dw->ac->meters[e->ord].meter_key);
+		v[1] = Int16GetDatum(e->ch);
+		v[2] = TimestampTzGetDatum(e->ts);
+		v[3] = Float8GetDatum(e->kw);
+		v[4] = Int16GetDatum(ESTIMATE_FLAGS);
+		v[5] = v[6] = (Datum) 0;
+		archive_row(dw, e->ord, v, isnull, e->method);
+	}
+}
+
+/* Archive one reading of meter ord, after the estimates that come before it. */
+static void
+archive_reading(DayWriter *dw, int64 ord, const Datum *v, const bool *isnull)
+{
+	if (dw->next_est < dw->nest)
+		write_estimates(dw, false, ord, DatumGetInt16(v[1]), DatumGetTimestampTz(v[2]));
+	archive_row(dw, ord, v, isnull, NULL);
+}
+
+/*
+ * Load the day's estimates, in row order, to be merged with the readings.
+ * They fill short gaps only (up to meter_etl.max_gap), so a day's are few
+ * next to its readings.  Read-only: the call's snapshot, as the readings.
+ */
+static void
+load_estimates(DayWriter *dw)
+{
+	ArchiveCtx *ac = dw->ac;
+	Oid			types[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum		args[2];
+	const char *methods[4] = {NULL};
+	int			nmethods = 0;
+
+	args[0] = TimestampTzGetDatum((TimestampTz) dw->pd->day * USECS_PER_DAY);
+	args[1] = TimestampTzGetDatum((TimestampTz) (dw->pd->day + 1) * USECS_PER_DAY);
+	if (SPI_execute_with_args("SELECT meter_key, channel_id::integer, ts, kw, method FROM meter_etl.estimate"
+							  " WHERE ts >= $1 AND ts < $2",
+							  2, types, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the estimates of a day");
+	dw->nest = (int) SPI_processed;
+	dw->est = MemoryContextAlloc(dw->cxt, sizeof(DayEstimate) * Max(dw->nest, 1));
+	for (int i = 0; i < dw->nest; i++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[i];
+		TupleDesc	td = SPI_tuptable->tupdesc;
+		DayEstimate *e = &dw->est[i];
+		bool		isnull;
+		int32		key = DatumGetInt32(SPI_getbinval(t, td, 1, &isnull));
+		char	   *method = SPI_getvalue(t, td, 5);
+		int			m;
+
+		e->ord = me_keyord_find(ac->key_ord, ac->nmeters, key);
+		if (e->ord < 0)
+			elog(ERROR, "unexpected meter %d in meter_etl.estimate", key);
+		e->ch = DatumGetInt32(SPI_getbinval(t, td, 2, &isnull));
+		e->ts = DatumGetTimestampTz(SPI_getbinval(t, td, 3, &isnull));
+		e->kw = DatumGetFloat8(SPI_getbinval(t, td, 4, &isnull));
+		/* a handful of methods: one copy each, alive as long as the writers */
+		for (m = 0; m < nmethods && strcmp(methods[m], method) != 0; m++)
+			;
+		if (m == nmethods)
+		{
+			if (nmethods == lengthof(methods))
+				elog(ERROR, "unexpected estimate method \"%s\"", method);
+			methods[nmethods++] = MemoryContextStrdup(dw->cxt, method);
+		}
+		e->method = methods[m];
+	}
+	SPI_freetuptable(SPI_tuptable);
+	qsort(dw->est, dw->nest, sizeof(DayEstimate), estimate_cmp);
+}
+
 /* DestReceiver: one row (run, meter_key, channel_id, ts, kw, flags, file_id, line_no). */
 static bool
 day_receive(TupleTableSlot *slot, DestReceiver *self)
@@ -573,7 +712,7 @@ day_receive(TupleTableSlot *slot, DestReceiver *self)
 	slot_getallattrs(slot);
 	ord = row_meter(dw, DatumGetInt64(slot->tts_values[0]), DatumGetInt32(slot->tts_values[1]));
 	if (ord >= 0)
-		archive_row(dw, ord, slot->tts_values + 1, slot->tts_isnull + 1);
+		archive_reading(dw, ord, slot->tts_values + 1, slot->tts_isnull + 1);
 	return true;
 }
 
@@ -737,7 +876,7 @@ scan_day(DayWriter *dw)
 			}
 			ord = row_meter(dw, r + 1, DatumGetInt32(v[0]));
 			if (ord >= 0)
-				archive_row(dw, ord, v, isnull);
+				archive_reading(dw, ord, v, isnull);
 		}
 	}
 	index_endscan(scan);
@@ -808,11 +947,13 @@ write_day(ArchiveCtx *ac, PendingDay *pd, List **begun)
 		opt.dest = (DestReceiver *) &dw;
 		if (ac->layout == LAYOUT_BUCKET && me_parallel_archive)
 			dw.async = pq_async_start(dw.ncols);	/* NULL: encode in this backend */
+		load_estimates(&dw);
 		if (!OidIsValid(dw.partid) || !scan_day(&dw))
 		{
 			if (SPI_execute_plan_extended(ac->plan, &opt) != SPI_OK_SELECT)
 				elog(ERROR, "could not run the archive query");
 		}
+		write_estimates(&dw, true, 0, 0, 0);
 		if (dw.async != NULL)
 		{
 			PqWriter   *failed = NULL;
@@ -856,10 +997,28 @@ write_day(ArchiveCtx *ac, PendingDay *pd, List **begun)
 }
 
 /*
+ * Whether an error needs an operator, so that trying again cannot help: a
+ * path that is not what the archive expects (a file where a directory
+ * should be, a symbolic link, a name too long, a stray file in the way) or
+ * a permission the server lacks.  Everything else is worth another attempt:
+ * a full disk or too many open files (class 53), out of memory, I/O errors,
+ * lock timeouts, serialization failures and deadlocks.
+ */
+static bool
+needs_operator(int sqlerrcode)
+{
+	return sqlerrcode == ERRCODE_WRONG_OBJECT_TYPE ||
+		sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE ||
+		sqlerrcode == ERRCODE_NAME_TOO_LONG ||
+		sqlerrcode == ERRCODE_DUPLICATE_FILE;
+}
+
+/*
  * Write a day with up to ARCHIVE_ATTEMPTS attempts, each in its own
  * subtransaction (a failed attempt's .tmp files are deleted).  Returns true
  * with the files in *files, or false with the last error in *edata_out.
- * Query cancellation and shutdown are never retried.
+ * Query cancellation and shutdown are never retried, an error that needs an
+ * operator fails the day at once.
  */
 static bool
 write_day_retrying(ArchiveCtx *ac, PendingDay *pd, List **files, int *attempts,
@@ -910,7 +1069,7 @@ write_day_retrying(ArchiveCtx *ac, PendingDay *pd, List **files, int *attempts,
 		me_archive_discard_files(begun, pd->date_dir);
 		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_OPERATOR_INTERVENTION)
 			ReThrowError(edata);
-		if (attempt >= ARCHIVE_ATTEMPTS)
+		if (attempt >= ARCHIVE_ATTEMPTS || needs_operator(edata->sqlerrcode))
 		{
 			*edata_out = edata;
 			*failed_part = ac->cur_part ? pstrdup(ac->cur_part) : NULL;
@@ -1111,10 +1270,11 @@ record_day(ArchiveCtx *ac, PendingDay *pd)
 static void
 record_failure(ArchiveCtx *ac, DateADT day, const char *part, int attempts, ErrorData *edata)
 {
-	Oid			types[8] = {INT8OID, TEXTOID, DATEOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, TEXTOID};
-	Datum		args[8];
+	Oid			types[9] = {INT8OID, TEXTOID, DATEOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, TEXTOID, BOOLOID};
+	Datum		args[9];
 	const char *key = ac->layout == LAYOUT_BUCKET ? "meter_bucket" : "meter_id";
-	char		nulls[8];
+	char		nulls[9];
+	bool		for_operator = needs_operator(edata->sqlerrcode);
 
 	memset(nulls, ' ', sizeof(nulls));
 	args[0] = Int64GetDatum(ac->export_id);
@@ -1126,23 +1286,30 @@ record_failure(ArchiveCtx *ac, DateADT day, const char *part, int attempts, Erro
 	args[5] = Int32GetDatum(attempts);
 	args[6] = CStringGetTextDatum(unpack_sql_state(edata->sqlerrcode));
 	args[7] = CStringGetTextDatum(edata->message ? edata->message : "unknown error");
+	args[8] = BoolGetDatum(for_operator);
 	if (SPI_execute_with_args("WITH al AS (SELECT meter_etl.raise_alert('archive_failed', 'critical',"
-							  "   format('could not archive date %s of dataset \"%s\" after %s attempts: %s',"
-							  "          $3, $2, $6, $8),"
+							  "   CASE WHEN $9"
+							  "   THEN format('could not archive date %s of dataset \"%s\", an operator must fix the archive directory: %s',"
+							  "               $3, $2, $8)"
+							  "   ELSE format('could not archive date %s of dataset \"%s\" after %s attempts: %s',"
+							  "               $3, $2, $6, $8) END,"
 							  "   jsonb_build_object('export_id', $1, 'dataset', $2, 'day', $3,"
 							  "    'partition_key', $4, 'partition_value', $5, 'attempts', $6,"
-							  "    'sqlstate', $7, 'error', $8)) AS alert_id)"
+							  "    'sqlstate', $7, 'error', $8, 'needs_operator', $9)) AS alert_id)"
 							  " INSERT INTO meter_etl.archive_failure (export_id, dataset, day, partition_key,"
 							  "  partition_value, attempts, sqlstate, last_error, alert_id)"
 							  " SELECT $1, $2, $3, $4, $5, $6, $7, $8, al.alert_id FROM al",
-							  8, types, args, nulls, false, 0) != SPI_OK_INSERT)
+							  9, types, args, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not record the archive failure");
 	ereport(WARNING,
 			(errcode(edata->sqlerrcode),
 			 errmsg("could not archive date %s of dataset \"%s\": %s",
 					me_archive_date(day), ac->dataset_rel, edata->message),
-			 part ? errdetail("Writing partition %s=%s failed %d times.", key, part, attempts) :
-			 errdetail("The attempt failed %d times.", attempts),
+			 part ? errdetail_plural("Writing partition %s=%s failed %d time.",
+									 "Writing partition %s=%s failed %d times.", attempts, key, part, attempts) :
+			 errdetail_plural("The attempt failed %d time.", "The attempt failed %d times.", attempts, attempts),
+			 for_operator ?
+			 errhint("Retrying cannot help: fix the archive directory (the path or its permissions), then archive the date again; the failure is recorded in meter_etl.archive_failure and files archived earlier for that date are kept.") :
 			 errhint("The failure is recorded in meter_etl.archive_failure; files archived earlier for that date are kept.")));
 }
 
@@ -1188,14 +1355,32 @@ check_range(FunctionCallInfo fcinfo, DateADT *from, DateADT *to)
 				 errhint("Archive at most %d days per call.", ARCHIVE_MAX_DAYS)));
 }
 
-/* Insert the export row; returns its id. */
-static int64
-start_export(ArchiveCtx *ac, DateADT from, DateADT to)
+/*
+ * The snapshot every date of the call is read with, the calling statement's
+ * (the scans use the active snapshot, and the SPI queries run read-only),
+ * as a pg_snapshot.  It must be taken here, not by the INSERT that records
+ * it: that statement gets a newer snapshot, which would claim changes
+ * committed meanwhile as archived.
+ */
+static Datum
+read_snapshot(void)
 {
-	Oid			types[8] = {TEXTOID, DATEOID, DATEOID, TEXTOID, INT4OID, TEXTOID, INT4OID, BOOLOID};
-	Datum		args[8];
-	char		nulls[8];
+	LOCAL_FCINFO(fcinfo, 0);
+
+	InitFunctionCallInfoData(*fcinfo, NULL, 0, InvalidOid, NULL, NULL);
+	return pg_current_snapshot(fcinfo);
+}
+
+/* Insert the export row with the read snapshot; returns its id. */
+static int64
+start_export(ArchiveCtx *ac, DateADT from, DateADT to, Datum snapshot)
+{
+	Oid			types[9] = {TEXTOID, DATEOID, DATEOID, TEXTOID, INT4OID, TEXTOID, INT4OID, BOOLOID,
+		PG_SNAPSHOTOID};
+	Datum		args[9];
+	char		nulls[9];
 	bool		isnull;
+	bool		has_snapshot;
 
 	memset(nulls, ' ', sizeof(nulls));
 
@@ -1209,10 +1394,17 @@ start_export(ArchiveCtx *ac, DateADT from, DateADT to)
 	args[5] = CStringGetTextDatum(ac->codec_name);
 	args[6] = Int32GetDatum(ac->row_group_rows);
 	args[7] = BoolGetDatum(ac->line_numbers);
-	if (SPI_execute_with_args("INSERT INTO meter_etl.archive_export (dataset, from_date, to_date, layout,"
+	args[8] = snapshot;
+	/* a schema not yet updated from 0.1 has no snapshot to record */
+	has_snapshot = me_schema_has("archive_export", "snapshot");
+	if (SPI_execute_with_args(has_snapshot ?
+							  "INSERT INTO meter_etl.archive_export (dataset, from_date, to_date, layout,"
+							  " buckets, compression, row_group_rows, line_numbers, status, snapshot)"
+							  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'running', $9) RETURNING export_id" :
+							  "INSERT INTO meter_etl.archive_export (dataset, from_date, to_date, layout,"
 							  " buckets, compression, row_group_rows, line_numbers, status)"
 							  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'running') RETURNING export_id",
-							  8, types, args, nulls, false, 1) != SPI_OK_INSERT_RETURNING)
+							  has_snapshot ? 9 : 8, types, args, nulls, false, 1) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "could not record the archive export");
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
@@ -1247,6 +1439,7 @@ meter_etl_archive_parquet(PG_FUNCTION_ARGS)
 				to;
 	const char *partition_by;
 	char	   *dataset;
+	Datum		snapshot;
 	ErrorContextCallback errcb;
 	int			days_ok = 0,
 				days_failed = 0;
@@ -1297,8 +1490,9 @@ meter_etl_archive_parquet(PG_FUNCTION_ARGS)
 	(void) me_archive_resolve_dataset(dataset, true, &ac.root, &ac.dataset_dir, &ac.dataset_rel);
 
 	InitMaterializedSRF(fcinfo, 0);
+	snapshot = read_snapshot();
 	SPI_connect();
-	ac.export_id = start_export(&ac, from, to);
+	ac.export_id = start_export(&ac, from, to, snapshot);
 	load_channels(&ac);
 	load_meters(&ac);
 	ac.plan = prepare_read();

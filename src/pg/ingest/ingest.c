@@ -546,9 +546,10 @@ warn_no_readings(IngestState *is, const char *file_name, const MeReaderStats *st
 }
 
 /*
- * Record each meter's newest stored reading (freshness) and the span of
- * what this run stored per meter (what incremental detection recomputes):
- * two set-based statements per file.
+ * Record each meter's newest stored reading (freshness), the span of what
+ * this run stored per meter (what incremental detection recomputes) and the
+ * dates those spans cover (what the archive must write again): three
+ * set-based statements per file.
  */
 static void
 update_freshness(IngestState *is)
@@ -586,6 +587,16 @@ update_freshness(IngestState *is)
 							  " SELECT $4, u.k, u.a, u.b FROM unnest($1, $2, $3) AS u(k, a, b)",
 							  4, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not record the extent of the ingest");
+	/* the UTC dates of those spans: their archived files miss this run */
+	if (me_schema_has("archive_change", NULL) &&
+		SPI_execute_with_args("INSERT INTO meter_etl.archive_change (day, source)"
+							  " SELECT DISTINCT d.lo + g, 'ingest'"
+							  "   FROM (SELECT DISTINCT (u.a AT TIME ZONE 'UTC')::date AS lo,"
+							  "                         (u.b AT TIME ZONE 'UTC')::date AS hi"
+							  "           FROM unnest($2, $3) AS u(a, b)) d,"
+							  "        LATERAL pg_catalog.generate_series(0, d.hi - d.lo) AS g",
+							  4, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not record the dates the ingest changed");
 }
 
 /* Create the hash tables and buffers of a run. */

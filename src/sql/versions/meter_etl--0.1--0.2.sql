@@ -1097,3 +1097,269 @@ COMMENT ON COLUMN format_profile.date_format IS
   'Pattern of the date, e.g. DD/MON/YYYY: DD, D, MM, M, MON or MONTH (month name), YYYY, separated by - / . , or space; NULL reads dates by date_order. Overrides date_order; a time may follow as without it';
 COMMENT ON FUNCTION validate_profile() IS
   'Trigger: a format profile must load the way ingest will use it (units, zone, columns, date_format)';
+-- ======================================================================
+-- The archive follows late data, with the estimates (issue 17)
+-- ======================================================================
+-- Changes of the store (readings and estimates) are recorded per UTC date
+-- with their transaction, each export records the snapshot it read with,
+-- v_archive_coverage calls a date stale when its files miss a change,
+-- archive_recent() archives stale dates again (max_stale_days per call),
+-- and prune_history() bounds the log.  The files hold the estimates
+-- (schema version 2).  The new objects are the fresh script's, in the same
+-- words.
+ALTER TABLE archive_export ADD COLUMN snapshot pg_snapshot;
+COMMENT ON COLUMN archive_export.snapshot IS
+  'The snapshot every date of the call was read with: a change in archive_change whose transaction it does not see is missing from the files';
+
+-- Which archived dates miss a change of the store.  Every change to the
+-- readings or estimates of a UTC date (ingest, detection's flags and
+-- estimates, direct DML through reading) adds a row with the writing
+-- transaction's id; a date's files
+-- miss the change when the snapshot of the export that wrote them
+-- (archive_export.snapshot) does not see that transaction.  Comparing
+-- snapshots rather than clock times is exact for a change that commits
+-- while an archive is reading: its clock time is earlier, its commit later.
+CREATE TABLE archive_change (
+    day        date NOT NULL,
+    xid        xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id(),
+    source     text NOT NULL CHECK (source IN ('ingest', 'reading', 'estimate')),
+    changed_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
+);
+CREATE INDEX archive_change_day_idx ON archive_change (day);
+COMMENT ON TABLE archive_change IS
+  'Changes to the store per UTC date (ingest, reading DML such as detection''s flags, estimates), with the writing transaction: an archived date whose export snapshot does not see one is stale; prune_history() removes changes every archive has seen';
+COMMENT ON COLUMN archive_change.source IS
+  'ingest (readings stored by ingest), reading (INSERT, UPDATE or DELETE through meter_etl.reading), estimate (the same on meter_etl.estimate)';
+
+-- Statement triggers on reading and estimate record the dates a statement
+-- touched (ingest writes without triggers and records its dates itself).
+-- A transition table may serve one event only, hence three triggers a
+-- table on one function.
+CREATE FUNCTION archive_note_change()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = meter_etl, pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    INSERT INTO meter_etl.archive_change (day, source)
+    SELECT DISTINCT (n.ts AT TIME ZONE 'UTC')::date, TG_TABLE_NAME FROM new_rows n;
+  ELSIF TG_OP = 'UPDATE' THEN
+    INSERT INTO meter_etl.archive_change (day, source)
+    SELECT (n.ts AT TIME ZONE 'UTC')::date, TG_TABLE_NAME FROM new_rows n
+    UNION
+    SELECT (o.ts AT TIME ZONE 'UTC')::date, TG_TABLE_NAME FROM old_rows o;
+  ELSE
+    INSERT INTO meter_etl.archive_change (day, source)
+    SELECT DISTINCT (o.ts AT TIME ZONE 'UTC')::date, TG_TABLE_NAME FROM old_rows o;
+  END IF;
+  RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION archive_note_change() IS
+  'AFTER statement trigger on meter_etl.reading and meter_etl.estimate: records the UTC dates the statement changed in meter_etl.archive_change';
+
+CREATE TRIGGER reading_archive_insert AFTER INSERT ON reading
+  REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION archive_note_change();
+CREATE TRIGGER reading_archive_update AFTER UPDATE ON reading
+  REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION archive_note_change();
+CREATE TRIGGER reading_archive_delete AFTER DELETE ON reading
+  REFERENCING OLD TABLE AS old_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION archive_note_change();
+CREATE TRIGGER estimate_archive_insert AFTER INSERT ON estimate
+  REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION archive_note_change();
+CREATE TRIGGER estimate_archive_update AFTER UPDATE ON estimate
+  REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION archive_note_change();
+CREATE TRIGGER estimate_archive_delete AFTER DELETE ON estimate
+  REFERENCING OLD TABLE AS old_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION archive_note_change();
+
+SELECT pg_catalog.pg_extension_config_dump('archive_change', '');
+
+CREATE OR REPLACE VIEW v_archive_coverage AS
+WITH files AS (
+  SELECT m.dataset, m.day, min(m.partition_key) AS partition_key,
+         count(*) AS files, sum(m.rows) AS rows, sum(m.bytes) AS bytes,
+         sum(m.meters) AS meters, min(m.min_ts) AS min_ts, max(m.max_ts) AS max_ts,
+         max(m.export_id) AS export_id, max(m.written_at) AS written_at,
+         max(m.schema_version) AS schema_version
+    FROM archive_manifest m
+   GROUP BY m.dataset, m.day
+), missed AS (
+  -- the newest change of the store the date's files miss: its transaction is
+  -- not in the export's snapshot, or it happened after the export finished
+  -- (which also holds after a restore into a cluster with other transaction
+  -- ids); an export without a snapshot (written by 0.1) misses every change
+  SELECT fi.dataset, fi.day, max(c.changed_at) AS store_changed_at
+    FROM files fi
+    LEFT JOIN archive_export e ON e.export_id = fi.export_id
+    JOIN archive_change c ON c.day = fi.day
+   WHERE e.snapshot IS NULL OR e.finished_at IS NULL OR c.changed_at > e.finished_at
+      OR NOT pg_visible_in_snapshot(c.xid, e.snapshot)
+   GROUP BY fi.dataset, fi.day
+), fails AS (
+  SELECT f.dataset, f.day, count(*) AS open_failures, max(f.failed_at) AS last_failure
+    FROM archive_failure f
+   WHERE f.resolved_at IS NULL
+   GROUP BY f.dataset, f.day
+), store_days AS (
+  -- daily partitions of the clean store that hold (or may hold) rows
+  SELECT p.day FROM reading_partition p WHERE p.reltuples <> 0
+)
+SELECT coalesce(fi.dataset, fa.dataset) AS dataset,
+       coalesce(fi.day, fa.day) AS day,
+       CASE WHEN fi.files IS NULL THEN 'failed'
+            WHEN fa.open_failures IS NOT NULL OR mi.store_changed_at IS NOT NULL THEN 'stale'
+            ELSE 'archived' END AS status,
+       fi.partition_key, coalesce(fi.files, 0) AS files, coalesce(fi.rows, 0) AS rows,
+       coalesce(fi.bytes, 0) AS bytes, fi.meters, fi.min_ts, fi.max_ts,
+       fi.export_id, fi.written_at, fi.schema_version,
+       coalesce(fa.open_failures, 0) AS open_failures, fa.last_failure,
+       mi.store_changed_at
+  FROM files fi
+  FULL JOIN fails fa ON fa.dataset = fi.dataset AND fa.day = fi.day
+  LEFT JOIN missed mi ON mi.dataset = fi.dataset AND mi.day = fi.day
+UNION ALL
+SELECT NULL, s.day, 'not_archived', NULL, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL, NULL
+  FROM store_days s
+ WHERE NOT EXISTS (SELECT 1 FROM archive_manifest m WHERE m.day = s.day)
+   AND NOT EXISTS (SELECT 1 FROM archive_failure f WHERE f.day = s.day AND f.resolved_at IS NULL);
+COMMENT ON VIEW v_archive_coverage IS
+  'Per dataset and UTC date: archived (files, rows, bytes, time span, export), failed (open failures, nothing archived), stale (older files kept after a failure, or the store changed since: store_changed_at, the newest change the files miss); not_archived for days of the clean store without any archive';
+COMMENT ON COLUMN v_archive_coverage.store_changed_at IS
+  'The newest change of the store (meter_etl.archive_change) the date''s files do not hold; NULL when they hold every change';
+
+-- the files hold the estimates too (schema version 2)
+COMMENT ON COLUMN archive_manifest.schema_version IS 'Layout of the columns (1: meter_id, channel, ts, kw, quality_flags, estimated, file_id, line_no; 2: the same plus method, with the estimates)';
+COMMENT ON FUNCTION archive_parquet(date, date, integer, text, text, text, integer, boolean) IS
+  'Archive the readings and estimates of UTC dates as Parquet under meter_etl.archive_dir (hive layout date=/meter_bucket= or date=/meter_id=); files replace a date''s earlier ones when the transaction commits';
+
+-- a new argument (max_stale_days): a new signature
+DROP FUNCTION archive_recent(integer, integer, text, integer, text);
+CREATE FUNCTION archive_recent(days integer DEFAULT 2,
+                               catch_up integer DEFAULT 7,
+                               dataset text DEFAULT '',
+                               buckets integer DEFAULT NULL,
+                               partition_by text DEFAULT 'meter_bucket',
+                               max_stale_days integer DEFAULT 7)
+RETURNS TABLE (day date, status text, files integer, rows bigint, bytes bigint, export_id bigint)
+LANGUAGE plpgsql VOLATILE
+SET search_path = meter_etl, pg_catalog, pg_temp
+AS $$
+DECLARE
+  -- UTC dates, like the store's partitions and the archive's date= keys
+  v_today date := (now() AT TIME ZONE 'UTC')::date;
+  v_from  date;
+  v_due   record;
+  v_has   boolean;
+  v_done  integer := 0;
+  v_days  date[] := '{}';
+BEGIN
+  IF days IS NULL OR catch_up IS NULL OR max_stale_days IS NULL THEN
+    RAISE EXCEPTION 'days, catch_up and max_stale_days must not be null'
+      USING ERRCODE = 'null_value_not_allowed';
+  ELSIF days < 1 THEN
+    RAISE EXCEPTION 'days must be at least 1, not %', days
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'days is how many of the last complete UTC days are archived again.';
+  ELSIF catch_up < 0 THEN
+    RAISE EXCEPTION 'catch_up must not be negative, not %', catch_up
+      USING ERRCODE = 'invalid_parameter_value';
+  ELSIF max_stale_days < 1 THEN
+    RAISE EXCEPTION 'max_stale_days must be at least 1, not %', max_stale_days
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Stale dates left over are archived by the next call, oldest first.';
+  END IF;
+  v_from := v_today - days;
+  -- older days that are due, oldest first, at most catch_up per call: an
+  -- open failure, or readings never archived (the job did not run then)
+  FOR v_due IN
+    SELECT d, min(part) AS part FROM (
+      SELECT f.day AS d, NULL::text AS part FROM archive_failure f
+       WHERE f.dataset = archive_recent.dataset AND f.resolved_at IS NULL AND f.day < v_from
+      UNION ALL
+      SELECT p.day, p.part::text FROM reading_partition p WHERE p.day < v_from
+      UNION ALL
+      -- stray rows of days without a partition (the default partition is small);
+      -- v_from is a UTC date, whatever the session's time zone
+      SELECT DISTINCT (r.ts AT TIME ZONE 'UTC')::date, NULL FROM reading_default r
+       WHERE r.ts < (v_from::timestamp AT TIME ZONE 'UTC')) cand
+     WHERE NOT EXISTS (SELECT 1 FROM archive_manifest m
+                        WHERE m.dataset = archive_recent.dataset AND m.day = cand.d)
+        OR EXISTS (SELECT 1 FROM archive_failure f
+                    WHERE f.dataset = archive_recent.dataset AND f.day = cand.d AND f.resolved_at IS NULL)
+     GROUP BY d ORDER BY d
+  LOOP
+    EXIT WHEN v_done >= catch_up;
+    v_has := true;
+    IF v_due.part IS NOT NULL THEN   -- an empty partition is not due
+      EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s)', v_due.part) INTO v_has;
+    END IF;
+    CONTINUE WHEN NOT v_has;
+    RETURN QUERY SELECT * FROM archive_parquet(v_due.d, v_due.d, buckets, partition_by, dataset);
+    v_days := v_days || v_due.d;
+    v_done := v_done + 1;
+  END LOOP;
+  -- archived days whose files miss later changes of the store (late
+  -- readings, new detection results), oldest first, at most max_stale_days
+  -- per call: the rest wait for the next call.  A day whose readings are
+  -- gone (its partition dropped) keeps its files and is not due.
+  v_done := 0;
+  FOR v_due IN
+    SELECT c.day AS d FROM v_archive_coverage c
+     WHERE c.dataset = archive_recent.dataset AND c.store_changed_at IS NOT NULL
+       AND c.day < v_from AND c.day <> ALL (v_days)
+     ORDER BY c.day
+  LOOP
+    EXIT WHEN v_done >= max_stale_days;
+    CONTINUE WHEN NOT EXISTS (SELECT 1 FROM reading r
+                               WHERE r.ts >= (v_due.d::timestamp AT TIME ZONE 'UTC')
+                                 AND r.ts < ((v_due.d + 1)::timestamp AT TIME ZONE 'UTC'));
+    RETURN QUERY SELECT * FROM archive_parquet(v_due.d, v_due.d, buckets, partition_by, dataset);
+    v_done := v_done + 1;
+  END LOOP;
+  -- the last complete days again: late readings and detection results since
+  -- the last run replace those days' files
+  RETURN QUERY SELECT * FROM archive_parquet(v_from, v_today - 1, buckets, partition_by, dataset);
+END
+$$;
+COMMENT ON FUNCTION archive_recent(integer, integer, text, integer, text, integer) IS
+  'Archive the last complete UTC days again, plus up to catch_up older days that failed or were never archived and up to max_stale_days older archived days whose files miss later changes of the store (oldest first)';
+
+CREATE OR REPLACE FUNCTION prune_history()
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = meter_etl, pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_keep interval := make_interval(days => coalesce(current_setting('meter_etl.run_history_days', true), '30')::integer);
+  v_n    integer;
+BEGIN
+  DELETE FROM meter_etl.pipeline_run
+   WHERE finished_at < clock_timestamp() - v_keep AND status <> 'running';
+  GET DIAGNOSTICS v_n = ROW_COUNT;
+  -- changes of the store every archive of their date holds (the test of
+  -- v_archive_coverage): a date archived later reads the store whole.  The
+  -- age keeps the changes an archive still reading might not see.
+  DELETE FROM meter_etl.archive_change c
+   WHERE c.changed_at < clock_timestamp() - v_keep
+     AND NOT EXISTS (SELECT 1 FROM meter_etl.archive_manifest m
+                       LEFT JOIN meter_etl.archive_export e ON e.export_id = m.export_id
+                      WHERE m.day = c.day
+                        AND (e.snapshot IS NULL OR e.finished_at IS NULL OR c.changed_at > e.finished_at
+                             OR NOT pg_catalog.pg_visible_in_snapshot(c.xid, e.snapshot)));
+  RETURN v_n;
+END
+$$;
+COMMENT ON FUNCTION prune_history() IS
+  'Delete pipeline run history older than meter_etl.run_history_days, and changes of the store as old that every archive holds (run_pipeline calls it); returns the pipeline runs deleted';
+
+-- privileges as 90_roles.sql gives them
+REVOKE ALL ON FUNCTION archive_recent(integer, integer, text, integer, text, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION archive_note_change() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION archive_recent(integer, integer, text, integer, text, integer), archive_note_change() TO meter_etl_admin;
+GRANT SELECT, INSERT, UPDATE, DELETE ON archive_change TO meter_etl_admin;
