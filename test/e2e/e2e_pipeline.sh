@@ -128,9 +128,14 @@ if q postgres "SELECT 1 FROM pg_available_extensions WHERE name = 'pg_cron'" | g
   mkdir -p "$WORK/archive" && chmod 777 "$WORK/archive"
   cmd=$(q postgres "SELECT command FROM cron.job WHERE jobname = 'meter_etl_archive'")
   PGOPTIONS="-c meter_etl.archive_dir=$WORK/archive" q postgres "$cmd" >/dev/null
-  check "the archive job archived every day of the file" "t" \
+  check "the archive job archived every day of the file (readings and estimates)" "t" \
     "$(q postgres "SELECT count(*) > 0 AND bool_and(m.rows = (SELECT count(*) FROM meter_etl.reading r
-                                                      WHERE r.ts >= m.day AND r.ts < m.day + 1))
+                                                      WHERE r.ts >= m.day AND r.ts < m.day + 1)
+                                            + (SELECT count(*) FROM meter_etl.estimate e
+                                                WHERE e.ts >= m.day AND e.ts < m.day + 1
+                                                  AND NOT EXISTS (SELECT 1 FROM meter_etl.reading r
+                                                                   WHERE r.meter_key = e.meter_key AND r.channel_id = e.channel_id
+                                                                     AND r.ts = e.ts)))
                      FROM (SELECT day, sum(rows) AS rows FROM meter_etl.archive_manifest GROUP BY day) m")"
   check "... and every day with readings has files" "0" \
     "$(q postgres "SELECT count(*) FROM (SELECT DISTINCT (ts AT TIME ZONE 'UTC')::date AS d FROM meter_etl.reading) r
