@@ -73,7 +73,7 @@ SELECT count(*) = :quarantine_before AS quarantine_same FROM meter_etl.quarantin
 -- duplicates, different values are duplicate_conflict (the first value stays)
 SELECT meter_etl.stage('overlap.csv', convert_to(E'meter_id,timestamp,value,unit\nA1,2024-01-01T00:00:00Z,1,kW\nA1,2024-01-01T00:15:00Z,5,kW\nA1,2024-01-01T00:30:00Z,3,kW\n', 'UTF8')) AS ov \gset
 SELECT readings_read, rows_clean, rows_quarantined, rows_duplicate, quarantined_by_reason FROM meter_etl.ingest(:ov);
-SELECT line_no, reason, meter_id, value_raw, detail FROM meter_etl.quarantine WHERE file_id = :ov;
+SELECT line_no, reason, meter_id, value_raw, detail, raw_line FROM meter_etl.quarantine WHERE file_id = :ov;
 SELECT ts, kw, file_id = :ov AS from_overlap FROM meter_etl.v_reading WHERE meter_id = 'A1' ORDER BY ts;
 
 -- small batches: duplicates and conflicts across batch boundaries are found too

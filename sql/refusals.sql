@@ -43,3 +43,14 @@ SELECT * FROM meter_etl.peak_periods('2024-01-01', '2024-01-02', time_zone => 'M
 SELECT * FROM meter_etl.peak_periods('2024-01-01', '2024-01-02', per_day => NULL);
 -- and the right call on an empty store is an empty answer
 SELECT count(*) FROM meter_etl.peak_periods('2024-01-01', '2024-01-02', time_zone => 'Europe/London');
+
+-- detect() and detect_faulty_meters() without a range: yesterday, midnight
+-- to midnight in the session's TimeZone; a NULL given is still an error
+SET timezone = 'Europe/London';
+SELECT from_ts = date_trunc('day', now()) - interval '1 day' AS from_yesterday,
+       to_ts = date_trunc('day', now()) AS to_today, status
+  FROM meter_etl.detect();
+SELECT count(*) AS episodes FROM meter_etl.detect_faulty_meters();
+SELECT meter_etl.detect(NULL);
+SELECT count(*) FROM meter_etl.detect_faulty_meters(to_ts => NULL);
+RESET timezone;

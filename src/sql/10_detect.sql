@@ -55,7 +55,9 @@ SET search_path = meter_etl, pg_catalog, pg_temp;
 COMMENT ON FUNCTION rolling_outliers_array(double precision[], text, integer, boolean, double precision, integer, double precision, text, boolean) IS
   'rolling_outliers() on any series of values in order (NULL = missing); ord is the 1-based position in kw';
 
-CREATE FUNCTION detect_faulty_meters(from_ts timestamptz, to_ts timestamptz, meters text[] DEFAULT NULL,
+CREATE FUNCTION detect_faulty_meters(from_ts timestamptz DEFAULT pg_catalog.date_trunc('day', pg_catalog.now()) - interval '1 day',
+                                     to_ts timestamptz DEFAULT pg_catalog.date_trunc('day', pg_catalog.now()),
+                                     meters text[] DEFAULT NULL,
                                      kinds text[] DEFAULT NULL, history interval DEFAULT '@ME_DEFAULT_HISTORY_DAYS@ days',
                                      stuck_zero_min interval DEFAULT '@ME_DEFAULT_STUCK_ZERO_MIN_S@ s',
                                      flatline_min interval DEFAULT '@ME_DEFAULT_FLATLINE_MIN_S@ s',
@@ -72,7 +74,7 @@ AS 'MODULE_PATHNAME', 'meter_etl_detect_faulty_meters'
 LANGUAGE C STABLE
 SET search_path = meter_etl, pg_catalog, pg_temp;
 COMMENT ON FUNCTION detect_faulty_meters(timestamptz, timestamptz, text[], text[], interval, interval, interval, integer, double precision, double precision, integer, interval, integer, integer) IS
-  'Faulty-meter episodes overlapping [from_ts, to_ts): stuck_zero, flatline, level_shift (daily energy divided by the fleet''s level, against the same weekday of the previous 4 weeks, robust z; ongoing, or lasting shift_persist_days) and offline, judged with history before from_ts; and usage_anomaly, a shift that ended sooner (reported, not a fault)';
+  'Faulty-meter episodes overlapping [from_ts, to_ts): stuck_zero, flatline, level_shift (daily energy divided by the fleet''s level, against the same weekday of the previous 4 weeks, robust z; ongoing, or lasting shift_persist_days) and offline, judged with history before from_ts; and usage_anomaly, a shift that ended sooner (reported, not a fault); without a range: yesterday (midnight to midnight in the session''s TimeZone)';
 
 CREATE FUNCTION detect_faulty_meters_array(ts timestamptz[], kw double precision[], step interval DEFAULT '15 minutes',
                                      kinds text[] DEFAULT NULL, time_zone text DEFAULT 'UTC',
@@ -741,7 +743,11 @@ $$;
 COMMENT ON FUNCTION detect_apply(bigint, timestamptz, timestamptz, integer[]) IS
   'Internal: apply what detect_compute() found for one range to reading flags, estimate, gap, fault, meter_day and meter_status, set-based, raising alerts';
 
-CREATE FUNCTION detect(from_ts timestamptz, to_ts timestamptz, meters text[] DEFAULT NULL)
+-- without a range: yesterday, midnight to midnight in the session's TimeZone
+-- (the last complete day; what a nightly job detects)
+CREATE FUNCTION detect(from_ts timestamptz DEFAULT pg_catalog.date_trunc('day', pg_catalog.now()) - interval '1 day',
+                       to_ts timestamptz DEFAULT pg_catalog.date_trunc('day', pg_catalog.now()),
+                       meters text[] DEFAULT NULL)
 RETURNS detect_run
 LANGUAGE plpgsql VOLATILE
 SET search_path = meter_etl, pg_catalog, pg_temp
@@ -779,7 +785,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION detect(timestamptz, timestamptz, text[]) IS
-  'Batch detection for [from_ts, to_ts) over the fleet (or the given meters): outlier and suspect_meter flags on readings, estimates, gaps, fault episodes, meter_status and alerts (NOTIFY meter_etl_alert). Idempotent.';
+  'Batch detection for [from_ts, to_ts) over the fleet (or the given meters): outlier and suspect_meter flags on readings, estimates, gaps, fault episodes, meter_status and alerts (NOTIFY meter_etl_alert). Idempotent; any order of runs stores what one run over their union stores. Without a range: yesterday (midnight to midnight in the session''s TimeZone)';
 
 CREATE FUNCTION detect_pending(max_runs integer DEFAULT NULL)
 RETURNS detect_run

@@ -128,6 +128,10 @@ if [ -d "$REAL" ]; then
     "$(real au_vic_meter_exports/example-03-vic-ausnetservices-email-16122014-NEM12.csv)"
   check "NEM12 conflicts are the Jemena days" "144" \
     "$(q "SELECT count(*) FROM meter_etl.quarantine q JOIN meter_etl.raw_file f USING (file_id) WHERE f.file_name LIKE '%NEM12%' AND q.reason = 'duplicate_conflict' AND q.ts >= '2014-06-30 14:00+00' AND q.ts < '2014-07-03 14:00+00'")"
+  check "NEM12 conflicts carry their raw line, a 300 record of those days (#18)" "144" \
+    "$(q "SELECT count(*) FROM meter_etl.quarantine q JOIN meter_etl.raw_file f USING (file_id)
+           WHERE f.file_name LIKE '%NEM12%' AND q.reason = 'duplicate_conflict'
+             AND q.raw_line = meter_etl.raw_line(q.file_id, q.line_no) AND q.raw_line LIKE '300,2014070%'")"
   check "narrow (Red Energy, no final newline)" "format=au_interval_csv read=8 clean=8 quarantined=0 duplicate=0" \
     "$(real au_vic_meter_exports/example-02-vic-redenergy-email-04022014.csv)"
   pecan=$(real pecan_15min/15minute_data_austin.csv 2>/dev/null || real pecan_austin_15min/15minute_data_austin.csv)

@@ -89,6 +89,9 @@ typedef struct IngestState
 	int64		rows_duplicate;
 	int64		rows_quarantined;
 	int64		by_reason[ME_R__COUNT];
+	int64	   *conflict_lines; /* lines of duplicate_conflict rows, for raw_line */
+	int			nconflict;
+	int			conflict_cap;
 	int64		size;			/* raw file bytes, for progress */
 	MeRawIdentity raw;			/* what the stored chunks must hash to */
 	MeterEntry *last_meter;		/* files come in meter order: skip the hash */
@@ -222,6 +225,84 @@ flush_quarantine(IngestState *is)
 /* ------------------------------------------------------------ batches */
 
 /*
+ * A conflict is found in the store, long after its line left the reader's
+ * buffers: keep its line number, the line is fetched at the end.
+ */
+static void
+remember_conflict(IngestState *is, int64 line_no)
+{
+	if (is->nconflict == is->conflict_cap)
+	{
+		is->conflict_cap = is->conflict_cap ? is->conflict_cap * 2 : 64;
+		is->conflict_lines = is->conflict_lines ?
+			repalloc(is->conflict_lines, sizeof(int64) * is->conflict_cap) :
+			MemoryContextAlloc(TopTransactionContext, sizeof(int64) * is->conflict_cap);
+	}
+	is->conflict_lines[is->nconflict++] = line_no;
+}
+
+/* Lines found by me_raw_lines, gathered as text for one UPDATE. */
+typedef struct ConflictLines
+{
+	ArrayBuildState *nos;
+	ArrayBuildState *texts;
+} ConflictLines;
+
+static void
+gather_line(void *arg, int64 line_no, const char *line, size_t len)
+{
+	ConflictLines *cl = arg;
+
+	/* as the other quarantine rows: the first 2 kB of a line is plenty */
+	cl->nos = accumArrayResult(cl->nos, Int64GetDatum(line_no), false, INT8OID, CurrentMemoryContext);
+	cl->texts = accumArrayResult(cl->texts,
+								 CStringGetTextDatum(me_sanitize_text(line, Min(len, (size_t) 2048))),
+								 false, TEXTOID, CurrentMemoryContext);
+}
+
+static int
+cmp_int64(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * Give the duplicate_conflict rows of this run their raw line, as every
+ * quarantine row has: one more pass over the raw chunks, only when the file
+ * had conflicts.
+ */
+static void
+fill_conflict_lines(IngestState *is)
+{
+	ConflictLines cl = {NULL, NULL};
+	int			n = 0;
+	Oid			types[3] = {INT8ARRAYOID, TEXTARRAYOID, INT8OID};
+	Datum		args[3];
+
+	if (is->nconflict == 0)
+		return;
+	qsort(is->conflict_lines, is->nconflict, sizeof(int64), cmp_int64);
+	for (int i = 0; i < is->nconflict; i++)
+		if (n == 0 || is->conflict_lines[i] != is->conflict_lines[n - 1])
+			is->conflict_lines[n++] = is->conflict_lines[i];
+	me_raw_lines(is->file_id, is->conflict_lines, n, gather_line, &cl);
+	if (cl.nos == NULL)
+		return;
+	args[0] = makeArrayResult(cl.nos, CurrentMemoryContext);
+	args[1] = makeArrayResult(cl.texts, CurrentMemoryContext);
+	args[2] = Int64GetDatum(is->run_id);
+	if (SPI_execute_with_args("UPDATE meter_etl.quarantine q SET raw_line = u.line"
+							  " FROM unnest($1, $2) AS u(line_no, line)"
+							  " WHERE q.run_id = $3 AND q.line_no = u.line_no"
+							  " AND q.reason = 'duplicate_conflict' AND q.raw_line IS NULL",
+							  3, types, args, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not give the duplicate_conflict rows their lines");
+}
+
+/*
  * Store the first n readings of the batch; conflicts become quarantine
  * rows.  Readings after the first n move to the front of the next batch.
  */
@@ -272,6 +353,7 @@ flush_rows(IngestState *is, int n)
 			q->source = "ingest";
 			q->run_id = is->run_id;
 			MemoryContextSwitchTo(old);
+			remember_conflict(is, r->line_no);
 			is->rows_quarantined++;
 			is->by_reason[ME_R_DUPLICATE_CONFLICT]++;
 		}
@@ -848,6 +930,7 @@ meter_etl_ingest(PG_FUNCTION_ARGS)
 	}
 	flush_batch(&is);
 	me_store_end(is.store);
+	fill_conflict_lines(&is);
 	pgstat_progress_end_command();
 	update_freshness(&is);
 	finish_run(&is, &stats);

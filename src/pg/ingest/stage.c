@@ -361,30 +361,28 @@ meter_etl_stage_server_file(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(file_id);
 }
 
-/* SQL: raw_line(file_id, line_no): one physical line of a raw file. */
-Datum
-meter_etl_raw_line(PG_FUNCTION_ARGS)
+/*
+ * One pass over the raw chunks of file_id for the physical lines want[0..n)
+ * (ascending, unique; lines are numbered from 1): emit(arg, line_no, text,
+ * len) for each one found, its text as stored (a line cut by a chunk
+ * boundary is joined).  Lines past the end are not emitted.
+ */
+void
+me_raw_lines(int64 file_id, const int64 *want, int n, MeRawLineFn emit, void *arg)
 {
-	int64		file_id = PG_GETARG_INT64(0);
-	int64		want = PG_GETARG_INT64(1);
 	int64		line = 1;
+	int			k = 0;
 	bool		after_cr = false;
-	bool		found = false;
-	StringInfoData out;
+	StringInfoData cur;
 	MeChunkReader cr;
 	const char *data;
 	size_t		len;
 
-	if (want < 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("line_no must be positive"),
-				 errhint("Lines are numbered from 1, the header included.")));
-	initStringInfo(&out);
-	SPI_connect();
-	me_raw_file_must_exist(file_id);
+	if (n <= 0)
+		return;
+	initStringInfo(&cur);
 	me_chunks_open(&cr, file_id);
-	while (!found && me_chunks_next(&cr, &data, &len))
+	while (k < n && me_chunks_next(&cr, &data, &len))
 	{
 		const char *p = data;
 		const char *end = data + len;
@@ -393,17 +391,21 @@ meter_etl_raw_line(PG_FUNCTION_ARGS)
 		if (after_cr && p < end && *p == '\n')
 			p++;				/* the LF of a CRLF cut by the chunk boundary */
 		after_cr = false;
-		while (p < end && !found)
+		while (p < end && k < n)
 		{
 			const char *eol = me_find_eol(p, end);
 			const char *stop = eol ? eol : end;
 
-			if (line == want)
-				appendBinaryStringInfo(&out, p, stop - p);
+			if (line == want[k])
+				appendBinaryStringInfo(&cur, p, stop - p);
 			if (eol == NULL)
-				break;
-			if (line == want)
-				found = true;
+				break;			/* the line goes on in the next chunk */
+			if (line == want[k])
+			{
+				emit(arg, line, cur.data, cur.len);
+				resetStringInfo(&cur);
+				k++;
+			}
 			line++;
 			p = eol + 1;
 			if (*eol == '\r' && p < end && *p == '\n')
@@ -412,9 +414,39 @@ meter_etl_raw_line(PG_FUNCTION_ARGS)
 				after_cr = true;
 		}
 	}
+	/* the last line of a file without a newline at its end */
+	if (k < n && line == want[k] && cur.len > 0)
+		emit(arg, line, cur.data, cur.len);
 	me_chunks_close(&cr);
+	pfree(cur.data);
+}
+
+/* raw_line's catch: the one line asked for. */
+static void
+keep_line(void *arg, int64 line_no, const char *line, size_t len)
+{
+	(void) line_no;
+	*(text **) arg = cstring_to_text(me_sanitize_text(line, len));
+}
+
+/* SQL: raw_line(file_id, line_no): one physical line of a raw file. */
+Datum
+meter_etl_raw_line(PG_FUNCTION_ARGS)
+{
+	int64		file_id = PG_GETARG_INT64(0);
+	int64		want = PG_GETARG_INT64(1);
+	text	   *found = NULL;
+
+	if (want < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("line_no must be positive"),
+				 errhint("Lines are numbered from 1, the header included.")));
+	SPI_connect();
+	me_raw_file_must_exist(file_id);
+	me_raw_lines(file_id, &want, 1, keep_line, &found);
 	SPI_finish();
-	if (!found && (line != want || out.len == 0))
+	if (found == NULL)
 		PG_RETURN_NULL();
-	PG_RETURN_TEXT_P(cstring_to_text(me_sanitize_text(out.data, out.len)));
+	PG_RETURN_TEXT_P(found);
 }

@@ -38,6 +38,8 @@ extern void me_chunks_drain(MeChunkReader *cr);
 extern void me_chunks_verify(const MeChunkReader *cr, const MeRawIdentity *id);
 extern void me_chunks_close(MeChunkReader *cr);
 extern void me_raw_file_must_exist(int64 file_id);
+typedef void (*MeRawLineFn) (void *arg, int64 line_no, const char *text, size_t len);
+extern void me_raw_lines(int64 file_id, const int64 *want, int n, MeRawLineFn emit, void *arg);
 extern void me_resolve_dir_setting(const char *name, const char *value, const char *purpose,
 								   char *root);
 extern void me_inbox_resolve_dir(char *root);

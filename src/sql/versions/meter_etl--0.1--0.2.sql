@@ -606,7 +606,9 @@ COMMENT ON FUNCTION fleet_levels(timestamptz, timestamptz, timestamptz, integer)
 DROP FUNCTION detect_faulty_meters(timestamptz, timestamptz, text[], text[], interval, interval, interval, integer, double precision, double precision, integer, interval);
 DROP FUNCTION detect_faulty_meters_array(timestamptz[], double precision[], interval, text[], text, interval, interval, integer, double precision, double precision, integer, interval);
 DROP FUNCTION detect_compute(timestamptz, timestamptz, integer[]);
-CREATE FUNCTION detect_faulty_meters(from_ts timestamptz, to_ts timestamptz, meters text[] DEFAULT NULL,
+CREATE FUNCTION detect_faulty_meters(from_ts timestamptz DEFAULT pg_catalog.date_trunc('day', pg_catalog.now()) - interval '1 day',
+                                     to_ts timestamptz DEFAULT pg_catalog.date_trunc('day', pg_catalog.now()),
+                                     meters text[] DEFAULT NULL,
                                      kinds text[] DEFAULT NULL, history interval DEFAULT '28 days',
                                      stuck_zero_min interval DEFAULT '28800 s',
                                      flatline_min interval DEFAULT '28800 s',
@@ -623,7 +625,7 @@ AS 'MODULE_PATHNAME', 'meter_etl_detect_faulty_meters'
 LANGUAGE C STABLE
 SET search_path = meter_etl, pg_catalog, pg_temp;
 COMMENT ON FUNCTION detect_faulty_meters(timestamptz, timestamptz, text[], text[], interval, interval, interval, integer, double precision, double precision, integer, interval, integer, integer) IS
-  'Faulty-meter episodes overlapping [from_ts, to_ts): stuck_zero, flatline, level_shift (daily energy divided by the fleet''s level, against the same weekday of the previous 4 weeks, robust z; ongoing, or lasting shift_persist_days) and offline, judged with history before from_ts; and usage_anomaly, a shift that ended sooner (reported, not a fault)';
+  'Faulty-meter episodes overlapping [from_ts, to_ts): stuck_zero, flatline, level_shift (daily energy divided by the fleet''s level, against the same weekday of the previous 4 weeks, robust z; ongoing, or lasting shift_persist_days) and offline, judged with history before from_ts; and usage_anomaly, a shift that ended sooner (reported, not a fault); without a range: yesterday (midnight to midnight in the session''s TimeZone)';
 
 CREATE FUNCTION detect_faulty_meters_array(ts timestamptz[], kw double precision[], step interval DEFAULT '15 minutes',
                                      kinds text[] DEFAULT NULL, time_zone text DEFAULT 'UTC',
@@ -1085,6 +1087,50 @@ GRANT EXECUTE ON FUNCTION detect_faulty_meters_array(timestamptz[], double preci
   TO meter_etl_reader;
 GRANT SELECT, INSERT, UPDATE, DELETE ON v_usage_anomaly TO meter_etl_admin;
 GRANT SELECT ON v_usage_anomaly TO meter_etl_reader;
+
+-- detect() without a range: yesterday
+CREATE OR REPLACE FUNCTION detect(from_ts timestamptz DEFAULT pg_catalog.date_trunc('day', pg_catalog.now()) - interval '1 day',
+                       to_ts timestamptz DEFAULT pg_catalog.date_trunc('day', pg_catalog.now()),
+                       meters text[] DEFAULT NULL)
+RETURNS detect_run
+LANGUAGE plpgsql VOLATILE
+SET search_path = meter_etl, pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_keys integer[];
+  v_bad  text;
+  v_run  meter_etl.detect_run;
+BEGIN
+  IF from_ts IS NULL OR to_ts IS NULL THEN
+    RAISE EXCEPTION 'from_ts and to_ts must not be null' USING ERRCODE = 'null_value_not_allowed';
+  END IF;
+  IF from_ts >= to_ts THEN
+    RAISE EXCEPTION 'from_ts must be earlier than to_ts' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF meters IS NOT NULL THEN
+    SELECT u.id INTO v_bad FROM unnest(meters) AS u(id)
+     WHERE u.id IS NULL OR NOT EXISTS (SELECT 1 FROM meter_etl.meter m WHERE m.meter_id = u.id) LIMIT 1;
+    IF FOUND THEN
+      RAISE EXCEPTION 'meter "%" does not exist', coalesce(v_bad, 'NULL')
+        USING ERRCODE = 'undefined_object', HINT = 'Meter ids are the ones in meter_etl.meter.meter_id.';
+    END IF;
+    SELECT array_agg(m.meter_key ORDER BY m.meter_key) INTO v_keys
+      FROM meter_etl.meter m WHERE m.meter_id = ANY (meters);
+  END IF;
+  -- one detection at a time: they write the same rows
+  PERFORM pg_advisory_xact_lock(hashtextextended('meter_etl.detect', 7411));
+  INSERT INTO meter_etl.detect_run (mode, from_ts, to_ts, meters, settings)
+  VALUES ('range', from_ts, to_ts, cardinality(v_keys), meter_etl.detect_settings())
+  RETURNING * INTO v_run;
+  PERFORM meter_etl.detect_apply(v_run.run_id, from_ts, to_ts, v_keys);
+  UPDATE meter_etl.detect_run r SET status = 'ok', finished_at = clock_timestamp()
+   WHERE r.run_id = v_run.run_id RETURNING * INTO v_run;
+  RETURN v_run;
+END
+$$;
+COMMENT ON FUNCTION detect(timestamptz, timestamptz, text[]) IS
+  'Batch detection for [from_ts, to_ts) over the fleet (or the given meters): outlier and suspect_meter flags on readings, estimates, gaps, fault episodes, meter_status and alerts (NOTIFY meter_etl_alert). Idempotent; any order of runs stores what one run over their union stores. Without a range: yesterday (midnight to midnight in the session''s TimeZone)';
+
 -- ======================================================================
 -- Dates with month names and per-profile date formats (issue 17)
 -- ======================================================================
