@@ -535,6 +535,11 @@ DECLARE
   part    text;
   created integer := 0;
 BEGIN
+  IF from_date IS NULL OR to_date IS NULL THEN
+    RAISE EXCEPTION 'from_date and to_date must not be null' USING ERRCODE = 'null_value_not_allowed';
+  ELSIF from_date > to_date THEN
+    RAISE EXCEPTION 'from_date must not be later than to_date' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
   IF to_date - from_date > 3660 THEN
     RAISE EXCEPTION 'refusing to create % daily partitions at once', to_date - from_date + 1
       USING ERRCODE = 'program_limit_exceeded',
@@ -567,6 +572,10 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = meter_etl, pg_catalog, pg_temp
 AS $$
 BEGIN
+  IF ids IS NULL OR intervals IS NULL OR cardinality(ids) <> cardinality(intervals) THEN
+    RAISE EXCEPTION 'ids and intervals must be arrays of the same length'
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
   -- sorted, so that concurrent ingests take row locks in the same order
   INSERT INTO meter_etl.meter AS m (meter_id, interval_s, time_zone, first_file_id)
   SELECT u.id, u.iv, register_meters.time_zone, register_meters.file_id
@@ -585,6 +594,10 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = meter_etl, pg_catalog, pg_temp
 AS $$
 BEGIN
+  IF names IS NULL OR signed IS NULL OR cardinality(names) <> cardinality(signed) THEN
+    RAISE EXCEPTION 'names and signed must be arrays of the same length'
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
   INSERT INTO meter_etl.channel AS c (name, signed)
   SELECT u.n, u.s FROM unnest(names, signed) AS u(n, s) ORDER BY u.n
   ON CONFLICT ON CONSTRAINT channel_name_key DO NOTHING;

@@ -352,7 +352,7 @@ COMMENT ON FUNCTION detect_compute(timestamptz, timestamptz, integer[]) IS
 
 CREATE FUNCTION outage_evidence(start_ts timestamptz, end_ts timestamptz, interval_s integer)
 RETURNS jsonb
-LANGUAGE sql IMMUTABLE
+LANGUAGE sql IMMUTABLE STRICT
 SET search_path = meter_etl, pg_catalog, pg_temp
 AS $$
   -- as detect_compute writes it (numbers to 6 significant digits)

@@ -223,6 +223,11 @@ DECLARE
   part    text;
   created integer := 0;
 BEGIN
+  IF from_date IS NULL OR to_date IS NULL THEN
+    RAISE EXCEPTION 'from_date and to_date must not be null' USING ERRCODE = 'null_value_not_allowed';
+  ELSIF from_date > to_date THEN
+    RAISE EXCEPTION 'from_date must not be later than to_date' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
   IF to_date - from_date > 3660 THEN
     RAISE EXCEPTION 'refusing to create % daily partitions at once', to_date - from_date + 1
       USING ERRCODE = 'program_limit_exceeded',
@@ -657,7 +662,7 @@ COMMENT ON FUNCTION detect_compute(timestamptz, timestamptz, integer[]) IS
 
 CREATE FUNCTION outage_evidence(start_ts timestamptz, end_ts timestamptz, interval_s integer)
 RETURNS jsonb
-LANGUAGE sql IMMUTABLE
+LANGUAGE sql IMMUTABLE STRICT
 SET search_path = meter_etl, pg_catalog, pg_temp
 AS $$
   -- as detect_compute writes it (numbers to 6 significant digits)
@@ -1130,6 +1135,44 @@ END
 $$;
 COMMENT ON FUNCTION detect(timestamptz, timestamptz, text[]) IS
   'Batch detection for [from_ts, to_ts) over the fleet (or the given meters): outlier and suspect_meter flags on readings, estimates, gaps, fault episodes, meter_status and alerts (NOTIFY meter_etl_alert). Idempotent; any order of runs stores what one run over their union stores. Without a range: yesterday (midnight to midnight in the session''s TimeZone)';
+
+
+-- the internal registration functions refuse NULL or mismatched arrays
+CREATE OR REPLACE FUNCTION register_meters(ids text[], intervals integer[], time_zone text, file_id bigint)
+RETURNS TABLE (meter_id text, meter_key integer)
+LANGUAGE plpgsql VOLATILE
+SET search_path = meter_etl, pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF ids IS NULL OR intervals IS NULL OR cardinality(ids) <> cardinality(intervals) THEN
+    RAISE EXCEPTION 'ids and intervals must be arrays of the same length'
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  -- sorted, so that concurrent ingests take row locks in the same order
+  INSERT INTO meter_etl.meter AS m (meter_id, interval_s, time_zone, first_file_id)
+  SELECT u.id, u.iv, register_meters.time_zone, register_meters.file_id
+    FROM unnest(ids, intervals) AS u(id, iv)
+   ORDER BY u.id
+  ON CONFLICT ON CONSTRAINT meter_meter_id_key DO NOTHING;
+  RETURN QUERY SELECT m.meter_id, m.meter_key FROM meter_etl.meter m WHERE m.meter_id = ANY (ids);
+END
+$$;
+CREATE OR REPLACE FUNCTION register_channels(names text[], signed boolean[])
+RETURNS TABLE (name text, channel_id smallint)
+LANGUAGE plpgsql VOLATILE
+SET search_path = meter_etl, pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF names IS NULL OR signed IS NULL OR cardinality(names) <> cardinality(signed) THEN
+    RAISE EXCEPTION 'names and signed must be arrays of the same length'
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  INSERT INTO meter_etl.channel AS c (name, signed)
+  SELECT u.n, u.s FROM unnest(names, signed) AS u(n, s) ORDER BY u.n
+  ON CONFLICT ON CONSTRAINT channel_name_key DO NOTHING;
+  RETURN QUERY SELECT c.name, c.channel_id FROM meter_etl.channel c WHERE c.name = ANY (names);
+END
+$$;
 
 -- ======================================================================
 -- Dates with month names and per-profile date formats (issue 17)
