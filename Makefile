@@ -19,6 +19,8 @@ READER_SRCS = $(addprefix src/core/read/,reader.c reader_fields.c reader_long.c 
 READ_SRCS = $(addprefix src/core/read/,parse.c tzconv.c rules.c csvmap.c parser_thread.c) $(READER_SRCS)
 SERIES_SRCS = $(addprefix src/core/series/,series.c series_fill.c series_outlier.c series_faults.c orderstat.c)
 PARQUET_SRCS = $(sort $(wildcard src/core/parquet/*.c))
+# the report's charts run in the client (bin/meter-etl-report), not the server
+REPORT_SRCS = src/core/me_alloc.c $(addprefix src/core/report/,me_str.c svg_chart.c)
 PURE_SRCS = src/core/me_alloc.c src/core/confine.c src/core/keyruns.c \
 	$(READ_SRCS) $(SERIES_SRCS) $(PARQUET_SRCS)
 GLUE_SRCS = src/pg/meter_etl.c src/pg/guc.c \
@@ -93,6 +95,7 @@ test_parquet_SRCS = src/core/me_alloc.c $(PARQUET_SRCS)
 test_pq_async_SRCS = $(test_parquet_SRCS)
 test_keyruns_SRCS = src/core/keyruns.c
 test_confine_SRCS = src/core/confine.c
+test_svg_chart_SRCS = $(REPORT_SRCS)
 # the parser thread's allocation failures are injected through realloc
 test_parser_thread_LDFLAGS = -Wl,--wrap=realloc
 
@@ -115,8 +118,13 @@ bin/meter-etl-gen: tools/gen_fleet.c src/core/me_time.h
 	@mkdir -p bin
 	$(UNIT_CC) -O2 -std=gnu11 -Isrc $(WARN) -o $@ $< -lm
 
+bin/meter-etl-report: tools/meter_etl_report.c $(REPORT_SRCS) $(wildcard src/core/report/*.h)
+	@mkdir -p bin
+	$(UNIT_CC) -O2 -std=gnu11 -Isrc $(WARN) -I$(shell $(PG_CONFIG) --includedir) -o $@ $< $(REPORT_SRCS) \
+		-L$(shell $(PG_CONFIG) --libdir) -lpq -lm
+
 .PHONY: tools
-tools: bin/meter-etl-load bin/meter-etl-gen
+tools: bin/meter-etl-load bin/meter-etl-gen bin/meter-etl-report
 all: tools
 
 $(shlib): src/pg/exports.map
@@ -146,5 +154,5 @@ clean: clean-unit clean-tools
 clean-unit:
 	rm -rf test/build
 clean-tools:
-	rm -f bin/meter-etl-load bin/meter-etl-gen
+	rm -f bin/meter-etl-load bin/meter-etl-gen bin/meter-etl-report
 endif

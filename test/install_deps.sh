@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Install everything meter_etl needs to build, test and run its demo on
 # Debian bookworm: PostgreSQL 15 server and headers, libcsv, cmocka, zstd,
-# pg_cron, valgrind, clang (fuzzing, sanitizers) and Node.js (Parquet
-# interoperability checks with DuckDB and hyparquet).  Idempotent; only
-# calls apt-get when something is missing.
+# pg_cron, valgrind, clang (fuzzing, sanitizers), Node.js (Parquet
+# interoperability checks with DuckDB and hyparquet) and Chromium (the
+# report's browser test; tests only, never a dependency of the extension).
+# Idempotent; only calls apt-get when something is missing.
 set -euo pipefail
 
 pkgs=(build-essential pkg-config postgresql-15 postgresql-server-dev-15 postgresql-common
       postgresql-contrib libpq-dev libcsv-dev libcmocka-dev libzstd-dev postgresql-15-cron
-      valgrind clang libclang-rt-dev ca-certificates)
+      valgrind clang libclang-rt-dev ca-certificates chromium fonts-dejavu-core)
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 
