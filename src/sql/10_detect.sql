@@ -1,8 +1,13 @@
 
 -- ======================================================================
 -- Detection: interpolation, rolling outliers, faulty meters, peaks
--- (C cores in src/series*.c, glue in src/srf_*.c and src/detect*.c;
---  see doc/detection.md)
+-- (C cores in src/core/series/, glue in src/pg/detect/; see
+--  doc/detection.md)
+--
+-- Every detection entry point runs with jit = off: its statements are large
+-- plans over every day partition, which JIT compiles for seconds and gains
+-- nothing from (measured: 4.9 s of a 7.7 s detect() of one day of 5,000
+-- meters went to compiling one statement).
 -- ======================================================================
 
 -- ---------------------------------------------------------------- SRFs
@@ -13,7 +18,8 @@ RETURNS TABLE (meter_id text, channel text, ts timestamptz, kw double precision,
                estimated boolean, method text)
 AS 'MODULE_PATHNAME', 'meter_etl_interpolate'
 LANGUAGE C STABLE
-SET search_path = meter_etl, pg_catalog, pg_temp;
+SET search_path = meter_etl, pg_catalog, pg_temp
+SET jit = off;
 COMMENT ON FUNCTION interpolate(timestamptz, timestamptz, text[], interval, boolean) IS
   'One row per grid slot in [from_ts, to_ts) of each meter channel: the actual reading, a linear estimate for a gap up to max_gap, a like-day estimate for longer gaps when like_day, or a hole (kw NULL, method gap)';
 
@@ -38,7 +44,8 @@ RETURNS TABLE (meter_id text, channel text, ts timestamptz, kw double precision,
                scale double precision, n_window integer)
 AS 'MODULE_PATHNAME', 'meter_etl_rolling_outliers'
 LANGUAGE C STABLE
-SET search_path = meter_etl, pg_catalog, pg_temp;
+SET search_path = meter_etl, pg_catalog, pg_temp
+SET jit = off;
 COMMENT ON FUNCTION rolling_outliers(timestamptz, timestamptz, text[], text, integer, boolean, double precision, integer, double precision, text, boolean) IS
   'Rolling outlier score of every reading in [from_ts, to_ts): hampel (x - median) / (1.4826 MAD) or zscore (x - mean) / stddev over a centred or trailing window of window_size readings (default 2, the readings either side: a spike check; NULL = one day), on asinh(kW / 0.1) by default (scale log: relative deviations); is_outlier when |score| > threshold';
 
@@ -72,7 +79,8 @@ RETURNS TABLE (meter_id text, channel text, kind text, start_ts timestamptz, end
                evidence jsonb)
 AS 'MODULE_PATHNAME', 'meter_etl_detect_faulty_meters'
 LANGUAGE C STABLE
-SET search_path = meter_etl, pg_catalog, pg_temp;
+SET search_path = meter_etl, pg_catalog, pg_temp
+SET jit = off;
 COMMENT ON FUNCTION detect_faulty_meters(timestamptz, timestamptz, text[], text[], interval, interval, interval, integer, double precision, double precision, integer, interval, integer, integer) IS
   'Faulty-meter episodes overlapping [from_ts, to_ts): stuck_zero, flatline, level_shift (daily energy divided by the fleet''s level, against the same weekday of the previous 4 weeks, robust z; ongoing, or lasting shift_persist_days) and offline, judged with history before from_ts; and usage_anomaly, a shift that ended sooner (reported, not a fault); without a range: yesterday (midnight to midnight in the session''s TimeZone)';
 
@@ -239,6 +247,7 @@ CREATE FUNCTION fleet_levels(from_ts timestamptz, to_ts timestamptz,
 RETURNS TABLE (channel text, time_zone text, day date, level double precision, meters integer)
 LANGUAGE plpgsql STABLE
 SET search_path = meter_etl, pg_catalog, pg_temp
+SET jit = off
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -346,7 +355,8 @@ RETURNS TABLE (item text, meter_key integer, channel_id smallint, ts timestamptz
                raw_kw double precision, raw_n bigint, partial boolean)
 AS 'MODULE_PATHNAME', 'meter_etl_detect_compute'
 LANGUAGE C STABLE
-SET search_path = meter_etl, pg_catalog, pg_temp;
+SET search_path = meter_etl, pg_catalog, pg_temp
+SET jit = off;
 COMMENT ON FUNCTION detect_compute(timestamptz, timestamptz, integer[]) IS
   'What detect() would write for [from_ts, to_ts), without writing: flags, estimate, gap, fault, day and series rows (internal, for detect() and tests)';
 
@@ -370,6 +380,7 @@ CREATE FUNCTION fleet_reference_set(run_id bigint, from_ts timestamptz, to_ts ti
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = meter_etl, pg_catalog, pg_temp
+SET jit = off
 AS $$
 DECLARE
   v_n bigint;
@@ -432,6 +443,7 @@ CREATE FUNCTION detect_apply(run_id bigint, from_ts timestamptz, to_ts timestamp
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = meter_etl, pg_catalog, pg_temp
+SET jit = off
 AS $$
 DECLARE
   v_run   constant bigint := detect_apply.run_id;
@@ -751,6 +763,7 @@ CREATE FUNCTION detect(from_ts timestamptz DEFAULT pg_catalog.date_trunc('day', 
 RETURNS detect_run
 LANGUAGE plpgsql VOLATILE
 SET search_path = meter_etl, pg_catalog, pg_temp
+SET jit = off
 AS $$
 DECLARE
   v_keys integer[];
@@ -791,6 +804,7 @@ CREATE FUNCTION detect_pending(max_runs integer DEFAULT NULL)
 RETURNS detect_run
 LANGUAGE plpgsql VOLATILE
 SET search_path = meter_etl, pg_catalog, pg_temp
+SET jit = off
 AS $$
 DECLARE
   v_runs bigint[];
@@ -926,6 +940,7 @@ RETURNS TABLE (period_start timestamptz, period_end timestamptz, demand_kw doubl
                meters_counted integer, day date, rank integer)
 LANGUAGE plpgsql STABLE
 SET search_path = meter_etl, pg_catalog, pg_temp
+SET jit = off
 AS $$
 #variable_conflict use_column
 BEGIN

@@ -1452,3 +1452,15 @@ REVOKE ALL ON FUNCTION archive_recent(integer, integer, text, integer, text, int
 REVOKE ALL ON FUNCTION archive_note_change() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION archive_recent(integer, integer, text, integer, text, integer), archive_note_change() TO meter_etl_admin;
 GRANT SELECT, INSERT, UPDATE, DELETE ON archive_change TO meter_etl_admin;
+
+-- detection runs without JIT (10_detect.sql says why)
+ALTER FUNCTION detect(timestamp with time zone,timestamp with time zone,text[]) SET jit = off;
+ALTER FUNCTION detect_apply(bigint,timestamp with time zone,timestamp with time zone,integer[]) SET jit = off;
+ALTER FUNCTION detect_compute(timestamp with time zone,timestamp with time zone,integer[]) SET jit = off;
+ALTER FUNCTION detect_faulty_meters(timestamp with time zone,timestamp with time zone,text[],text[],interval,interval,interval,integer,double precision,double precision,integer,interval,integer,integer) SET jit = off;
+ALTER FUNCTION detect_pending(integer) SET jit = off;
+ALTER FUNCTION fleet_levels(timestamp with time zone,timestamp with time zone,timestamp with time zone,integer) SET jit = off;
+ALTER FUNCTION fleet_reference_set(bigint,timestamp with time zone,timestamp with time zone) SET jit = off;
+ALTER FUNCTION interpolate(timestamp with time zone,timestamp with time zone,text[],interval,boolean) SET jit = off;
+ALTER FUNCTION peak_periods(timestamp with time zone,timestamp with time zone,interval,integer,boolean,text[],text,boolean,text) SET jit = off;
+ALTER FUNCTION rolling_outliers(timestamp with time zone,timestamp with time zone,text[],text,integer,boolean,double precision,integer,double precision,text,boolean) SET jit = off;
