@@ -216,6 +216,7 @@ static void
 test_fixture_layouts(void **state)
 {
 	MeProfile	g = profile_generic();
+	MeProfile	gn = profile_generic_net();
 	MeProfile	e = profile_esb();
 	MeZone		utc,
 				dublin;
@@ -242,12 +243,13 @@ test_fixture_layouts(void **state)
 		"M1,2024-06-01T00:00:00Z,-0.05,kW,solar\n"
 		"M1,2024-06-01T00:15:10Z,-100,W,solar\n"
 		"M1,2024-06-01T00:30:00Z,-0.5,kW,solar\n"
+		"M1,2024-06-01T00:00:00Z,-0.05,kW,net\n"
 		"M1,2024-06-01T00:00:00Z,-0.05,kW,import\n";
 
 	me_zone_init_fixed(&utc, 0);
 	me_zone_init(&dublin, eu_gmtoff, &std);
 	compare(&g, &utc, generic, strlen(generic));
-	compare(&g, &utc, solar, strlen(solar));
+	compare(&gn, &utc, solar, strlen(solar));
 	compare(&e, &dublin, esb, strlen(esb));
 	compare(&g, &utc, "", 0);
 	compare(&g, &utc, "nope,nope\n1,2\n", 14);	/* header mismatch fails the file */

@@ -264,18 +264,15 @@ test_generic_reasons(void **state)
 static void
 test_generic_channel_column(void **state)
 {
-	MeProfile	p = profile_generic();
+	MeProfile	p = profile_generic_net();
 	Collect		c;
 	MeReaderStats st;
-	char	   *signed_ch[] = {"net"};
 	const char *data =
 		"meter_id,timestamp,value,unit,channel\n"
 		"M1,2024-01-01T00:00:00Z,1,kW,Import\n"
 		"M1,2024-01-01T00:00:00Z,-2,kW,NET\n"
 		"M1,2024-01-01T00:00:00Z,-2,kW,export\n";
 
-	p.signed_channels = signed_ch;
-	p.nsigned = 1;
 	assert_true(run1(&p, data, &c, &st));
 	assert_int_equal(c.ngot, 2);
 	assert_string_equal(c.got[0].channel, "import");
@@ -294,10 +291,9 @@ test_generic_channel_column(void **state)
 static void
 test_generation_tolerance(void **state)
 {
-	MeProfile	p = profile_generic();
+	MeProfile	p = profile_generic_net();
 	Collect		c;
 	MeReaderStats st;
-	char	   *signed_ch[] = {"net"};
 	const char *data =
 		"meter_id,timestamp,value,unit,channel\n"
 		"P1,2024-06-01T00:00:00Z,-0.068,kW,solar\n"	/* 2 clipped */
@@ -311,8 +307,6 @@ test_generation_tolerance(void **state)
 		"P1,2024-06-01T00:00:00Z,-0.05,kW,import\n"	/* 10 negative_value */
 		"P1,2024-06-01T01:45:00Z,,kW,solar\n";	/* 11 missing_value */
 
-	p.signed_channels = signed_ch;
-	p.nsigned = 1;
 	assert_true(run1(&p, data, &c, &st));
 	assert_int_equal(st.readings_read, 10);
 	assert_int_equal(c.ngot, 7);
