@@ -134,9 +134,35 @@ if [ -d "$REAL" ]; then
              AND q.raw_line = meter_etl.raw_line(q.file_id, q.line_no) AND q.raw_line LIKE '300,2014070%'")"
   check "narrow (Red Energy, no final newline)" "format=au_interval_csv read=8 clean=8 quarantined=0 duplicate=0" \
     "$(real au_vic_meter_exports/example-02-vic-redenergy-email-04022014.csv)"
-  pecan=$(real pecan_15min/15minute_data_austin.csv 2>/dev/null || real pecan_austin_15min/15minute_data_austin.csv)
-  echo "$pecan" | grep -q "format=pecan_15min" || fail "pecan: $pecan"
-  echo "ok   Pecan Street ($pecan)"
+  pecan_csv=$REAL/pecan_austin_15min/15minute_data_austin.csv
+  [ -f "$pecan_csv" ] || pecan_csv=$REAL/pecan_15min/15minute_data_austin.csv
+  # solar's night standby (-0.001 to -0.068 kW, half of its readings) is
+  # within the channel's tolerance: stored as 0 kW, edited, not quarantined
+  check "Pecan Street (solar's night standby stored as 0 kW)" "format=pecan_15min read=131080 clean=130044 quarantined=1036 duplicate=0" \
+    "$(bin/meter-etl-load --ingest -s real "$pecan_csv" | cut -f4)"
+  pecan_q="FROM meter_etl.quarantine q JOIN meter_etl.raw_file f USING (file_id) WHERE f.file_name LIKE '%15minute_data_austin%'"
+  pecan_r="FROM meter_etl.v_reading v JOIN meter_etl.raw_file f USING (file_id) WHERE f.file_name LIKE '%15minute_data_austin%'"
+  check "Pecan: quarantined by reason" 'missing_field - 4, missing_value net 512, missing_value solar 512, nonexistent_local_time net 4, nonexistent_local_time solar 4' \
+    "$(q "SELECT string_agg(reason || ' ' || channel || ' ' || n, ', ' ORDER BY reason, channel) FROM (SELECT reason, coalesce(channel, '-') AS channel, count(*) AS n $pecan_q GROUP BY 1, 2) r")"
+  check "Pecan: no negative_value (solar within its 0.1 kW, net signed)" "0" "$(q "SELECT count(*) $pecan_q AND q.reason = 'negative_value'")"
+  check "Pecan: solar readings stored as 0 kW, edited" "32245" \
+    "$(q "SELECT count(*) $pecan_r AND v.channel = 'solar' AND 'edited' = ANY (v.flag_names) AND v.kw = 0")"
+  check "Pecan: no other reading edited" "32245" "$(q "SELECT count(*) $pecan_r AND 'edited' = ANY (v.flag_names)")"
+  # the edited readings are exactly the lines whose solar field is a small
+  # negative, less the lines quarantined for another reason (no meter id,
+  # the skipped DST hour)
+  awk -F, 'NR > 1 && $5 != "" && $5 + 0 < 0 && $5 + 0 >= -0.1 { print NR }' "$pecan_csv" | sort > "$WORK/pecan_small_neg.txt"
+  q "SELECT DISTINCT q.line_no $pecan_q AND q.channel IS DISTINCT FROM 'net'" | sort > "$WORK/pecan_quarantined.txt"
+  q "SELECT v.line_no $pecan_r AND v.channel = 'solar' AND 'edited' = ANY (v.flag_names)" | sort > "$WORK/pecan_edited.txt"
+  comm -23 "$WORK/pecan_small_neg.txt" "$WORK/pecan_quarantined.txt" > "$WORK/pecan_want.txt"
+  diff -q "$WORK/pecan_want.txt" "$WORK/pecan_edited.txt" >/dev/null \
+    || { diff "$WORK/pecan_want.txt" "$WORK/pecan_edited.txt" | head; fail "Pecan: edited solar lines differ from the small negatives of the file"; }
+  echo "ok   Pecan: edited solar readings = the file's lines with a solar value in [-0.1, 0) ($(wc -l < "$WORK/pecan_edited.txt"))"
+  check "Pecan: the raw line keeps the value (the first edited readings)" "-0.002 -0.002 -0.002 -0.003 -0.006" \
+    "$(q "SELECT string_agg(split_part(meter_etl.raw_line(file_id, line_no), ',', 5), ' ' ORDER BY line_no)
+            FROM (SELECT v.file_id, v.line_no $pecan_r AND v.channel = 'solar' AND 'edited' = ANY (v.flag_names)
+                   ORDER BY v.line_no LIMIT 5) e")"
+  check "Pecan: net (signed) keeps its negatives" "15962" "$(q "SELECT count(*) $pecan_r AND v.channel = 'net' AND v.kw < 0 AND v.flags = 0")"
   # as the README's quick start does it, from psql on the server's files
   newuser=$(psql -X -q -At -v ON_ERROR_STOP=1 -d postgres <<SQL
 CREATE DATABASE meter_etl_newuser;

@@ -42,6 +42,18 @@ profile_generic(void)
 	return p;
 }
 
+/* The generic layout with a signed net channel, as the shipped profiles have it. */
+static inline MeProfile
+profile_generic_net(void)
+{
+	static char *signed_net[] = {"net"};
+	MeProfile	p = profile_generic();
+
+	p.signed_channels = signed_net;
+	p.nsigned = 1;
+	return p;
+}
+
 static char *detect_lcl[] = {"lclid", "tstp", "energy(kwh/hh)"};
 static MeValueSpec values_lcl[] = {{"energy(kwh/hh)", NULL, ME_UNIT_KWH}};
 

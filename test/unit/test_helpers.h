@@ -41,17 +41,28 @@ eu_gmtoff(void *ctx, int64_t unix_secs)
 	return std;
 }
 
-/* Rules for fixtures: 2000..2100, and the default kW bound and grid tolerance. */
+/* The shipped channels' tolerances below zero (meter_etl.channel: solar). */
+static const MeNegTolerance test_neg_tolerance[] = {
+	{"solar", ME_DEFAULT_SOLAR_NEGATIVE_TOLERANCE_KW},
+};
+
+/*
+ * Rules for fixtures: 2000..2100, the default kW bound and grid tolerance,
+ * and the solar channel's default tolerance below zero.
+ */
 static inline MeRules
 test_rules(void)
 {
 	MeRules		r;
 
+	memset(&r, 0, sizeof(r));
 	r.min_ts = me_make_ts(2000, 1, 1, 0, 0, 0, 0);
 	r.max_ts = me_make_ts(2100, 1, 1, 0, 0, 0, 0);
 	r.max_kw = ME_DEFAULT_MAX_KW;
 	r.grid_tolerance_us = ME_DEFAULT_GRID_TOLERANCE_S * ME_USECS_PER_SEC;
 	r.max_meter_id_len = ME_DEFAULT_MAX_METER_ID_LEN;
+	r.neg_tolerance = test_neg_tolerance;
+	r.nneg_tolerance = 1;
 	return r;
 }
 

@@ -559,6 +559,88 @@ test_local_time_cache(void **state)
 
 /* ------------------------------------------------------------ rules */
 
+/* me_check_kw on a copy of kw, checking that only a clipped value changes. */
+static MeReason
+check_kw(double kw, bool signed_channel, double tolerance, const MeRules *r)
+{
+	double		v = kw;
+	bool		clipped = true;
+	MeReason	why = me_check_kw(&v, signed_channel, tolerance, r, &clipped);
+
+	assert_false(clipped);
+	if (!isnan(kw))
+		assert_true(v == kw);
+	return why;
+}
+
+/*
+ * A generation channel's tolerance below zero: inside it (the bound
+ * included) a negative becomes 0 and is clipped; beyond it, or on a
+ * channel without one, it is negative_value; a signed channel is never
+ * clipped; the other rules are unchanged.
+ */
+static void
+test_negative_tolerance(void **state)
+{
+	MeRules		r = test_rules();
+	const double tol = ME_DEFAULT_SOLAR_NEGATIVE_TOLERANCE_KW;
+	double		v;
+	bool		clipped;
+
+	/* inside: -0.068 kW (the Pecan Street minimum), the smallest negatives */
+	v = -0.068;
+	assert_int_equal(me_check_kw(&v, false, tol, &r, &clipped), ME_OK);
+	assert_true(clipped);
+	assert_true(v == 0 && !signbit(v));
+	v = -1e-300;
+	assert_int_equal(me_check_kw(&v, false, tol, &r, &clipped), ME_OK);
+	assert_true(clipped && v == 0);
+	/* at the bound, as written and as converted from 100 W */
+	v = -0.1;
+	assert_int_equal(me_check_kw(&v, false, tol, &r, &clipped), ME_OK);
+	assert_true(clipped && v == 0);
+	v = -100.0 / 1000.0;
+	assert_int_equal(me_check_kw(&v, false, tol, &r, &clipped), ME_OK);
+	assert_true(clipped && v == 0);
+	/* beyond it */
+	v = nextafter(-0.1, -1.0);
+	assert_int_equal(me_check_kw(&v, false, tol, &r, &clipped), ME_R_NEGATIVE_VALUE);
+	assert_false(clipped);
+	assert_true(v == nextafter(-0.1, -1.0));
+	assert_int_equal(check_kw(-0.5, false, tol, &r), ME_R_NEGATIVE_VALUE);
+	assert_int_equal(check_kw(-1000, false, tol, &r), ME_R_NEGATIVE_VALUE);
+	/* a signed channel keeps its negatives, whatever tolerance it is given */
+	assert_int_equal(check_kw(-0.05, true, tol, &r), ME_OK);
+	assert_int_equal(check_kw(-5, true, tol, &r), ME_OK);
+	assert_int_equal(check_kw(-100.5, true, tol, &r), ME_R_IMPLAUSIBLE_VALUE);
+	/* no tolerance (0), or a nonsensical one, clips nothing */
+	assert_int_equal(check_kw(-0.05, false, 0, &r), ME_R_NEGATIVE_VALUE);
+	assert_int_equal(check_kw(-0.05, false, -1, &r), ME_R_NEGATIVE_VALUE);
+	assert_int_equal(check_kw(-0.05, false, NAN, &r), ME_R_NEGATIVE_VALUE);
+	/* positives and zero are untouched, and the other rules still hold */
+	assert_int_equal(check_kw(0.0, false, tol, &r), ME_OK);
+	assert_int_equal(check_kw(0.05, false, tol, &r), ME_OK);
+	assert_int_equal(check_kw(100.5, false, tol, &r), ME_R_IMPLAUSIBLE_VALUE);
+	assert_int_equal(check_kw(NAN, false, tol, &r), ME_R_BAD_VALUE);
+	assert_int_equal(check_kw(-INFINITY, false, tol, &r), ME_R_BAD_VALUE);
+
+	/* the channels' tolerances: the shipped default for solar, none elsewhere */
+	assert_true(me_negative_tolerance(&r, "solar") == tol);
+	assert_true(me_negative_tolerance(&r, "import") == 0);
+	assert_true(me_negative_tolerance(&r, "Solar") == 0);
+	assert_true(me_negative_tolerance(&r, "solar2") == 0);
+	{
+		static const MeNegTolerance two[] = {{"pv", 0.05}, {"solar", 0.2}};
+
+		r.neg_tolerance = two;
+		r.nneg_tolerance = 2;
+		assert_true(me_negative_tolerance(&r, "pv") == 0.05);
+		assert_true(me_negative_tolerance(&r, "solar") == 0.2);
+		r.nneg_tolerance = 0;
+		assert_true(me_negative_tolerance(&r, "solar") == 0);
+	}
+}
+
 static void
 test_validation_rules(void **state)
 {
@@ -594,14 +676,14 @@ test_validation_rules(void **state)
 	t = me_make_ts(2100, 1, 2, 0, 0, 0, 0);
 	assert_int_equal(me_check_ts(&t, q, &r, &snapped), ME_R_TIMESTAMP_OUT_OF_RANGE);
 
-	assert_int_equal(me_check_kw(1.0, false, &r), ME_OK);
-	assert_int_equal(me_check_kw(0.0, false, &r), ME_OK);
-	assert_int_equal(me_check_kw(-0.1, false, &r), ME_R_NEGATIVE_VALUE);
-	assert_int_equal(me_check_kw(-0.1, true, &r), ME_OK);
-	assert_int_equal(me_check_kw(100.5, false, &r), ME_R_IMPLAUSIBLE_VALUE);
-	assert_int_equal(me_check_kw(-100.5, true, &r), ME_R_IMPLAUSIBLE_VALUE);
-	assert_int_equal(me_check_kw(NAN, false, &r), ME_R_BAD_VALUE);
-	assert_int_equal(me_check_kw(INFINITY, true, &r), ME_R_BAD_VALUE);
+	assert_int_equal(check_kw(1.0, false, 0, &r), ME_OK);
+	assert_int_equal(check_kw(0.0, false, 0, &r), ME_OK);
+	assert_int_equal(check_kw(-0.1, false, 0, &r), ME_R_NEGATIVE_VALUE);
+	assert_int_equal(check_kw(-0.1, true, 0, &r), ME_OK);
+	assert_int_equal(check_kw(100.5, false, 0, &r), ME_R_IMPLAUSIBLE_VALUE);
+	assert_int_equal(check_kw(-100.5, true, 0, &r), ME_R_IMPLAUSIBLE_VALUE);
+	assert_int_equal(check_kw(NAN, false, 0, &r), ME_R_BAD_VALUE);
+	assert_int_equal(check_kw(INFINITY, true, 0, &r), ME_R_BAD_VALUE);
 
 	assert_int_equal(me_check_meter_id(S("MAC000002"), &r), ME_OK);
 	assert_int_equal(me_check_meter_id(S("Zürich-1"), &r), ME_OK);
@@ -715,6 +797,7 @@ main(void)
 		cmocka_unit_test(test_local_time_cache),
 		cmocka_unit_test(test_zone_table),
 		cmocka_unit_test(test_validation_rules),
+		cmocka_unit_test(test_negative_tolerance),
 		cmocka_unit_test(test_utf8),
 		cmocka_unit_test(test_names_and_intervals),
 		cmocka_unit_test(test_column_mapping),

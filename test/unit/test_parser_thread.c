@@ -216,6 +216,7 @@ static void
 test_fixture_layouts(void **state)
 {
 	MeProfile	g = profile_generic();
+	MeProfile	gn = profile_generic_net();
 	MeProfile	e = profile_esb();
 	MeZone		utc,
 				dublin;
@@ -236,9 +237,19 @@ test_fixture_layouts(void **state)
 		"X,Y,1.0,Active Import Interval (kW),27-10-2024 01:30\n"
 		"X,Y,0.5,Active Export Interval (kWh),31-03-2024 01:30\n";
 
+	/* a generation channel's clipped negatives cross with their 0 kW and flags */
+	const char *solar =
+		"meter_id,timestamp,value,unit,channel\n"
+		"M1,2024-06-01T00:00:00Z,-0.05,kW,solar\n"
+		"M1,2024-06-01T00:15:10Z,-100,W,solar\n"
+		"M1,2024-06-01T00:30:00Z,-0.5,kW,solar\n"
+		"M1,2024-06-01T00:00:00Z,-0.05,kW,net\n"
+		"M1,2024-06-01T00:00:00Z,-0.05,kW,import\n";
+
 	me_zone_init_fixed(&utc, 0);
 	me_zone_init(&dublin, eu_gmtoff, &std);
 	compare(&g, &utc, generic, strlen(generic));
+	compare(&gn, &utc, solar, strlen(solar));
 	compare(&e, &dublin, esb, strlen(esb));
 	compare(&g, &utc, "", 0);
 	compare(&g, &utc, "nope,nope\n1,2\n", 14);	/* header mismatch fails the file */

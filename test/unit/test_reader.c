@@ -264,18 +264,15 @@ test_generic_reasons(void **state)
 static void
 test_generic_channel_column(void **state)
 {
-	MeProfile	p = profile_generic();
+	MeProfile	p = profile_generic_net();
 	Collect		c;
 	MeReaderStats st;
-	char	   *signed_ch[] = {"net"};
 	const char *data =
 		"meter_id,timestamp,value,unit,channel\n"
 		"M1,2024-01-01T00:00:00Z,1,kW,Import\n"
 		"M1,2024-01-01T00:00:00Z,-2,kW,NET\n"
 		"M1,2024-01-01T00:00:00Z,-2,kW,export\n";
 
-	p.signed_channels = signed_ch;
-	p.nsigned = 1;
 	assert_true(run1(&p, data, &c, &st));
 	assert_int_equal(c.ngot, 2);
 	assert_string_equal(c.got[0].channel, "import");
@@ -283,6 +280,87 @@ test_generic_channel_column(void **state)
 	assert_true(c.got[1].kw == -2.0);
 	assert_int_equal(nreason(&c, ME_R_NEGATIVE_VALUE), 1);
 	collect_free(&c);
+}
+
+/*
+ * A generation channel's small negatives (an inverter's standby draw) are
+ * stored as 0 kW with the edited flag, in any unit; beyond the channel's
+ * tolerance, on a channel without one, they are negative_value; a signed
+ * channel keeps its negatives.  Every reading still leaves exactly once.
+ */
+static void
+test_generation_tolerance(void **state)
+{
+	MeProfile	p = profile_generic_net();
+	Collect		c;
+	MeReaderStats st;
+	const char *data =
+		"meter_id,timestamp,value,unit,channel\n"
+		"P1,2024-06-01T00:00:00Z,-0.068,kW,solar\n"	/* 2 clipped */
+		"P1,2024-06-01T00:15:00Z,-0.1,kW,solar\n"	/* 3 clipped: the bound */
+		"P1,2024-06-01T00:30:00Z,-100,W,solar\n"	/* 4 clipped: 100 W is the bound */
+		"P1,2024-06-01T00:45:00Z,-0.1001,kW,solar\n"	/* 5 negative_value */
+		"P1,2024-06-01T01:00:00Z,-0.02,kWh,Solar\n"	/* 6 clipped: -0.08 kW */
+		"P1,2024-06-01T01:15:10Z,-0.01,kW,solar\n"	/* 7 clipped and snapped */
+		"P1,2024-06-01T01:30:00Z,2.5,kW,solar\n"	/* 8 generation as read */
+		"P1,2024-06-01T00:00:00Z,-0.05,kW,net\n"	/* 9 signed: as read */
+		"P1,2024-06-01T00:00:00Z,-0.05,kW,import\n"	/* 10 negative_value */
+		"P1,2024-06-01T01:45:00Z,,kW,solar\n";	/* 11 missing_value */
+
+	assert_true(run1(&p, data, &c, &st));
+	assert_int_equal(st.readings_read, 10);
+	assert_int_equal(c.ngot, 7);
+	assert_int_equal(nreason(&c, ME_R_NEGATIVE_VALUE), 2);
+	assert_int_equal(nreason(&c, ME_R_MISSING_VALUE), 1);
+	assert_int_equal(c.rej[0].line, 5);
+	assert_int_equal(c.rej[1].line, 10);
+	for (int i = 0; i < 5; i++)
+	{
+		assert_string_equal(c.got[i].channel, "solar");
+		assert_true(c.got[i].kw == 0);
+		assert_int_equal(c.got[i].flags & ME_FLAG_EDITED, ME_FLAG_EDITED);
+	}
+	assert_int_equal(c.got[0].line, 2);
+	assert_int_equal(c.got[3].line, 6);
+	assert_int_equal(c.got[4].flags, ME_FLAG_EDITED | ME_FLAG_TIME_ADJUSTED);
+	assert_true(c.got[4].ts == me_make_ts(2024, 6, 1, 1, 15, 0, 0));
+	assert_true(c.got[5].kw == 2.5);
+	assert_int_equal(c.got[5].flags, 0);
+	assert_string_equal(c.got[6].channel, "net");
+	assert_true(c.got[6].kw == -0.05);
+	assert_int_equal(c.got[6].flags, 0);
+	collect_free(&c);
+
+	/* without the tolerance every negative of solar is quarantined */
+	{
+		MeRules		rules = test_rules();
+		MeReaderCallbacks cb = {on_reading, on_reject};
+		MeZone		utc;
+		MeReader   *r;
+
+		rules.nneg_tolerance = 0;
+		me_zone_init_fixed(&utc, 0);
+		memset(&c, 0, sizeof(c));
+		r = me_reader_create(&p, &rules, &utc, "stem", &cb, &c, 0);
+		assert_true(me_reader_feed(r, data, strlen(data)) && me_reader_finish(r));
+		assert_int_equal(nreason(&c, ME_R_NEGATIVE_VALUE), 7);
+		assert_int_equal(c.ngot, 2);
+		me_reader_free(r);
+		collect_free(&c);
+	}
+
+	/* a profile that makes solar signed keeps its negatives as read */
+	{
+		char	   *both[] = {"net", "solar"};
+
+		p.signed_channels = both;
+		p.nsigned = 2;
+		assert_true(run1(&p, data, &c, &st));
+		assert_int_equal(nreason(&c, ME_R_NEGATIVE_VALUE), 1);
+		assert_true(c.got[0].kw == -0.068);
+		assert_int_equal(c.got[0].flags, 0);
+		collect_free(&c);
+	}
 }
 
 /* ------------------------------------------------------------ malformed */
@@ -820,6 +898,7 @@ main(void)
 		cmocka_unit_test(test_generic_units_and_offsets),
 		cmocka_unit_test(test_generic_reasons),
 		cmocka_unit_test(test_generic_channel_column),
+		cmocka_unit_test(test_generation_tolerance),
 		cmocka_unit_test(test_malformed_lines),
 		cmocka_unit_test(test_nul_bytes_and_junk),
 		cmocka_unit_test(test_line_endings_bom_and_chunks),

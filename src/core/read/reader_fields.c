@@ -167,6 +167,7 @@ me_rd_finish_value(MeReader *r, MeReject *rj, MeReading *rd, const char *val, si
 	MeNumStatus ns;
 	MeReason	reason;
 	bool		snapped;
+	bool		clipped = false;
 
 	r->stats.readings_read++;
 	rj->value_raw = val;
@@ -190,7 +191,10 @@ me_rd_finish_value(MeReader *r, MeReject *rj, MeReading *rd, const char *val, si
 	if (reason == ME_OK)
 	{
 		rd->kw = me_to_kw(v, unit, (int64_t) rd->interval_s * ME_USECS_PER_SEC);
-		reason = me_check_kw(rd->kw, rd->signed_channel, r->rules);
+		/* negatives are rare: only they look up the channel's tolerance */
+		reason = me_check_kw(&rd->kw, rd->signed_channel,
+							 rd->kw < 0 ? me_negative_tolerance(r->rules, rd->channel) : 0,
+							 r->rules, &clipped);
 	}
 	if (reason != ME_OK)
 	{
@@ -200,6 +204,8 @@ me_rd_finish_value(MeReader *r, MeReject *rj, MeReading *rd, const char *val, si
 	}
 	if (snapped)
 		rd->flags |= ME_FLAG_TIME_ADJUSTED;
+	if (clipped)
+		rd->flags |= ME_FLAG_EDITED;	/* the raw line keeps the value */
 	me_rd_emit_reading(r, rd);
 }
 

@@ -112,15 +112,43 @@ me_check_ts(int64_t *ts, int64_t interval_us, const MeRules *rules, bool *snappe
 	return ME_OK;
 }
 
-/* Value rules: finite, not negative (unless the channel is signed), plausible. */
-MeReason
-me_check_kw(double kw, bool signed_channel, const MeRules *rules)
+/* A channel's tolerance below zero in kW (0: none). */
+double
+me_negative_tolerance(const MeRules *rules, const char *channel)
 {
-	if (!isfinite(kw))
+	for (int i = 0; i < rules->nneg_tolerance; i++)
+		if (strcmp(rules->neg_tolerance[i].channel, channel) == 0)
+			return rules->neg_tolerance[i].kw;
+	return 0;
+}
+
+/*
+ * Value rules: finite, not negative (unless the channel is signed),
+ * plausible.  On a channel that is not signed, a negative reading no
+ * further below zero than negative_tolerance_kw (the bound included) is
+ * noise of a generation channel, an inverter's standby draw at night: *kw
+ * becomes 0 and *clipped is set (the caller flags it edited).  Beyond it,
+ * or with no tolerance (0), it is negative_value.  Signed channels are
+ * never clipped.
+ */
+MeReason
+me_check_kw(double *kw, bool signed_channel, double negative_tolerance_kw,
+			const MeRules *rules, bool *clipped)
+{
+	double		v = *kw;
+
+	*clipped = false;
+	if (!isfinite(v))
 		return ME_R_BAD_VALUE;
-	if (kw < 0 && !signed_channel)
-		return ME_R_NEGATIVE_VALUE;
-	if (fabs(kw) > rules->max_kw)
+	if (v < 0 && !signed_channel)
+	{
+		if (!(negative_tolerance_kw > 0 && v >= -negative_tolerance_kw))
+			return ME_R_NEGATIVE_VALUE;
+		*kw = 0;
+		*clipped = true;
+		return ME_OK;
+	}
+	if (fabs(v) > rules->max_kw)
 		return ME_R_IMPLAUSIBLE_VALUE;
 	return ME_OK;
 }

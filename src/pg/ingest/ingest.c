@@ -840,6 +840,37 @@ read_file_threaded(IngestState *is, const MeReaderCallbacks *cb, const MeRules *
 	return true;
 }
 
+/*
+ * The channels' tolerances below zero (meter_etl.channel), for the rules.
+ * negative_tolerance_kw came with 0.2: read through to_jsonb, so that this
+ * library also serves a 0.1 schema until ALTER EXTENSION meter_etl UPDATE
+ * (no column there: no tolerance, every negative quarantined as before).
+ * Connected to SPI; the array lives as long as the caller's context.
+ */
+static void
+load_negative_tolerances(MeRules *rules)
+{
+	MeNegTolerance *t;
+
+	if (SPI_execute("SELECT name, kw FROM (SELECT c.name, (pg_catalog.to_jsonb(c)"
+					" OPERATOR(pg_catalog.->>) 'negative_tolerance_kw')::pg_catalog.float8 AS kw"
+					" FROM meter_etl.channel c) t WHERE kw > 0 ORDER BY name",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the channels' negative tolerances");
+	t = palloc0(sizeof(MeNegTolerance) * (SPI_processed + 1));
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		t[i].channel = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		t[i].kw = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
+											   2, &isnull));
+	}
+	rules->neg_tolerance = t;
+	rules->nneg_tolerance = (int) SPI_processed;
+	SPI_freetuptable(SPI_tuptable);
+}
+
 /* The file name without directory and extension (meter id of single-meter layouts). */
 static char *
 file_stem(const char *name)
@@ -910,6 +941,7 @@ meter_etl_ingest(PG_FUNCTION_ARGS)
 				 errmsg("time zone \"%s\" of format \"%s\" is not recognized",
 						is.prof->time_zone, format)));
 	me_rules_from_gucs(&rules);
+	load_negative_tolerances(&rules);
 	init_state(&is);
 	is.run_id = start_run(is.file_id, format);
 	errcb.callback = ingest_error_callback;

@@ -165,6 +165,7 @@ typedef struct ChannelCacheEntry
 	int16		channel_id;
 	bool		found;
 	bool		is_signed;
+	double		neg_tolerance_kw;	/* 0: none */
 	char	   *name;
 } ChannelCacheEntry;
 
@@ -195,9 +196,9 @@ reset_caches_if_new_xact(void)
 	notices_sent = 0;
 }
 
-/* Run a one-row lookup by key; returns false when no row. */
+/* Run a one-row lookup by key into ncols text columns; returns false when no row. */
 static bool
-lookup_row(const char *sql, Oid keytype, Datum key, char **col1, char **col2)
+lookup_row(const char *sql, Oid keytype, Datum key, char **cols, int ncols)
 {
 	Oid			argtypes[1] = {keytype};
 	Datum		args[1] = {key};
@@ -211,8 +212,8 @@ lookup_row(const char *sql, Oid keytype, Datum key, char **col1, char **col2)
 	{
 		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
 
-		*col1 = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-		*col2 = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+		for (int i = 0; i < ncols; i++)
+			cols[i] = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1);
 		MemoryContextSwitchTo(old);
 	}
 	SPI_finish();
@@ -228,18 +229,20 @@ get_meter(int32 meter_key)
 
 	if (!hit)
 	{
-		char	   *id = NULL,
-				   *iv = NULL;
+		char	   *col[2] = {NULL, NULL};
 
 		e->found = lookup_row("SELECT meter_id, interval_s FROM meter_etl.meter WHERE meter_key = $1",
-							  INT4OID, Int32GetDatum(meter_key), &id, &iv);
-		e->meter_id = id;
-		e->interval_s = e->found ? pg_strtoint32(iv) : 0;
+							  INT4OID, Int32GetDatum(meter_key), col, 2);
+		e->meter_id = col[0];
+		e->interval_s = e->found ? pg_strtoint32(col[1]) : 0;
 	}
 	return e;
 }
 
-/* The cached channel for an id. */
+/*
+ * The cached channel for an id.  negative_tolerance_kw came with 0.2: read
+ * through to_jsonb, so that a 0.1 schema (no column) has no tolerance.
+ */
 static ChannelCacheEntry *
 get_channel(int16 channel_id)
 {
@@ -248,13 +251,16 @@ get_channel(int16 channel_id)
 
 	if (!hit)
 	{
-		char	   *name = NULL,
-				   *sign = NULL;
+		char	   *col[3] = {NULL, NULL, NULL};
 
-		e->found = lookup_row("SELECT name, signed::text FROM meter_etl.channel WHERE channel_id = $1",
-							  INT2OID, Int16GetDatum(channel_id), &name, &sign);
-		e->name = name;
-		e->is_signed = e->found && strcmp(sign, "true") == 0;
+		e->found = lookup_row("SELECT name, signed::text, pg_catalog.to_jsonb(c)"
+							  " OPERATOR(pg_catalog.->>) 'negative_tolerance_kw'"
+							  " FROM meter_etl.channel c WHERE channel_id = $1",
+							  INT2OID, Int16GetDatum(channel_id), col, 3);
+		e->name = col[0];
+		e->is_signed = e->found && strcmp(col[1], "true") == 0;
+		e->neg_tolerance_kw = e->found && col[2] != NULL ?
+			DatumGetFloat8(DirectFunctionCall1(float8in, CStringGetDatum(col[2]))) : 0;
 	}
 	return e;
 }
@@ -313,7 +319,10 @@ quarantine_row(MeReason reason, const char *detail, HeapTuple tup, TupleDesc des
 	notices_sent++;
 }
 
-/* Validate one row; returns the (possibly snapped) tuple or NULL to skip it. */
+/*
+ * Validate one row; returns the tuple, snapped onto the grid or a small
+ * negative of a generation channel set to 0 (flagged), or NULL to skip it.
+ */
 static HeapTuple
 guard_tuple(Relation rel, HeapTuple tup)
 {
@@ -335,7 +344,9 @@ guard_tuple(Relation rel, HeapTuple tup)
 	ChannelCacheEntry *c;
 	MeRules		rules;
 	int64		t;
+	double		v = 0;
 	bool		snapped;
+	bool		clipped = false;
 	MeReason	reason;
 
 	/* NOT NULL constraints report nulls with their own errors */
@@ -365,21 +376,38 @@ guard_tuple(Relation rel, HeapTuple tup)
 		me_floor_div(t, USECS_PER_DAY) != me_floor_div(DatumGetTimestampTz(ts), USECS_PER_DAY))
 		reason = ME_R_OFF_GRID_TIMESTAMP;	/* snapping must not change the partition */
 	if (reason == ME_OK)
-		reason = me_check_kw(DatumGetFloat8(kw), c->is_signed, &rules);
+	{
+		v = DatumGetFloat8(kw);
+		reason = me_check_kw(&v, c->is_signed, c->neg_tolerance_kw, &rules, &clipped);
+	}
 	if (reason != ME_OK)
 	{
 		quarantine_row(reason, NULL, tup, desc, m->meter_id, c->name);
 		return NULL;
 	}
-	if (snapped)
+	if (snapped || clipped)
 	{
-		int			cols[2] = {a_ts, a_flags};
-		Datum		vals[2];
-		bool		nulls[2] = {false, false};
+		int			cols[3];
+		Datum		vals[3];
+		bool		nulls[3] = {false, false, false};
+		int			n = 0;
+		int16		flags = n_flags ? 0 : DatumGetInt16(fl);
 
-		vals[0] = TimestampTzGetDatum(t);
-		vals[1] = Int16GetDatum((n_flags ? 0 : DatumGetInt16(fl)) | ME_FLAG_TIME_ADJUSTED);
-		tup = heap_modify_tuple_by_cols(tup, desc, 2, cols, vals, nulls);
+		if (snapped)
+		{
+			cols[n] = a_ts;
+			vals[n++] = TimestampTzGetDatum(t);
+			flags |= ME_FLAG_TIME_ADJUSTED;
+		}
+		if (clipped)
+		{
+			cols[n] = a_kw;
+			vals[n++] = Float8GetDatum(v);
+			flags |= ME_FLAG_EDITED;
+		}
+		cols[n] = a_flags;
+		vals[n++] = Int16GetDatum(flags);
+		tup = heap_modify_tuple_by_cols(tup, desc, n, cols, vals, nulls);
 	}
 	return tup;
 }

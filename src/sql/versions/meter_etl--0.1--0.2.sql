@@ -1453,6 +1453,30 @@ REVOKE ALL ON FUNCTION archive_note_change() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION archive_recent(integer, integer, text, integer, text, integer), archive_note_change() TO meter_etl_admin;
 GRANT SELECT, INSERT, UPDATE, DELETE ON archive_change TO meter_etl_admin;
 
+-- ======================================================================
+-- Generation channels: a tolerance below zero (issue 17)
+-- ======================================================================
+-- A reading of an unsigned channel no further below zero than the
+-- channel's negative_tolerance_kw is stored as 0 kW with the edited flag
+-- (an inverter's standby draw at night); beyond it, negative_value as
+-- before.  The solar channel gets the default of a fresh install
+-- (ME_DEFAULT_SOLAR_NEGATIVE_TOLERANCE_KW in src/core/read/rules.h); a solar
+-- channel made signed under 0.1 keeps none.  The column comes last, as in a
+-- fresh install, and the catalog's words are the fresh script's.
+ALTER TABLE channel
+  ADD COLUMN negative_tolerance_kw double precision
+      CONSTRAINT channel_negative_tolerance_kw_check
+      CHECK (negative_tolerance_kw >= 0 AND negative_tolerance_kw < 'Infinity'),
+  ADD CONSTRAINT channel_signed_tolerance_check CHECK (NOT (signed AND negative_tolerance_kw > 0));
+COMMENT ON COLUMN channel.negative_tolerance_kw IS
+  'How far below zero a reading of this (unsigned) channel may be and still be stored, as 0 kW with the edited flag: an inverter''s standby draw on a generation channel. NULL or 0: none, every negative is negative_value. Signed channels take none';
+UPDATE channel SET negative_tolerance_kw = 0.1 WHERE channel_id = 4 AND name = 'solar' AND NOT signed;
+UPDATE reason_code
+   SET description = 'A negative reading on a channel that is not signed (net channels may be negative), further below zero than the channel''s negative_tolerance_kw if it has one.'
+ WHERE code = 'negative_value';
+UPDATE quality_flag
+   SET description = 'Changed by a person or a rule: a small negative on a generation channel stored as 0 (within meter_etl.channel.negative_tolerance_kw; the raw line keeps the value), or a correction after ingest.'
+ WHERE bit = 8;
 -- detection runs without JIT (10_detect.sql says why)
 ALTER FUNCTION detect(timestamp with time zone,timestamp with time zone,text[]) SET jit = off;
 ALTER FUNCTION detect_apply(bigint,timestamp with time zone,timestamp with time zone,integer[]) SET jit = off;
