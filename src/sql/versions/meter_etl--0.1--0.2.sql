@@ -1692,14 +1692,12 @@ BEGIN
   v_time := v_local::time;
   -- the weekday of the date and of the day before (a period may wrap into
   -- this one); a holiday counts as a Sunday when the tariff says so
-  SELECT CASE WHEN v_tariff.holidays_as_weekend AND h.day IS NOT NULL THEN 7
-              ELSE extract(isodow FROM g.d)::integer END
-    INTO v_dow FROM (SELECT v_day AS d) g
-    LEFT JOIN meter_etl.holiday h ON h.time_zone = tou_period_of.time_zone AND h.day = g.d;
-  SELECT CASE WHEN v_tariff.holidays_as_weekend AND h.day IS NOT NULL THEN 7
-              ELSE extract(isodow FROM g.d)::integer END
-    INTO v_prev FROM (SELECT v_day - 1 AS d) g
-    LEFT JOIN meter_etl.holiday h ON h.time_zone = tou_period_of.time_zone AND h.day = g.d;
+  SELECT max(g.dow) FILTER (WHERE g.d = v_day), max(g.dow) FILTER (WHERE g.d = v_day - 1)
+    INTO v_dow, v_prev
+    FROM (SELECT x.d, CASE WHEN v_tariff.holidays_as_weekend AND h.day IS NOT NULL THEN 7
+                           ELSE extract(isodow FROM x.d)::integer END AS dow
+            FROM unnest(ARRAY[v_day, v_day - 1]) AS x(d)
+            LEFT JOIN meter_etl.holiday h ON h.time_zone = tou_period_of.time_zone AND h.day = x.d) g;
   SELECT p.period INTO v_period
     FROM meter_etl.tou_period p
    WHERE p.tariff = v_tariff.tariff
