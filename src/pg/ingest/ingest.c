@@ -24,6 +24,7 @@
 #include "utils/array.h"
 #include "utils/backend_progress.h"
 #include "utils/builtins.h"
+#include "utils/date.h"
 #include "utils/float.h"
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
@@ -66,6 +67,14 @@ typedef struct ChannelEntry
 	bool		is_signed;
 } ChannelEntry;
 
+/* Readings stored and exact duplicates per UTC day of their time. */
+typedef struct DayEntry
+{
+	int32		day;			/* hash key: days since 2000-01-01 (DateADT) */
+	int64		clean;
+	int64		duplicate;
+} DayEntry;
+
 typedef struct IngestState
 {
 	int64		file_id;
@@ -96,6 +105,8 @@ typedef struct IngestState
 	MeRawIdentity raw;			/* what the stored chunks must hash to */
 	MeterEntry *last_meter;		/* files come in meter order: skip the hash */
 	ChannelEntry *last_channel;
+	HTAB	   *days;			/* DayEntry per UTC day (meter_etl.ingest_day) */
+	DayEntry   *last_day;		/* readings come in runs of one day */
 } IngestState;
 
 /* ------------------------------------------------------------ resolution */
@@ -302,6 +313,29 @@ fill_conflict_lines(IngestState *is)
 		elog(ERROR, "could not give the duplicate_conflict rows their lines");
 }
 
+/* Count a stored reading or a duplicate on the UTC day of its time. */
+static void
+count_day(IngestState *is, TimestampTz ts, bool duplicate)
+{
+	/* floor division: times before 2000 have negative days */
+	int32		day = (int32) (ts >= 0 ? ts / USECS_PER_DAY : -((-ts - 1) / USECS_PER_DAY) - 1);
+	DayEntry   *e = is->last_day;
+
+	if (e == NULL || e->day != day)
+	{
+		bool		found;
+
+		e = hash_search(is->days, &day, HASH_ENTER, &found);
+		if (!found)
+			e->clean = e->duplicate = 0;
+		is->last_day = e;
+	}
+	if (duplicate)
+		e->duplicate++;
+	else
+		e->clean++;
+}
+
 /*
  * Store the first n readings of the batch; conflicts become quarantine
  * rows.  Readings after the first n move to the front of the next batch.
@@ -330,9 +364,13 @@ flush_rows(IngestState *is, int n)
 			if (!m->stored || r->ts < m->first_ts)
 				m->first_ts = r->ts;
 			m->stored = true;
+			count_day(is, r->ts, false);
 		}
 		else if (r->outcome == ME_OUT_DUPLICATE)
+		{
 			is->rows_duplicate++;
+			count_day(is, r->ts, true);
+		}
 		else
 		{
 			MeQuarantineRow *q = next_quarantine_row(is);
@@ -681,6 +719,46 @@ update_freshness(IngestState *is)
 		elog(ERROR, "could not record the dates the ingest changed");
 }
 
+/*
+ * Record per UTC day the readings this run stored and the duplicates it
+ * dropped (meter_etl.ingest_day: the scorecard's duplicates by day).  A 0.1
+ * schema, before ALTER EXTENSION UPDATE, has no such table.
+ */
+static void
+record_days(IngestState *is)
+{
+	HASH_SEQ_STATUS seq;
+	DayEntry   *e;
+	long		n = hash_get_num_entries(is->days);
+	Datum	   *days;
+	Datum	   *clean;
+	Datum	   *dup;
+	int			k = 0;
+	Oid			argtypes[4] = {INT8OID, DATEARRAYOID, INT8ARRAYOID, INT8ARRAYOID};
+	Datum		args[4];
+
+	if (n == 0 || !me_schema_has("ingest_day", NULL))
+		return;
+	days = palloc(sizeof(Datum) * n);
+	clean = palloc(sizeof(Datum) * n);
+	dup = palloc(sizeof(Datum) * n);
+	hash_seq_init(&seq, is->days);
+	while ((e = hash_seq_search(&seq)) != NULL)
+	{
+		days[k] = DateADTGetDatum(e->day);
+		clean[k] = Int64GetDatum(e->clean);
+		dup[k++] = Int64GetDatum(e->duplicate);
+	}
+	args[0] = Int64GetDatum(is->run_id);
+	args[1] = PointerGetDatum(construct_array(days, k, DATEOID, 4, true, TYPALIGN_INT));
+	args[2] = PointerGetDatum(construct_array(clean, k, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[3] = PointerGetDatum(construct_array(dup, k, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	if (SPI_execute_with_args("INSERT INTO meter_etl.ingest_day (ingest_run_id, day, rows_clean, rows_duplicate)"
+							  " SELECT $1, u.d, u.c, u.x FROM unnest($2, $3, $4) AS u(d, c, x)",
+							  4, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not record the ingest's readings per day");
+}
+
 /* Create the hash tables and buffers of a run. */
 static void
 init_state(IngestState *is)
@@ -697,6 +775,9 @@ init_state(IngestState *is)
 	ctl.entrysize = sizeof(ChannelEntry);
 	is->channels = hash_create("meter_etl ingest channels", 16, &ctl,
 							   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	ctl.keysize = sizeof(int32);
+	ctl.entrysize = sizeof(DayEntry);
+	is->days = hash_create("meter_etl ingest days", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	is->maxrows = me_batch_rows;
 	is->rows = palloc(sizeof(MeStoreRow) * is->maxrows);
 	is->batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "meter_etl ingest batch",
@@ -965,6 +1046,7 @@ meter_etl_ingest(PG_FUNCTION_ARGS)
 	fill_conflict_lines(&is);
 	pgstat_progress_end_command();
 	update_freshness(&is);
+	record_days(&is);
 	finish_run(&is, &stats);
 	if (stats.readings_read == 0)
 		warn_no_readings(&is, file_name, &stats);

@@ -1477,6 +1477,874 @@ UPDATE reason_code
 UPDATE quality_flag
    SET description = 'Changed by a person or a rule: a small negative on a generation channel stored as 0 (within meter_etl.channel.negative_tolerance_kw; the raw line keeps the value), or a correction after ingest.'
  WHERE bit = 8;
+
+-- ======================================================================
+-- Results for BI (issue 19)
+-- ======================================================================
+-- The calendar and time-of-use periods, the data-quality scorecard, the
+-- daily peaks, the meter dimension and health, and a comment on every
+-- column of every v_* view.  The new objects are the fresh script's, in
+-- the same words; then the privileges 90_roles.sql gives them.
+
+-- ======================================================================
+-- Enrichment (issue 19): the calendar per zone and time-of-use periods
+-- ======================================================================
+-- Public holidays are the users' to fill (none are shipped: no source
+-- this extension could cite covers every zone).  Seasons are
+-- meteorological (whole months: Dec-Feb winter in the northern
+-- hemisphere, summer in the southern); a zone is northern unless
+-- calendar_zone says otherwise.
+
+CREATE TABLE holiday (
+    time_zone text NOT NULL
+              CHECK (pg_catalog.timezone(time_zone, timestamptz '2000-01-01 00:00:00+00') IS NOT NULL),
+    day       date NOT NULL,
+    name      text NOT NULL CHECK (pg_catalog.btrim(name) <> ''),
+    PRIMARY KEY (time_zone, day)
+);
+COMMENT ON TABLE holiday IS
+  'Public holidays per time zone (the zone stands for its region), filled by users: meter_etl ships none';
+COMMENT ON COLUMN holiday.time_zone IS 'IANA time zone the holiday applies to, as meter.time_zone names it (an unrecognized zone is refused)';
+COMMENT ON COLUMN holiday.day IS 'Local date of the holiday';
+
+CREATE TABLE calendar_zone (
+    time_zone  text PRIMARY KEY
+               CHECK (pg_catalog.timezone(time_zone, timestamptz '2000-01-01 00:00:00+00') IS NOT NULL),
+    hemisphere text NOT NULL CHECK (hemisphere IN ('north', 'south'))
+);
+COMMENT ON TABLE calendar_zone IS
+  'The hemisphere of a time zone for the seasons of the calendar; a zone not listed is northern. Ships the southern zone of the built-in profiles (Australia/Brisbane)';
+INSERT INTO calendar_zone VALUES ('Australia/Brisbane', 'south');
+
+-- The calendar's attributes of local dates: one place for the views and
+-- the functions below.  Reads no table.
+CREATE FUNCTION calendar_days(time_zone text, from_date date, to_date date, hemisphere text DEFAULT 'north')
+RETURNS TABLE (local_date date, day_start timestamptz, day_end timestamptz, hours integer,
+               weekday integer, weekend boolean, iso_week integer, iso_year integer,
+               month integer, quarter integer, season text)
+LANGUAGE plpgsql STABLE
+SET search_path = meter_etl, pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+BEGIN
+  IF calendar_days.time_zone IS NULL OR calendar_days.from_date IS NULL OR calendar_days.to_date IS NULL
+     OR calendar_days.hemisphere IS NULL THEN
+    RAISE EXCEPTION 'time_zone, from_date, to_date and hemisphere must not be null'
+      USING ERRCODE = 'null_value_not_allowed';
+  ELSIF calendar_days.from_date > calendar_days.to_date THEN
+    RAISE EXCEPTION 'from_date must not be later than to_date' USING ERRCODE = 'invalid_parameter_value';
+  ELSIF calendar_days.to_date - calendar_days.from_date > 36600 THEN
+    RAISE EXCEPTION 'refusing a calendar of % days', calendar_days.to_date - calendar_days.from_date + 1
+      USING ERRCODE = 'program_limit_exceeded', HINT = 'Ask for at most 100 years at a time.';
+  ELSIF calendar_days.hemisphere NOT IN ('north', 'south') THEN
+    RAISE EXCEPTION 'unrecognized hemisphere "%"', calendar_days.hemisphere
+      USING ERRCODE = 'invalid_parameter_value', HINT = 'Use north or south.';
+  END IF;
+  -- an unrecognized zone raises its own error here (22023)
+  PERFORM pg_catalog.timezone(calendar_days.time_zone, pg_catalog.now());
+  RETURN QUERY
+  SELECT d.d, d.s, d.e, (extract(epoch FROM d.e - d.s) / 3600)::integer,
+         extract(isodow FROM d.d)::integer, extract(isodow FROM d.d) >= 6,
+         extract(week FROM d.d)::integer, extract(isoyear FROM d.d)::integer,
+         extract(month FROM d.d)::integer, extract(quarter FROM d.d)::integer,
+         (CASE WHEN calendar_days.hemisphere = 'north'
+               THEN ARRAY['winter', 'spring', 'summer', 'autumn']
+               ELSE ARRAY['summer', 'autumn', 'winter', 'spring'] END)
+           [(extract(month FROM d.d)::integer % 12) / 3 + 1]
+    FROM (SELECT g::date AS d,
+                 g::date::timestamp AT TIME ZONE calendar_days.time_zone AS s,
+                 (g::date + 1)::timestamp AT TIME ZONE calendar_days.time_zone AS e
+            FROM pg_catalog.generate_series(calendar_days.from_date::timestamp, calendar_days.to_date::timestamp,
+                                            interval '1 day') AS g) d
+   ORDER BY d.d;
+END
+$$;
+COMMENT ON FUNCTION calendar_days(text, date, date, text) IS
+  'Calendar attributes of the local dates [from_date, to_date] of a time zone: the day''s UTC start and end and its length in hours (23 or 25 on DST days), ISO weekday (1 = Monday) and weekend (Saturday, Sunday), ISO week and year, month, quarter and meteorological season of the hemisphere. Reads no table';
+
+CREATE FUNCTION calendar(time_zone text, from_date date, to_date date)
+RETURNS TABLE (hour_start timestamptz, hour_end timestamptz, local_date date, local_hour integer,
+               utc_offset interval, weekday integer, weekend boolean, iso_week integer, iso_year integer,
+               month integer, quarter integer, season text, holiday text, day_hours integer)
+LANGUAGE sql STABLE
+SET search_path = meter_etl, pg_catalog, pg_temp
+AS $$
+  SELECT h, h + interval '1 hour', c.local_date, extract(hour FROM h AT TIME ZONE calendar.time_zone)::integer,
+         (h AT TIME ZONE calendar.time_zone) - (h AT TIME ZONE 'UTC'),
+         c.weekday, c.weekend, c.iso_week, c.iso_year, c.month, c.quarter, c.season, hd.name, c.hours
+    FROM meter_etl.calendar_days(calendar.time_zone, calendar.from_date, calendar.to_date,
+                                 coalesce((SELECT z.hemisphere FROM meter_etl.calendar_zone z
+                                            WHERE z.time_zone = calendar.time_zone), 'north')) c
+   CROSS JOIN LATERAL pg_catalog.generate_series(c.day_start, c.day_end - interval '1 hour', interval '1 hour') AS h
+    LEFT JOIN meter_etl.holiday hd ON hd.time_zone = calendar.time_zone AND hd.day = c.local_date
+   ORDER BY h
+$$;
+COMMENT ON FUNCTION calendar(text, date, date) IS
+  'One row per hour of the local dates [from_date, to_date] of a time zone, DST-correct (23 rows on the spring day, 25 on the autumn day, the repeated hour twice with its two offsets): local date and hour, UTC offset, ISO weekday, weekend, ISO week and year, month, quarter, meteorological season (hemisphere from calendar_zone), holiday name (from holiday) and the day''s length in hours. Hours are UTC hours: in a zone whose offset is not whole hours they start at :30 or :45 local';
+
+-- The calendar dimension for BI: every local date of the store (its
+-- partitions, a day either side for the zones' offsets) in each zone the
+-- meters use.
+CREATE VIEW v_calendar AS
+SELECT z.time_zone, c.local_date, c.day_start, c.day_end, c.hours, c.weekday, c.weekend,
+       c.iso_week, c.iso_year, c.month, c.quarter, c.season, h.name AS holiday, h.name IS NOT NULL AS is_holiday
+  FROM (SELECT DISTINCT coalesce(m.time_zone, 'UTC') AS time_zone FROM meter m) z
+ CROSS JOIN (SELECT min(p.day) - 1 AS lo, max(p.day) + 1 AS hi FROM reading_partition p
+             HAVING min(p.day) IS NOT NULL) r
+ CROSS JOIN LATERAL calendar_days(z.time_zone, r.lo, r.hi,
+                                  coalesce((SELECT cz.hemisphere FROM calendar_zone cz
+                                             WHERE cz.time_zone = z.time_zone), 'north')) c
+  LEFT JOIN holiday h ON h.time_zone = z.time_zone AND h.day = c.local_date;
+COMMENT ON VIEW v_calendar IS
+  'Calendar dimension: one row per local date and time zone the meters use (a meter without a zone counts as UTC), over the days the store holds (its daily partitions, a day either side); DST days have 23 or 25 hours';
+COMMENT ON COLUMN v_calendar.time_zone IS 'IANA time zone (meter.time_zone; UTC for meters without one)';
+COMMENT ON COLUMN v_calendar.local_date IS 'The local date';
+COMMENT ON COLUMN v_calendar.day_start IS 'Local midnight starting the date, as a UTC instant (timestamptz)';
+COMMENT ON COLUMN v_calendar.day_end IS 'Local midnight ending the date, as a UTC instant (timestamptz)';
+COMMENT ON COLUMN v_calendar.hours IS 'Length of the local day in hours: 24, 23 on the day clocks go forward, 25 on the day they go back';
+COMMENT ON COLUMN v_calendar.weekday IS 'ISO weekday: 1 = Monday ... 7 = Sunday';
+COMMENT ON COLUMN v_calendar.weekend IS 'Saturday or Sunday (holidays are in is_holiday)';
+COMMENT ON COLUMN v_calendar.iso_week IS 'ISO 8601 week number (1-53), of iso_year';
+COMMENT ON COLUMN v_calendar.iso_year IS 'ISO 8601 week-numbering year (differs from the calendar year around 1 January)';
+COMMENT ON COLUMN v_calendar.month IS 'Month, 1-12';
+COMMENT ON COLUMN v_calendar.quarter IS 'Calendar quarter, 1-4';
+COMMENT ON COLUMN v_calendar.season IS 'Meteorological season (whole months; December-February is winter in the north, summer in the south; hemisphere from calendar_zone, north by default)';
+COMMENT ON COLUMN v_calendar.holiday IS 'Name of the public holiday on this date (meter_etl.holiday), NULL if none';
+COMMENT ON COLUMN v_calendar.is_holiday IS 'Whether holiday names one';
+
+-- ----------------------------------------------------------------------
+-- Time-of-use periods
+-- ----------------------------------------------------------------------
+
+CREATE TABLE tou_tariff (
+    tariff              text PRIMARY KEY CHECK (pg_catalog.btrim(tariff) <> ''),
+    default_period      text NOT NULL CHECK (pg_catalog.btrim(default_period) <> ''),
+    holidays_as_weekend boolean NOT NULL DEFAULT true,
+    description         text
+);
+COMMENT ON TABLE tou_tariff IS
+  'Time-of-use tariffs: the period of an hour no tou_period row covers is default_period; with holidays_as_weekend, a holiday of the zone (meter_etl.holiday) counts as a Sunday';
+
+CREATE TABLE tou_period (
+    tariff     text NOT NULL REFERENCES tou_tariff ON UPDATE CASCADE ON DELETE CASCADE,
+    period     text NOT NULL CHECK (pg_catalog.btrim(period) <> ''),
+    days       integer[] NOT NULL
+               CHECK (pg_catalog.cardinality(days) BETWEEN 1 AND 7 AND pg_catalog.array_position(days, NULL) IS NULL
+                      AND days <@ '{1,2,3,4,5,6,7}'::integer[]),
+    start_time time NOT NULL,
+    end_time   time NOT NULL CHECK (end_time <> start_time),
+    valid_from date NOT NULL DEFAULT '-infinity',
+    valid_to   date CHECK (valid_to > valid_from),
+    PRIMARY KEY (tariff, period, days, start_time, valid_from)
+);
+COMMENT ON TABLE tou_period IS
+  'Time-of-use periods of a tariff: on the ISO weekdays in days (1 = Monday), local time [start_time, end_time); an end_time before start_time wraps past midnight into the next day (days names the day it starts); 24:00 ends at midnight. Valid for local dates [valid_from, valid_to) (NULL: open). Two periods of a tariff may not cover the same weekday and time while both are valid (a trigger refuses it)';
+COMMENT ON COLUMN tou_period.days IS 'ISO weekdays the period starts on: 1 = Monday ... 7 = Sunday (a holiday counts as 7 when the tariff says holidays_as_weekend)';
+COMMENT ON COLUMN tou_period.valid_to IS 'First local date the period no longer applies (exclusive); NULL = open-ended';
+
+-- Overlap: the minutes of the ISO week each row covers, as ranges (a wrap
+-- past midnight continues into the next day, Sunday's into Monday's).
+CREATE FUNCTION tou_period_check()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = meter_etl, pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_other record;
+BEGIN
+  -- one writer per tariff at a time, so that two inserts cannot both pass
+  PERFORM 1 FROM meter_etl.tou_tariff t WHERE t.tariff = NEW.tariff FOR UPDATE;
+  SELECT p.period, p.days, p.start_time, p.end_time INTO v_other
+    FROM meter_etl.tou_period p
+   WHERE p.tariff = NEW.tariff
+     AND (p.period, p.days, p.start_time, p.valid_from) IS DISTINCT FROM (NEW.period, NEW.days, NEW.start_time, NEW.valid_from)
+     AND daterange(p.valid_from, p.valid_to) && daterange(NEW.valid_from, NEW.valid_to)
+     AND EXISTS (
+       WITH rows AS (
+         SELECT 0 AS w, NEW.days AS days, NEW.start_time AS s, NEW.end_time AS e
+         UNION ALL SELECT 1, p.days, p.start_time, p.end_time
+       ), spans AS (   -- minutes of the week, a wrap adding a day
+         SELECT r.w, (d - 1) * 1440 + (extract(epoch FROM r.s) / 60)::integer AS lo,
+                (d - 1) * 1440 + (extract(epoch FROM r.e) / 60)::integer
+                  + CASE WHEN r.e < r.s THEN 1440 ELSE 0 END AS hi
+           FROM rows r, unnest(r.days) AS d
+       ), ranges AS (  -- past the end of Sunday: again from Monday
+         SELECT w, int4range(lo, least(hi, 10080)) AS m FROM spans
+         UNION ALL SELECT w, int4range(0, hi - 10080) FROM spans WHERE hi > 10080
+       )
+       SELECT 1 FROM ranges a JOIN ranges b ON a.w = 0 AND b.w = 1 AND a.m && b.m)
+   LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'time-of-use period "%" of tariff "%" overlaps period "%"', NEW.period, NEW.tariff, v_other.period
+      USING ERRCODE = 'exclusion_violation',
+            DETAIL = pg_catalog.format('Both cover some of the same weekdays and times while both are valid (%s %s-%s against %s %s-%s).',
+                                       NEW.days, NEW.start_time, NEW.end_time, v_other.days, v_other.start_time, v_other.end_time),
+            HINT = 'Every local time maps to one period: end one where the other starts, or split their validity.';
+  END IF;
+  RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION tou_period_check() IS
+  'Constraint trigger on tou_period: refuses a period that covers a weekday and time another period of its tariff covers while both are valid';
+
+CREATE CONSTRAINT TRIGGER tou_period_no_overlap AFTER INSERT OR UPDATE ON tou_period
+  FOR EACH ROW EXECUTE FUNCTION tou_period_check();
+
+CREATE FUNCTION tou_period_of(tariff text, time_zone text, ts timestamptz)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = meter_etl, pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_tariff meter_etl.tou_tariff;
+  v_local  timestamp;
+  v_day    date;
+  v_time   time;
+  v_dow    integer;
+  v_prev   integer;
+  v_period text;
+BEGIN
+  IF tou_period_of.tariff IS NULL OR tou_period_of.time_zone IS NULL OR tou_period_of.ts IS NULL THEN
+    RAISE EXCEPTION 'tariff, time_zone and ts must not be null' USING ERRCODE = 'null_value_not_allowed';
+  END IF;
+  SELECT * INTO v_tariff FROM meter_etl.tou_tariff t WHERE t.tariff = tou_period_of.tariff;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'unrecognized tariff "%"', tou_period_of.tariff
+      USING ERRCODE = 'invalid_parameter_value', HINT = 'meter_etl.tou_tariff lists the tariffs.';
+  END IF;
+  v_local := tou_period_of.ts AT TIME ZONE tou_period_of.time_zone;   -- 22023 for an unrecognized zone
+  v_day := v_local::date;
+  v_time := v_local::time;
+  -- the weekday of the date and of the day before (a period may wrap into
+  -- this one); a holiday counts as a Sunday when the tariff says so
+  SELECT max(g.dow) FILTER (WHERE g.d = v_day), max(g.dow) FILTER (WHERE g.d = v_day - 1)
+    INTO v_dow, v_prev
+    FROM (SELECT x.d, CASE WHEN v_tariff.holidays_as_weekend AND h.day IS NOT NULL THEN 7
+                           ELSE extract(isodow FROM x.d)::integer END AS dow
+            FROM unnest(ARRAY[v_day, v_day - 1]) AS x(d)
+            LEFT JOIN meter_etl.holiday h ON h.time_zone = tou_period_of.time_zone AND h.day = x.d) g;
+  SELECT p.period INTO v_period
+    FROM meter_etl.tou_period p
+   WHERE p.tariff = v_tariff.tariff
+     AND ((v_dow = ANY (p.days) AND daterange(p.valid_from, p.valid_to) @> v_day
+           AND v_time >= p.start_time AND (p.end_time < p.start_time OR v_time < p.end_time))
+          OR (p.end_time < p.start_time AND v_time < p.end_time
+              AND v_prev = ANY (p.days) AND daterange(p.valid_from, p.valid_to) @> v_day - 1))
+   ORDER BY p.period
+   LIMIT 1;
+  RETURN coalesce(v_period, v_tariff.default_period);
+END
+$$;
+COMMENT ON FUNCTION tou_period_of(text, text, timestamptz) IS
+  'The time-of-use period of a tariff at an instant, by the local time of the zone: the period covering that weekday and time (a holiday is a Sunday for tariffs with holidays_as_weekend; a period wrapping past midnight counts from the day it starts), else the tariff''s default_period';
+
+CREATE FUNCTION tou_calendar(tariff text, time_zone text, from_date date, to_date date)
+RETURNS TABLE (hour_start timestamptz, hour_end timestamptz, local_date date, local_hour integer,
+               weekday integer, holiday text, period text)
+LANGUAGE plpgsql STABLE
+SET search_path = meter_etl, pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF tou_calendar.tariff IS NULL THEN
+    RAISE EXCEPTION 'tariff must not be null' USING ERRCODE = 'null_value_not_allowed';
+  ELSIF NOT EXISTS (SELECT 1 FROM meter_etl.tou_tariff t WHERE t.tariff = tou_calendar.tariff) THEN
+    RAISE EXCEPTION 'unrecognized tariff "%"', tou_calendar.tariff
+      USING ERRCODE = 'invalid_parameter_value', HINT = 'meter_etl.tou_tariff lists the tariffs.';
+  END IF;
+  RETURN QUERY
+  SELECT c.hour_start, c.hour_end, c.local_date, c.local_hour, c.weekday, c.holiday,
+         meter_etl.tou_period_of(tou_calendar.tariff, tou_calendar.time_zone, c.hour_start)
+    FROM meter_etl.calendar(tou_calendar.time_zone, tou_calendar.from_date, tou_calendar.to_date) c;
+END
+$$;
+COMMENT ON FUNCTION tou_calendar(text, text, date, date) IS
+  'Every hour of the local dates [from_date, to_date] of a zone with its time-of-use period of the tariff (the period at the start of the hour): the mapping energy per period is summed over';
+
+CREATE VIEW v_tou_period AS
+SELECT p.tariff, p.period, p.days, p.start_time, p.end_time, p.end_time < p.start_time AS wraps_midnight,
+       p.valid_from, p.valid_to, t.default_period, t.holidays_as_weekend
+  FROM tou_period p JOIN tou_tariff t USING (tariff);
+COMMENT ON VIEW v_tou_period IS
+  'Time-of-use periods with their tariff''s default period (hours no period covers) and holiday rule';
+COMMENT ON COLUMN v_tou_period.tariff IS 'Tariff name';
+COMMENT ON COLUMN v_tou_period.period IS 'Period name (e.g. peak, shoulder, off_peak)';
+COMMENT ON COLUMN v_tou_period.days IS 'ISO weekdays the period starts on (1 = Monday ... 7 = Sunday)';
+COMMENT ON COLUMN v_tou_period.start_time IS 'Local start time (inclusive)';
+COMMENT ON COLUMN v_tou_period.end_time IS 'Local end time (exclusive); before start_time when the period wraps past midnight';
+COMMENT ON COLUMN v_tou_period.wraps_midnight IS 'The period ends on the next day';
+COMMENT ON COLUMN v_tou_period.valid_from IS 'First local date the period applies (-infinity: always)';
+COMMENT ON COLUMN v_tou_period.valid_to IS 'First local date it no longer applies (NULL: open-ended)';
+COMMENT ON COLUMN v_tou_period.default_period IS 'The tariff''s period for hours no period covers';
+COMMENT ON COLUMN v_tou_period.holidays_as_weekend IS 'Holidays of the zone count as a Sunday';
+
+SELECT pg_catalog.pg_extension_config_dump('holiday', '');
+SELECT pg_catalog.pg_extension_config_dump('calendar_zone', 'WHERE time_zone <> ''Australia/Brisbane''');
+SELECT pg_catalog.pg_extension_config_dump('tou_tariff', '');
+SELECT pg_catalog.pg_extension_config_dump('tou_period', '');
+
+-- ======================================================================
+-- Data-quality scorecard and the result views for BI (issue 19)
+-- ======================================================================
+-- The scorecard is kept per UTC day (the store's partitions) in tables
+-- that refresh_results() fills, because a dashboard must not scan a day's
+-- 4.8 M readings per query: one refresh reads each day once.  A day whose
+-- readings or estimates changed after its refresh is shown stale (the
+-- store's change log, archive_change).
+
+-- Ingest records, per run and UTC day, the readings it stored and the
+-- exact duplicates it dropped: the only place duplicates are counted by day.
+CREATE TABLE ingest_day (
+    ingest_run_id  bigint NOT NULL,
+    day            date NOT NULL,
+    rows_clean     bigint NOT NULL,
+    rows_duplicate bigint NOT NULL,
+    PRIMARY KEY (ingest_run_id, day)
+);
+CREATE INDEX ingest_day_day_idx ON ingest_day (day);
+COMMENT ON TABLE ingest_day IS
+  'Per ingest run and UTC day of the readings: readings stored and exact duplicates dropped (written by ingest)';
+
+-- what the scorecard and the meter dimension look up
+CREATE INDEX quarantine_ts_idx ON quarantine (ts);
+CREATE INDEX ingest_extent_meter_idx ON ingest_extent (meter_key, ts_min);
+
+CREATE TABLE dq_meter_day (
+    day              date NOT NULL,
+    meter_key        integer NOT NULL,
+    channels         integer NOT NULL,
+    expected         integer NOT NULL,
+    clean            integer NOT NULL,
+    quarantined      integer NOT NULL,
+    estimated        integer NOT NULL,
+    source_estimated integer NOT NULL,
+    missing          integer NOT NULL,
+    PRIMARY KEY (day, meter_key)
+);
+CREATE INDEX dq_meter_day_meter_idx ON dq_meter_day (meter_key, day);
+COMMENT ON TABLE dq_meter_day IS
+  'Data-quality scorecard per meter and UTC day, written by refresh_results() (v_dq_meter_day shows it)';
+
+CREATE TABLE dq_day (
+    day                   date PRIMARY KEY,
+    meters_active         integer NOT NULL,
+    expected              bigint NOT NULL,
+    received              bigint NOT NULL,
+    clean                 bigint NOT NULL,
+    quarantined           bigint NOT NULL,
+    quarantined_by_reason jsonb NOT NULL,
+    duplicates            bigint NOT NULL,
+    estimated             bigint NOT NULL,
+    source_estimated      bigint NOT NULL,
+    missing               bigint NOT NULL,
+    delay_median_hours    double precision,
+    delay_p95_hours       double precision,
+    computed_at           timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
+);
+COMMENT ON TABLE dq_day IS
+  'Data-quality scorecard per UTC day, written by refresh_results() (v_dq_day shows it)';
+
+CREATE TABLE dq_file_day (
+    day                   date NOT NULL,
+    file_id               bigint NOT NULL,
+    expected              bigint NOT NULL,
+    received              bigint NOT NULL,
+    clean                 bigint NOT NULL,
+    quarantined           bigint NOT NULL,
+    quarantined_by_reason jsonb NOT NULL,
+    duplicates            bigint NOT NULL,
+    missing               bigint NOT NULL,
+    delay_median_hours    double precision,
+    delay_p95_hours       double precision,
+    PRIMARY KEY (day, file_id)
+);
+CREATE INDEX dq_file_day_file_idx ON dq_file_day (file_id);
+COMMENT ON TABLE dq_file_day IS
+  'Data-quality scorecard per UTC day and raw file, written by refresh_results() (v_dq_file_day shows it)';
+
+CREATE TABLE peak_day (
+    day            date NOT NULL,
+    rank           integer NOT NULL CHECK (rank >= 1),
+    period_start   timestamptz NOT NULL,
+    period_end     timestamptz NOT NULL,
+    demand_kw      double precision NOT NULL,
+    meters_counted integer NOT NULL,
+    PRIMARY KEY (day, rank)
+);
+COMMENT ON TABLE peak_day IS
+  'The top 10 half-hours of fleet import demand of each UTC day (peak_periods() with its defaults: flagged meter-days and outliers left out), written by refresh_results()';
+
+CREATE FUNCTION refresh_results(from_date date, to_date date)
+RETURNS TABLE (day date, meters_active integer, expected bigint, clean bigint, peaks integer)
+LANGUAGE plpgsql VOLATILE
+SET search_path = meter_etl, pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+  d     date;
+  v_lo  timestamptz;
+  v_hi  timestamptz;
+BEGIN
+  IF refresh_results.from_date IS NULL OR refresh_results.to_date IS NULL THEN
+    RAISE EXCEPTION 'from_date and to_date must not be null' USING ERRCODE = 'null_value_not_allowed';
+  ELSIF refresh_results.from_date > refresh_results.to_date THEN
+    RAISE EXCEPTION 'from_date must not be later than to_date' USING ERRCODE = 'invalid_parameter_value';
+  ELSIF refresh_results.to_date - refresh_results.from_date >= 366 THEN
+    RAISE EXCEPTION 'refusing to refresh % days at once', refresh_results.to_date - refresh_results.from_date + 1
+      USING ERRCODE = 'program_limit_exceeded',
+            HINT = 'Refresh at most a year per call; each day reads that day''s readings once.';
+  END IF;
+  -- one refresh at a time: two would delete each other's rows
+  PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('meter_etl.refresh_results', 7411));
+  -- each meter's span in the store: from its first stored reading (the
+  -- ingest extents) to its newest
+  CREATE TEMP TABLE me_dq_span ON COMMIT DROP AS
+  SELECT m.meter_key, m.meter_id, m.interval_s, f.first_ts, m.last_reading_at AS last_ts
+    FROM meter_etl.meter m
+   CROSS JOIN LATERAL (SELECT min(e.ts_min) AS first_ts FROM meter_etl.ingest_extent e
+                        WHERE e.meter_key = m.meter_key) f;
+  -- the latest successful run of each file: what its accounting is
+  CREATE TEMP TABLE me_dq_run ON COMMIT DROP AS
+  SELECT DISTINCT ON (i.file_id) i.file_id, i.run_id
+    FROM meter_etl.ingest_run i WHERE i.status = 'ok' ORDER BY i.file_id, i.run_id DESC;
+  FOR d IN SELECT g::date FROM pg_catalog.generate_series(refresh_results.from_date::timestamp,
+                                                          refresh_results.to_date::timestamp, interval '1 day') g
+  LOOP
+    v_lo := d::timestamp AT TIME ZONE 'UTC';
+    v_hi := (d + 1)::timestamp AT TIME ZONE 'UTC';
+    -- the day's readings per meter: one pass over the day's partition
+    CREATE TEMP TABLE me_dq_read ON COMMIT DROP AS
+    SELECT s.meter_key, count(*)::integer AS channels, sum(s.n)::integer AS clean,
+           sum(s.se)::integer AS source_estimated, min(s.lo) AS first_ts, max(s.hi) AS last_ts
+      FROM (SELECT r.meter_key, r.channel_id, count(*) AS n, count(*) FILTER (WHERE r.flags & 16 <> 0) AS se,
+                   min(r.ts) AS lo, max(r.ts) AS hi
+              FROM meter_etl.reading r WHERE r.ts >= v_lo AND r.ts < v_hi
+             GROUP BY r.meter_key, r.channel_id) s
+     GROUP BY s.meter_key;
+    -- expected: every slot of the day within the meter's span (its first
+    -- to its newest reading), once per channel it read that day (at least one)
+    DELETE FROM meter_etl.dq_meter_day x WHERE x.day = d;
+    INSERT INTO meter_etl.dq_meter_day (day, meter_key, channels, expected, clean, quarantined, estimated,
+                                        source_estimated, missing)
+    SELECT d, a.meter_key, a.channels, a.expected, a.clean, coalesce(q.n, 0), coalesce(e.n, 0),
+           a.source_estimated, greatest(a.expected - a.clean, 0)
+      FROM (SELECT s.meter_key, coalesce(x.channels, 1) AS channels,
+                   (coalesce(x.channels, 1) * greatest(0, extract(epoch FROM
+                      least(v_hi, greatest(s.last_ts, x.last_ts) + make_interval(secs => s.interval_s))
+                      - greatest(v_lo, least(s.first_ts, x.first_ts))) / s.interval_s))::integer AS expected,
+                   coalesce(x.clean, 0) AS clean, coalesce(x.source_estimated, 0) AS source_estimated
+              FROM me_dq_span s
+              LEFT JOIN me_dq_read x USING (meter_key)
+             WHERE x.meter_key IS NOT NULL OR (s.first_ts < v_hi AND s.last_ts >= v_lo)) a
+      LEFT JOIN (SELECT s.meter_key, count(*)::integer AS n
+                   FROM meter_etl.quarantine qq JOIN me_dq_span s ON s.meter_id = qq.meter_id
+                  WHERE qq.ts >= v_lo AND qq.ts < v_hi GROUP BY s.meter_key) q USING (meter_key)
+      LEFT JOIN (SELECT ee.meter_key, count(*)::integer AS n
+                   FROM meter_etl.estimate ee
+                  WHERE ee.ts >= v_lo AND ee.ts < v_hi
+                    AND NOT EXISTS (SELECT 1 FROM meter_etl.reading r
+                                     WHERE r.meter_key = ee.meter_key AND r.channel_id = ee.channel_id AND r.ts = ee.ts)
+                  GROUP BY ee.meter_key) e USING (meter_key);
+    -- per file: the day's stored readings and their delay from the end of
+    -- their interval to the staging of their file (a second pass)
+    CREATE TEMP TABLE me_dq_delay ON COMMIT DROP AS
+    SELECT r.file_id::bigint AS file_id, count(*) AS clean,
+           percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP
+             (ORDER BY extract(epoch FROM f.received_at - r.ts) - s.interval_s) AS p
+      FROM meter_etl.reading r
+      JOIN meter_etl.raw_file f ON f.file_id = r.file_id
+      JOIN me_dq_span s ON s.meter_key = r.meter_key
+     WHERE r.ts >= v_lo AND r.ts < v_hi
+     GROUP BY GROUPING SETS ((r.file_id), ());
+    CREATE TEMP TABLE me_dq_quar ON COMMIT DROP AS
+    SELECT q.file_id, q.reason, count(*) AS n
+      FROM meter_etl.quarantine q WHERE q.ts >= v_lo AND q.ts < v_hi
+     GROUP BY q.file_id, q.reason;
+    CREATE TEMP TABLE me_dq_dup ON COMMIT DROP AS
+    SELECT r.file_id, g.rows_duplicate AS n
+      FROM meter_etl.ingest_day g JOIN me_dq_run r ON r.run_id = g.ingest_run_id
+     WHERE g.day = d AND g.rows_duplicate > 0;
+    DELETE FROM meter_etl.dq_file_day x WHERE x.day = d;
+    INSERT INTO meter_etl.dq_file_day (day, file_id, expected, received, clean, quarantined,
+                                       quarantined_by_reason, duplicates, missing, delay_median_hours, delay_p95_hours)
+    SELECT d, k.file_id, coalesce(x.n, 0), c.n + qn.n + coalesce(u.n, 0), c.n, qn.n, qn.by_reason,
+           coalesce(u.n, 0), greatest(coalesce(x.n, 0) - (c.n + qn.n + coalesce(u.n, 0)), 0),
+           y.p[1] / 3600, y.p[2] / 3600
+      FROM (SELECT y.file_id FROM me_dq_delay y WHERE y.file_id IS NOT NULL
+            UNION SELECT q.file_id FROM me_dq_quar q WHERE q.file_id IS NOT NULL
+            UNION SELECT u.file_id FROM me_dq_dup u) k
+      LEFT JOIN me_dq_delay y ON y.file_id = k.file_id
+      LEFT JOIN me_dq_dup u ON u.file_id = k.file_id
+      CROSS JOIN LATERAL (SELECT coalesce(y.clean, 0) AS n) c
+      CROSS JOIN LATERAL (SELECT coalesce(sum(q.n), 0)::bigint AS n,
+                                 coalesce(jsonb_object_agg(q.reason, q.n ORDER BY q.reason)
+                                            FILTER (WHERE q.reason IS NOT NULL), '{}') AS by_reason
+                            FROM me_dq_quar q WHERE q.file_id = k.file_id) qn
+      -- the slots of the day within the spans the file's run stored per meter
+      LEFT JOIN LATERAL (SELECT sum(coalesce(rd.channels, 1) * greatest(0, extract(epoch FROM
+                                  least(v_hi, e.ts_max + make_interval(secs => s.interval_s))
+                                  - greatest(v_lo, e.ts_min)) / s.interval_s))::bigint AS n
+                           FROM me_dq_run rn
+                           JOIN meter_etl.ingest_extent e ON e.ingest_run_id = rn.run_id
+                           JOIN me_dq_span s ON s.meter_key = e.meter_key
+                           LEFT JOIN me_dq_read rd ON rd.meter_key = e.meter_key
+                          WHERE rn.file_id = k.file_id AND e.ts_min < v_hi AND e.ts_max >= v_lo) x ON true;
+    DELETE FROM meter_etl.dq_day x WHERE x.day = d;
+    INSERT INTO meter_etl.dq_day (day, meters_active, expected, received, clean, quarantined, quarantined_by_reason,
+                                  duplicates, estimated, source_estimated, missing, delay_median_hours, delay_p95_hours)
+    SELECT d, count(*), coalesce(sum(m.expected), 0), coalesce(sum(m.clean), 0) + qa.n + du.n,
+           coalesce(sum(m.clean), 0), qa.n, qa.by_reason, du.n, coalesce(sum(m.estimated), 0),
+           coalesce(sum(m.source_estimated), 0), coalesce(sum(m.missing), 0),
+           (SELECT y.p[1] / 3600 FROM me_dq_delay y WHERE y.file_id IS NULL),
+           (SELECT y.p[2] / 3600 FROM me_dq_delay y WHERE y.file_id IS NULL)
+      FROM meter_etl.dq_meter_day m
+     CROSS JOIN (SELECT coalesce(sum(t.n), 0)::bigint AS n,
+                        coalesce(jsonb_object_agg(t.reason, t.n ORDER BY t.reason), '{}') AS by_reason
+                   FROM (SELECT q.reason, sum(q.n) AS n FROM me_dq_quar q GROUP BY q.reason) t) qa
+     CROSS JOIN (SELECT coalesce(sum(u.n), 0)::bigint AS n FROM me_dq_dup u) du
+     WHERE m.day = d
+     GROUP BY qa.n, qa.by_reason, du.n;
+    -- the day's top half-hours of fleet demand
+    DELETE FROM meter_etl.peak_day x WHERE x.day = d;
+    INSERT INTO meter_etl.peak_day (day, rank, period_start, period_end, demand_kw, meters_counted)
+    SELECT d, p.rank, p.period_start, p.period_end, p.demand_kw, p.meters_counted
+      FROM meter_etl.peak_periods(v_lo, v_hi, interval '30 minutes', 10, false, NULL, 'import', true, 'UTC') p;
+    RETURN QUERY
+    SELECT d, y.meters_active, y.expected, y.clean, (SELECT count(*)::integer FROM meter_etl.peak_day p WHERE p.day = d)
+      FROM meter_etl.dq_day y WHERE y.day = d;
+    DROP TABLE me_dq_read, me_dq_delay, me_dq_quar, me_dq_dup;
+  END LOOP;
+  DROP TABLE me_dq_span, me_dq_run;
+END
+$$;
+COMMENT ON FUNCTION refresh_results(date, date) IS
+  'Compute the data-quality scorecard (dq_day, dq_file_day, dq_meter_day) and the daily peaks (peak_day) of the UTC dates [from_date, to_date], replacing what they held: each day''s readings are read twice (per meter, per file). Schedule it after detection, e.g. nightly for the last two days';
+
+-- ----------------------------------------------------------------------
+-- The result views (the contract sql/view_contract.sql pins)
+-- ----------------------------------------------------------------------
+
+CREATE VIEW v_dq_day AS
+SELECT y.day, y.meters_active, y.expected, y.received, y.clean, y.quarantined, y.quarantined_by_reason,
+       y.duplicates, y.estimated, y.source_estimated, y.missing,
+       round(100.0 * y.clean / nullif(y.expected, 0), 2) AS completeness_pct,
+       round(100.0 * y.clean / nullif(y.clean + y.quarantined, 0), 2) AS validity_pct,
+       y.delay_median_hours, y.delay_p95_hours, y.computed_at,
+       EXISTS (SELECT 1 FROM archive_change c WHERE c.day = y.day AND c.changed_at > y.computed_at) AS stale
+  FROM dq_day y;
+COMMENT ON VIEW v_dq_day IS
+  'Data-quality scorecard per UTC day (refresh_results() computes it): readings expected from each active meter''s interval, received, clean, quarantined by reason, duplicates, estimated, missing; completeness and validity; timeliness';
+COMMENT ON COLUMN v_dq_day.day IS 'UTC date';
+COMMENT ON COLUMN v_dq_day.meters_active IS 'Meters active that day: the day overlaps the span from their first to their newest stored reading, or they read that day';
+COMMENT ON COLUMN v_dq_day.expected IS 'Readings expected: per active meter, the day''s interval slots within its span, times the channels it read that day (at least one)';
+COMMENT ON COLUMN v_dq_day.received IS 'Readings received for the day: clean + quarantined + duplicates';
+COMMENT ON COLUMN v_dq_day.clean IS 'Readings of the day in the clean store';
+COMMENT ON COLUMN v_dq_day.quarantined IS 'Quarantined readings whose timestamp falls on the day (readings without a readable timestamp are counted per file in v_file_accounting only)';
+COMMENT ON COLUMN v_dq_day.quarantined_by_reason IS 'The quarantined readings by reason code: {"reason": count}';
+COMMENT ON COLUMN v_dq_day.duplicates IS 'Exact duplicates of stored readings that ingest dropped (latest ingest of each file)';
+COMMENT ON COLUMN v_dq_day.estimated IS 'Slots filled by meter_etl''s estimates (meter_etl.estimate) for want of a reading';
+COMMENT ON COLUMN v_dq_day.source_estimated IS 'Clean readings the source marked estimated (flag source_estimated)';
+COMMENT ON COLUMN v_dq_day.missing IS 'Expected slots without a clean reading (estimated ones included)';
+COMMENT ON COLUMN v_dq_day.completeness_pct IS 'clean / expected, in percent';
+COMMENT ON COLUMN v_dq_day.validity_pct IS 'clean / (clean + quarantined), in percent';
+COMMENT ON COLUMN v_dq_day.delay_median_hours IS 'Median delay, in hours, from the end of a clean reading''s interval to the staging of its raw file';
+COMMENT ON COLUMN v_dq_day.delay_p95_hours IS '95th percentile of that delay, in hours';
+COMMENT ON COLUMN v_dq_day.computed_at IS 'When refresh_results() computed the day';
+COMMENT ON COLUMN v_dq_day.stale IS 'The day''s readings or estimates changed after computed_at: refresh it';
+
+CREATE VIEW v_dq_file_day AS
+SELECT y.day, y.file_id, f.file_name, f.received_at, y.expected, y.received, y.clean, y.quarantined,
+       y.quarantined_by_reason, y.duplicates, y.missing,
+       round(100.0 * y.clean / nullif(y.expected, 0), 2) AS completeness_pct,
+       round(100.0 * y.clean / nullif(y.clean + y.quarantined, 0), 2) AS validity_pct,
+       y.delay_median_hours, y.delay_p95_hours
+  FROM dq_file_day y JOIN raw_file f USING (file_id);
+COMMENT ON VIEW v_dq_file_day IS
+  'Data-quality scorecard per UTC day and raw file (refresh_results() computes it): what the file brought for the day against the slots of its span';
+COMMENT ON COLUMN v_dq_file_day.day IS 'UTC date';
+COMMENT ON COLUMN v_dq_file_day.file_id IS 'Raw file (meter_etl.raw_file)';
+COMMENT ON COLUMN v_dq_file_day.file_name IS 'The file''s name as received';
+COMMENT ON COLUMN v_dq_file_day.received_at IS 'When the file was staged';
+COMMENT ON COLUMN v_dq_file_day.expected IS 'Slots of the day within the span the file''s ingest stored per meter (first to last reading), times the meter''s channels that day';
+COMMENT ON COLUMN v_dq_file_day.received IS 'Readings of the day the file held: clean + quarantined + duplicates';
+COMMENT ON COLUMN v_dq_file_day.clean IS 'Readings of the day stored from the file';
+COMMENT ON COLUMN v_dq_file_day.quarantined IS 'Readings of the day from the file that were quarantined';
+COMMENT ON COLUMN v_dq_file_day.quarantined_by_reason IS 'The quarantined readings by reason code: {"reason": count}';
+COMMENT ON COLUMN v_dq_file_day.duplicates IS 'Exact duplicates in the file of readings already stored';
+COMMENT ON COLUMN v_dq_file_day.missing IS 'Slots of its span the file held no reading for: expected - received, not below 0';
+COMMENT ON COLUMN v_dq_file_day.completeness_pct IS 'clean / expected, in percent';
+COMMENT ON COLUMN v_dq_file_day.validity_pct IS 'clean / (clean + quarantined), in percent';
+COMMENT ON COLUMN v_dq_file_day.delay_median_hours IS 'Median delay, in hours, from the end of a reading''s interval to the file''s staging';
+COMMENT ON COLUMN v_dq_file_day.delay_p95_hours IS '95th percentile of that delay, in hours';
+
+CREATE VIEW v_dq_meter_day AS
+SELECT y.day, m.meter_id, y.channels, y.expected, y.clean, y.quarantined, y.estimated, y.source_estimated, y.missing,
+       round(100.0 * y.clean / nullif(y.expected, 0), 2) AS completeness_pct,
+       round(100.0 * y.clean / nullif(y.clean + y.quarantined, 0), 2) AS validity_pct
+  FROM dq_meter_day y JOIN meter m USING (meter_key);
+COMMENT ON VIEW v_dq_meter_day IS
+  'Data-quality scorecard per meter and UTC day (refresh_results() computes it; dq_meters() ranks a range)';
+COMMENT ON COLUMN v_dq_meter_day.day IS 'UTC date';
+COMMENT ON COLUMN v_dq_meter_day.meter_id IS 'Meter id';
+COMMENT ON COLUMN v_dq_meter_day.channels IS 'Channels the meter read that day (1 if none)';
+COMMENT ON COLUMN v_dq_meter_day.expected IS 'The day''s interval slots within the meter''s span, times channels';
+COMMENT ON COLUMN v_dq_meter_day.clean IS 'Readings of the day in the clean store';
+COMMENT ON COLUMN v_dq_meter_day.quarantined IS 'Quarantined readings of the meter whose timestamp falls on the day';
+COMMENT ON COLUMN v_dq_meter_day.estimated IS 'Slots filled by meter_etl''s estimates';
+COMMENT ON COLUMN v_dq_meter_day.source_estimated IS 'Clean readings the source marked estimated';
+COMMENT ON COLUMN v_dq_meter_day.missing IS 'Expected slots without a clean reading';
+COMMENT ON COLUMN v_dq_meter_day.completeness_pct IS 'clean / expected, in percent';
+COMMENT ON COLUMN v_dq_meter_day.validity_pct IS 'clean / (clean + quarantined), in percent';
+
+-- Reads the view, not the tables: a reader may call it.
+CREATE FUNCTION dq_meters(from_date date, to_date date)
+RETURNS TABLE (rank integer, meter_id text, days integer, expected bigint, clean bigint, quarantined bigint,
+               estimated bigint, source_estimated bigint, missing bigint,
+               completeness_pct numeric, validity_pct numeric)
+LANGUAGE plpgsql STABLE
+SET search_path = meter_etl, pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+BEGIN
+  IF dq_meters.from_date IS NULL OR dq_meters.to_date IS NULL THEN
+    RAISE EXCEPTION 'from_date and to_date must not be null' USING ERRCODE = 'null_value_not_allowed';
+  ELSIF dq_meters.from_date > dq_meters.to_date THEN
+    RAISE EXCEPTION 'from_date must not be later than to_date' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  RETURN QUERY
+  SELECT (row_number() OVER (ORDER BY a.completeness_pct NULLS LAST, a.validity_pct NULLS LAST,
+                                      a.missing DESC, a.meter_id))::integer, a.*
+    FROM (SELECT v.meter_id, count(*)::integer AS days, sum(v.expected)::bigint AS expected,
+                 sum(v.clean)::bigint AS clean, sum(v.quarantined)::bigint AS quarantined,
+                 sum(v.estimated)::bigint AS estimated, sum(v.source_estimated)::bigint AS source_estimated,
+                 sum(v.missing)::bigint AS missing,
+                 round(100.0 * sum(v.clean) / nullif(sum(v.expected), 0), 2) AS completeness_pct,
+                 round(100.0 * sum(v.clean) / nullif(sum(v.clean) + sum(v.quarantined), 0), 2) AS validity_pct
+            FROM meter_etl.v_dq_meter_day v
+           WHERE v.day BETWEEN dq_meters.from_date AND dq_meters.to_date
+           GROUP BY v.meter_id) a
+   ORDER BY 1;
+END
+$$;
+COMMENT ON FUNCTION dq_meters(date, date) IS
+  'The data-quality scorecard per meter over the UTC dates [from_date, to_date] (as refresh_results() stored them), worst first: lowest completeness, then lowest validity, then most missing';
+
+CREATE VIEW v_meter AS
+SELECT m.meter_id, coalesce(m.time_zone, 'UTC') AS time_zone, m.interval_s / 60 AS interval_minutes,
+       f.first_reading_at, m.last_reading_at,
+       (SELECT array_agg(c.name ORDER BY c.channel_id) FROM meter_status s JOIN channel c USING (channel_id)
+         WHERE s.meter_key = m.meter_key) AS channels,
+       NULL::text AS segment, m.created_at
+  FROM meter m
+ CROSS JOIN LATERAL (SELECT min(e.ts_min) AS first_reading_at FROM ingest_extent e
+                      WHERE e.meter_key = m.meter_key) f;
+COMMENT ON VIEW v_meter IS 'Meter dimension: one row per meter';
+COMMENT ON COLUMN v_meter.meter_id IS 'Meter id as the files name it';
+COMMENT ON COLUMN v_meter.time_zone IS 'IANA time zone of the meter''s profile (UTC when it had none): the zone of its local days';
+COMMENT ON COLUMN v_meter.interval_minutes IS 'Reading interval in minutes';
+COMMENT ON COLUMN v_meter.first_reading_at IS 'Earliest reading stored by ingest';
+COMMENT ON COLUMN v_meter.last_reading_at IS 'Newest reading stored by ingest';
+COMMENT ON COLUMN v_meter.channels IS 'Channels detection has seen for the meter (NULL before its first detection)';
+COMMENT ON COLUMN v_meter.segment IS 'Customer segment: always NULL until meter segmentation exists (kept so that dashboards need no change then)';
+COMMENT ON COLUMN v_meter.created_at IS 'When the meter was first registered';
+
+CREATE VIEW v_meter_health AS
+SELECT m.meter_id, c.name AS channel, s.status, s.reason, s.since, s.as_of, s.last_reading_ts AS last_reading_at,
+       (SELECT count(*) FROM fault f WHERE f.meter_key = s.meter_key AND f.channel_id = s.channel_id
+           AND f.ongoing AND f.kind <> 'usage_anomaly')::integer AS open_faults,
+       round((SELECT count(*) FROM estimate e WHERE e.meter_key = s.meter_key AND e.channel_id = s.channel_id
+                 AND e.ts >= s.as_of - interval '7 days' AND e.ts < s.as_of)
+             / (7 * 86400.0 / m.interval_s), 4) AS estimated_share_7d
+  FROM meter_status s
+  JOIN meter m USING (meter_key)
+  JOIN channel c USING (channel_id);
+COMMENT ON VIEW v_meter_health IS
+  'Meter health per meter channel as of its latest detection: status, last reading, open fault episodes and the share of the last 7 days'' slots that are estimates';
+COMMENT ON COLUMN v_meter_health.meter_id IS 'Meter id';
+COMMENT ON COLUMN v_meter_health.channel IS 'Channel name';
+COMMENT ON COLUMN v_meter_health.status IS 'ok, faulty or offline (meter_status)';
+COMMENT ON COLUMN v_meter_health.reason IS 'The fault kind when faulty or offline, NULL when ok';
+COMMENT ON COLUMN v_meter_health.since IS 'Start of the current episode; when ok, the end of the last one (NULL if never faulty)';
+COMMENT ON COLUMN v_meter_health.as_of IS 'End of the latest detection range the status reflects';
+COMMENT ON COLUMN v_meter_health.last_reading_at IS 'Newest reading detection saw for the channel';
+COMMENT ON COLUMN v_meter_health.open_faults IS 'Fault episodes still going (usage anomalies are not faults)';
+COMMENT ON COLUMN v_meter_health.estimated_share_7d IS 'Estimated slots / all slots of the 7 days before as_of (0-1)';
+
+CREATE VIEW v_peak_period AS
+SELECT p.day, p.rank, p.period_start, p.period_end, p.demand_kw, p.meters_counted,
+       y.meters_active, y.meters_active - p.meters_counted AS meters_excluded
+  FROM peak_day p LEFT JOIN dq_day y USING (day);
+COMMENT ON VIEW v_peak_period IS
+  'The top 10 half-hours of fleet import demand of each UTC day refresh_results() computed (rank 1 = the highest)';
+COMMENT ON COLUMN v_peak_period.day IS 'UTC date';
+COMMENT ON COLUMN v_peak_period.rank IS 'Rank within the day, 1 = the highest demand';
+COMMENT ON COLUMN v_peak_period.period_start IS 'Start of the half-hour (timestamptz)';
+COMMENT ON COLUMN v_peak_period.period_end IS 'End of the half-hour (timestamptz)';
+COMMENT ON COLUMN v_peak_period.demand_kw IS 'Fleet demand in kW: the sum over meters of their mean kW in the half-hour, estimates included';
+COMMENT ON COLUMN v_peak_period.meters_counted IS 'Meters whose readings made the demand';
+COMMENT ON COLUMN v_peak_period.meters_active IS 'Meters active that day (v_dq_day)';
+COMMENT ON COLUMN v_peak_period.meters_excluded IS 'Active meters not counted: left out for a fault episode or a long gap that day, or without a reading in the half-hour';
+
+CREATE VIEW v_daily_peak AS
+SELECT p.day, p.period_start, p.period_end, p.demand_kw, p.meters_counted, p.meters_active, p.meters_excluded
+  FROM v_peak_period p WHERE p.rank = 1;
+COMMENT ON VIEW v_daily_peak IS 'Each UTC day''s highest half-hour of fleet import demand (rank 1 of v_peak_period)';
+COMMENT ON COLUMN v_daily_peak.day IS 'UTC date';
+COMMENT ON COLUMN v_daily_peak.period_start IS 'Start of the peak half-hour (timestamptz)';
+COMMENT ON COLUMN v_daily_peak.period_end IS 'End of the peak half-hour (timestamptz)';
+COMMENT ON COLUMN v_daily_peak.demand_kw IS 'Fleet demand in kW in that half-hour';
+COMMENT ON COLUMN v_daily_peak.meters_counted IS 'Meters whose readings made the demand';
+COMMENT ON COLUMN v_daily_peak.meters_active IS 'Meters active that day';
+COMMENT ON COLUMN v_daily_peak.meters_excluded IS 'Active meters not counted (fault, long gap, no reading)';
+
+SELECT pg_catalog.pg_extension_config_dump('ingest_day', '');
+SELECT pg_catalog.pg_extension_config_dump('dq_day', '');
+SELECT pg_catalog.pg_extension_config_dump('dq_file_day', '');
+SELECT pg_catalog.pg_extension_config_dump('dq_meter_day', '');
+SELECT pg_catalog.pg_extension_config_dump('peak_day', '');
+
+-- ======================================================================
+-- The result-view contract (issue 19): every column of every v_* view is
+-- documented, with its unit (sql/view_contract.sql fails on one without)
+-- ======================================================================
+
+COMMENT ON COLUMN v_reading.meter_id IS 'Meter id';
+COMMENT ON COLUMN v_reading.channel IS 'Channel name (import, export, net, solar, ...)';
+COMMENT ON COLUMN v_reading.ts IS 'Start of the interval (timestamptz, UTC in the store)';
+COMMENT ON COLUMN v_reading.kw IS 'Average power over the interval in kW';
+COMMENT ON COLUMN v_reading.kwh IS 'Energy of the interval in kWh (kw x interval)';
+COMMENT ON COLUMN v_reading.flags IS 'Quality flag bits (meter_etl.quality_flag; 0 = actual)';
+COMMENT ON COLUMN v_reading.flag_names IS 'Names of the quality flags set';
+COMMENT ON COLUMN v_reading.file_id IS 'Raw file the reading came from (lineage)';
+COMMENT ON COLUMN v_reading.line_no IS 'Physical line of the raw file';
+
+COMMENT ON COLUMN v_file_accounting.file_id IS 'Raw file';
+COMMENT ON COLUMN v_file_accounting.file_name IS 'File name as received';
+COMMENT ON COLUMN v_file_accounting.status IS 'Raw file status (staged, processing, ingested, failed, dead_letter)';
+COMMENT ON COLUMN v_file_accounting.format IS 'Format profile of its latest successful ingest';
+COMMENT ON COLUMN v_file_accounting.lines_read IS 'Non-blank data lines read';
+COMMENT ON COLUMN v_file_accounting.readings_read IS 'Readings the file holds';
+COMMENT ON COLUMN v_file_accounting.rows_clean IS 'Readings stored in the clean store';
+COMMENT ON COLUMN v_file_accounting.rows_quarantined IS 'Readings quarantined';
+COMMENT ON COLUMN v_file_accounting.rows_duplicate IS 'Exact duplicates of stored readings';
+COMMENT ON COLUMN v_file_accounting.balanced IS 'readings_read = rows_clean + rows_quarantined + rows_duplicate';
+COMMENT ON COLUMN v_file_accounting.quarantined_by_reason IS 'Quarantined readings by reason code: {"reason": count}';
+COMMENT ON COLUMN v_file_accounting.finished_at IS 'When the ingest finished';
+
+COMMENT ON COLUMN v_quarantine_summary.reason IS 'Reason code (meter_etl.reason_code)';
+COMMENT ON COLUMN v_quarantine_summary.description IS 'What the reason code means';
+COMMENT ON COLUMN v_quarantine_summary.day IS 'Day the readings were quarantined (timestamptz at midnight of the session''s TimeZone)';
+COMMENT ON COLUMN v_quarantine_summary.readings IS 'Readings quarantined';
+
+COMMENT ON COLUMN v_meter_status.meter_id IS 'Meter id';
+COMMENT ON COLUMN v_meter_status.channel IS 'Channel name';
+COMMENT ON COLUMN v_meter_status.status IS 'ok, faulty or offline';
+COMMENT ON COLUMN v_meter_status.reason IS 'Fault kind when faulty or offline, NULL when ok';
+COMMENT ON COLUMN v_meter_status.since IS 'Start of the current episode; when ok, the end of the last one';
+COMMENT ON COLUMN v_meter_status.as_of IS 'End of the latest detection range';
+COMMENT ON COLUMN v_meter_status.last_reading_ts IS 'Newest reading detection saw';
+COMMENT ON COLUMN v_meter_status.evidence IS 'Evidence of the episode (jsonb)';
+COMMENT ON COLUMN v_meter_status.changed_at IS 'When the status last changed';
+
+COMMENT ON COLUMN v_gap.meter_id IS 'Meter id';
+COMMENT ON COLUMN v_gap.channel IS 'Channel name';
+COMMENT ON COLUMN v_gap.start_ts IS 'First missing slot (timestamptz)';
+COMMENT ON COLUMN v_gap.end_ts IS 'End of the gap, exclusive (timestamptz)';
+COMMENT ON COLUMN v_gap.intervals IS 'Missing slots';
+COMMENT ON COLUMN v_gap.kind IS 'long, leading, trailing or no_data';
+COMMENT ON COLUMN v_gap.hours IS 'Length of the gap in hours';
+
+COMMENT ON COLUMN v_fault.meter_id IS 'Meter id';
+COMMENT ON COLUMN v_fault.channel IS 'Channel name';
+COMMENT ON COLUMN v_fault.kind IS 'stuck_zero, flatline, level_shift or offline';
+COMMENT ON COLUMN v_fault.start_ts IS 'Start of the episode (timestamptz)';
+COMMENT ON COLUMN v_fault.end_ts IS 'End of the episode, exclusive (timestamptz)';
+COMMENT ON COLUMN v_fault.ongoing IS 'Still going at the end of the data seen';
+COMMENT ON COLUMN v_fault.evidence IS 'Evidence (jsonb)';
+
+COMMENT ON COLUMN v_usage_anomaly.meter_id IS 'Meter id';
+COMMENT ON COLUMN v_usage_anomaly.channel IS 'Channel name';
+COMMENT ON COLUMN v_usage_anomaly.start_ts IS 'Start of the episode (timestamptz)';
+COMMENT ON COLUMN v_usage_anomaly.end_ts IS 'End of the episode, exclusive (timestamptz)';
+COMMENT ON COLUMN v_usage_anomaly.ongoing IS 'Still going at the end of the data seen';
+COMMENT ON COLUMN v_usage_anomaly.days IS 'Days the episode lasted';
+COMMENT ON COLUMN v_usage_anomaly.evidence IS 'Evidence (jsonb)';
+
+COMMENT ON COLUMN v_reading_filled.meter_id IS 'Meter id';
+COMMENT ON COLUMN v_reading_filled.channel IS 'Channel name';
+COMMENT ON COLUMN v_reading_filled.ts IS 'Start of the interval (timestamptz)';
+COMMENT ON COLUMN v_reading_filled.kw IS 'Average power over the interval in kW';
+COMMENT ON COLUMN v_reading_filled.kwh IS 'Energy of the interval in kWh';
+COMMENT ON COLUMN v_reading_filled.flags IS 'Quality flag bits (1 for an estimate)';
+COMMENT ON COLUMN v_reading_filled.estimated IS 'An estimate of meter_etl, not a reading';
+COMMENT ON COLUMN v_reading_filled.method IS 'actual, linear or like_day';
+
+COMMENT ON COLUMN v_meter_day.meter_id IS 'Meter id';
+COMMENT ON COLUMN v_meter_day.channel IS 'Channel name';
+COMMENT ON COLUMN v_meter_day.day IS 'Local date in the meter''s zone';
+COMMENT ON COLUMN v_meter_day.start_ts IS 'Local midnight starting the day (timestamptz)';
+COMMENT ON COLUMN v_meter_day.end_ts IS 'Local midnight ending the day (timestamptz)';
+COMMENT ON COLUMN v_meter_day.readings IS 'Readings that count for consumption';
+COMMENT ON COLUMN v_meter_day.kwh_per_24h IS 'Mean kW x 24: kWh per 24 hours';
+COMMENT ON COLUMN v_meter_day.coverage IS 'Share of the day''s slots read (0-1)';
+
+COMMENT ON COLUMN v_meter_freshness.meter_id IS 'Meter id';
+COMMENT ON COLUMN v_meter_freshness.interval_s IS 'Reading interval in seconds';
+COMMENT ON COLUMN v_meter_freshness.last_reading_at IS 'Newest reading stored by ingest';
+COMMENT ON COLUMN v_meter_freshness.age IS 'now() - last_reading_at (interval)';
+COMMENT ON COLUMN v_meter_freshness.stale IS 'More than a day plus four intervals old';
+
+COMMENT ON COLUMN v_ingest_progress.pid IS 'Backend process id of the ingest';
+COMMENT ON COLUMN v_ingest_progress.application_name IS 'Its application_name';
+COMMENT ON COLUMN v_ingest_progress.bytes_processed IS 'Bytes of the raw file read';
+COMMENT ON COLUMN v_ingest_progress.bytes_total IS 'Size of the raw file in bytes';
+COMMENT ON COLUMN v_ingest_progress.tuples_processed IS 'Readings stored so far';
+COMMENT ON COLUMN v_ingest_progress.percent IS 'bytes_processed / bytes_total, in percent';
+COMMENT ON COLUMN v_ingest_progress.running_for IS 'Time since the statement started (interval)';
+COMMENT ON COLUMN v_ingest_progress.query IS 'The statement (visible to roles that may see it in pg_stat_activity)';
+
+COMMENT ON COLUMN v_pipeline_health.pending IS 'Raw files staged, waiting to be processed';
+COMMENT ON COLUMN v_pipeline_health.processing IS 'Raw files being processed';
+COMMENT ON COLUMN v_pipeline_health.failed_awaiting_retry IS 'Raw files that failed and wait for their retry';
+COMMENT ON COLUMN v_pipeline_health.dead_letter IS 'Raw files in the dead-letter queue';
+COMMENT ON COLUMN v_pipeline_health.ingested IS 'Raw files ingested';
+COMMENT ON COLUMN v_pipeline_health.oldest_pending_received_at IS 'Staging time of the oldest file waiting';
+COMMENT ON COLUMN v_pipeline_health.last_success_at IS 'When the pipeline last processed a file';
+COMMENT ON COLUMN v_pipeline_health.readings_per_second_last_hour IS 'Readings per second of processing over the last hour';
+COMMENT ON COLUMN v_pipeline_health.open_alerts IS 'Alerts not acknowledged';
+COMMENT ON COLUMN v_pipeline_health.archive_failures_open IS 'Archive dates that failed every attempt and are not resolved';
+COMMENT ON COLUMN v_pipeline_health.detection_pending IS 'Successful ingests detection has not processed yet';
+
+COMMENT ON COLUMN v_archive_coverage.dataset IS 'Archive dataset (subdirectory of meter_etl.archive_dir; empty = the directory)';
+COMMENT ON COLUMN v_archive_coverage.day IS 'UTC date';
+COMMENT ON COLUMN v_archive_coverage.status IS 'archived, stale, failed or not_archived';
+COMMENT ON COLUMN v_archive_coverage.partition_key IS 'Hive partition key of the files (meter_bucket or meter_id)';
+COMMENT ON COLUMN v_archive_coverage.files IS 'Parquet files of the date';
+COMMENT ON COLUMN v_archive_coverage.rows IS 'Rows in them';
+COMMENT ON COLUMN v_archive_coverage.bytes IS 'Their size in bytes';
+COMMENT ON COLUMN v_archive_coverage.meters IS 'Meters in them';
+COMMENT ON COLUMN v_archive_coverage.min_ts IS 'Earliest reading archived (timestamptz)';
+COMMENT ON COLUMN v_archive_coverage.max_ts IS 'Latest reading archived (timestamptz)';
+COMMENT ON COLUMN v_archive_coverage.export_id IS 'The archive call that wrote the files (archive_export)';
+COMMENT ON COLUMN v_archive_coverage.written_at IS 'When the files were written';
+COMMENT ON COLUMN v_archive_coverage.schema_version IS 'Column layout of the files (1 or 2)';
+COMMENT ON COLUMN v_archive_coverage.open_failures IS 'Failed attempts not resolved';
+COMMENT ON COLUMN v_archive_coverage.last_failure IS 'When the date last failed';
+
+-- privileges as 90_roles.sql gives them
+REVOKE ALL ON FUNCTION calendar_days(text, date, date, text), calendar(text, date, date),
+       tou_period_check(), tou_period_of(text, text, timestamptz), tou_calendar(text, text, date, date),
+       refresh_results(date, date), dq_meters(date, date) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION calendar_days(text, date, date, text), calendar(text, date, date),
+      tou_period_check(), tou_period_of(text, text, timestamptz), tou_calendar(text, text, date, date),
+      refresh_results(date, date), dq_meters(date, date) TO meter_etl_admin;
+GRANT SELECT, INSERT, UPDATE, DELETE ON holiday, calendar_zone, tou_tariff, tou_period, ingest_day,
+      dq_day, dq_file_day, dq_meter_day, peak_day TO meter_etl_admin;
+GRANT SELECT, INSERT, UPDATE, DELETE ON v_calendar, v_tou_period, v_meter, v_meter_health, v_dq_day,
+      v_dq_file_day, v_dq_meter_day, v_peak_period, v_daily_peak TO meter_etl_admin;
+GRANT SELECT ON v_calendar, v_tou_period, v_meter, v_meter_health, v_dq_day, v_dq_file_day, v_dq_meter_day,
+      v_peak_period, v_daily_peak TO meter_etl_reader;
+GRANT EXECUTE ON FUNCTION calendar_days(text, date, date, text), dq_meters(date, date) TO meter_etl_reader;
+
 -- detection runs without JIT (10_detect.sql says why)
 ALTER FUNCTION detect(timestamp with time zone,timestamp with time zone,text[]) SET jit = off;
 ALTER FUNCTION detect_apply(bigint,timestamp with time zone,timestamp with time zone,integer[]) SET jit = off;
