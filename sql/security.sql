@@ -84,6 +84,7 @@ SELECT meter_etl.stage_chunk(:up, 0, convert_to(E'meter_id,timestamp,value,unit\
 SELECT is_new FROM meter_etl.stage_finish(:up);
 SELECT count(*) FROM meter_etl.raw_file;
 SELECT * FROM meter_etl.ingest(:f);
+SELECT * FROM meter_etl.reingest(:f);
 SELECT meter_etl.stage_server_file('x.csv');
 SELECT count(*) FROM meter_etl.v_reading;
 CALL meter_etl.run_pipeline();
@@ -101,6 +102,9 @@ CALL meter_etl.run_pipeline(worker => 'sec');
 SELECT file_name, status FROM meter_etl.raw_file ORDER BY file_id;
 SELECT count(*) AS readings FROM meter_etl.reading;
 SELECT count(*) AS quarantined FROM meter_etl.quarantine;
+-- and reprocesses a file (the store, the raw file's status, temporary tables)
+SELECT format, rows_clean, rows_quarantined FROM meter_etl.reingest(:f);
+SELECT count(*) AS readings FROM meter_etl.reading;
 INSERT INTO meter_etl.reading (meter_key, ts, kw)
 SELECT meter_key, '2024-01-01 00:30+00', 3 FROM meter_etl.meter WHERE meter_id = 'S1';
 -- but cannot change what counts as valid, open a directory, or rewrite the raw zone
@@ -121,6 +125,7 @@ SELECT count(*) FROM meter_etl.quarantine;
 SELECT count(*) FROM meter_etl.raw_chunk;
 SELECT meter_etl.stage('r.csv', '\x00');
 SELECT * FROM meter_etl.ingest(1);
+SELECT * FROM meter_etl.reingest(1);
 INSERT INTO meter_etl.meter (meter_id, interval_s) VALUES ('R', 900);
 RESET SESSION AUTHORIZATION;
 

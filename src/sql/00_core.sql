@@ -680,7 +680,7 @@ AS 'MODULE_PATHNAME', 'meter_etl_ingest'
 LANGUAGE C VOLATILE
 SET search_path = meter_etl, pg_catalog, pg_temp;
 COMMENT ON FUNCTION ingest(bigint, text) IS
-  'Parse a staged raw file into meter_etl.reading (streaming, chunk by chunk); invalid readings go to quarantine. Idempotent.';
+  'Parse a staged raw file into meter_etl.reading (streaming, chunk by chunk); invalid readings go to quarantine. Idempotent: an ingested file is not read again, and another format for it is refused (reingest() reprocesses it).';
 
 CREATE FUNCTION detect_format(file_id bigint)
 RETURNS text

@@ -329,7 +329,7 @@ CREATE TABLE ingest_extent (
     PRIMARY KEY (ingest_run_id, meter_key)
 );
 COMMENT ON TABLE ingest_extent IS
-  'Per ingest run and meter, the time span of the readings stored: what detect_pending() recomputes';
+  'Per ingest run and meter, the time span of the readings stored (for a run of reingest(), also the span its removal changed): what detect_pending() recomputes';
 
 CREATE TABLE detect_done (
     ingest_run_id bigint PRIMARY KEY,

@@ -107,6 +107,7 @@ typedef struct IngestState
 	ChannelEntry *last_channel;
 	HTAB	   *days;			/* DayEntry per UTC day (meter_etl.ingest_day) */
 	DayEntry   *last_day;		/* readings come in runs of one day */
+	bool		again;			/* the file was ingested before (reingest) */
 } IngestState;
 
 /* ------------------------------------------------------------ resolution */
@@ -154,6 +155,18 @@ resolve_entries(IngestState *is)
 		foreach(lc, is->new_meters)
 			if (((MeterEntry *) lfirst(lc))->meter_key == 0)
 				elog(ERROR, "meter \"%s\" was not registered", ((MeterEntry *) lfirst(lc))->meter_id);
+		/*
+		 * A file ingested again (reingest): the meters its first ingest
+		 * created take this run's interval and zone, as a first ingest with
+		 * this profile would have given them.
+		 */
+		if (is->again &&
+			SPI_execute_with_args("UPDATE meter_etl.meter m SET interval_s = u.iv, time_zone = $3"
+								  " FROM unnest($1, $2) AS u(id, iv)"
+								  " WHERE m.meter_id = u.id AND m.first_file_id = $4"
+								  " AND (m.interval_s, m.time_zone) IS DISTINCT FROM (u.iv, $3)",
+								  4, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "could not update the meters of a file ingested again");
 		list_free(is->new_meters);
 		is->new_meters = NIL;
 	}
@@ -530,11 +543,11 @@ ingest_error_callback(void *arg)
 }
 
 /*
- * Lock the raw file row; returns its status and name, and what staging
- * recorded of its bytes.
+ * Lock the raw file row; returns its status, name and format (NULL until
+ * ingested), and what staging recorded of its bytes.
  */
 static char *
-lock_raw_file(int64 file_id, char **file_name, MeRawIdentity *raw)
+lock_raw_file(int64 file_id, char **file_name, char **format, MeRawIdentity *raw)
 {
 	Oid			argtypes[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(file_id)};
@@ -543,7 +556,7 @@ lock_raw_file(int64 file_id, char **file_name, MeRawIdentity *raw)
 	bool		isnull;
 	Datum		sha;
 
-	if (SPI_execute_with_args("SELECT status, file_name, size_bytes, chunk_count, sha256"
+	if (SPI_execute_with_args("SELECT status, file_name, size_bytes, chunk_count, sha256, format"
 							  " FROM meter_etl.raw_file WHERE file_id = $1 FOR UPDATE",
 							  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not lock raw file");
@@ -554,6 +567,7 @@ lock_raw_file(int64 file_id, char **file_name, MeRawIdentity *raw)
 	tup = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
 	*file_name = SPI_getvalue(tup, desc, 2);
+	*format = SPI_getvalue(tup, desc, 6);
 	raw->file_id = file_id;
 	raw->size_bytes = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
 	raw->chunk_count = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
@@ -573,6 +587,19 @@ return_run(FunctionCallInfo fcinfo, const char *sql, int64 id)
 		SPI_processed != 1)
 		elog(ERROR, "ingest run not found");
 	return PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
+}
+
+/* Has the file an earlier successful run?  (reingest sets it staged again) */
+static bool
+ingested_before(int64 file_id)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(file_id)};
+
+	if (SPI_execute_with_args("SELECT 1 FROM meter_etl.ingest_run WHERE file_id = $1 AND status = 'ok' LIMIT 1",
+							  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the ingest runs of raw file " INT64_FORMAT, file_id);
+	return SPI_processed > 0;
 }
 
 /* Insert the run row (status running) and return its id. */
@@ -978,6 +1005,7 @@ meter_etl_ingest(PG_FUNCTION_ARGS)
 	char	   *status;
 	char	   *file_name;
 	char	   *format;
+	char	   *done_format;
 	Datum		result;
 
 	if (PG_ARGISNULL(0))
@@ -995,9 +1023,19 @@ meter_etl_ingest(PG_FUNCTION_ARGS)
 	is.file_id = PG_GETARG_INT64(0);
 	format = PG_ARGISNULL(1) ? "auto" : text_to_cstring(PG_GETARG_TEXT_PP(1));
 	SPI_connect();
-	status = lock_raw_file(is.file_id, &file_name, &is.raw);
+	status = lock_raw_file(is.file_id, &file_name, &done_format, &is.raw);
 	if (strcmp(status, "ingested") == 0)
 	{
+		/* the same file read another way is reprocessing, not a repeat */
+		if (strcmp(format, "auto") != 0 && done_format != NULL && strcmp(format, done_format) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("raw file " INT64_FORMAT " was already ingested with format \"%s\"",
+							is.file_id, done_format),
+					 errdetail("Ingesting an ingested file again changes nothing, so format \"%s\" would not be applied.",
+							   format),
+					 errhint("Call meter_etl.reingest(" INT64_FORMAT ", %s) to remove what the file stored and ingest it again.",
+							 is.file_id, quote_literal_cstr(format))));
 		ereport(NOTICE,
 				(errmsg("raw file " INT64_FORMAT " was already ingested; nothing changed", is.file_id),
 				 errhint("The result is the accounting of the earlier run.")));
@@ -1024,12 +1062,13 @@ meter_etl_ingest(PG_FUNCTION_ARGS)
 	me_rules_from_gucs(&rules);
 	load_negative_tolerances(&rules);
 	init_state(&is);
+	is.again = ingested_before(is.file_id);
 	is.run_id = start_run(is.file_id, format);
 	errcb.callback = ingest_error_callback;
 	errcb.arg = &is;
 	errcb.previous = error_context_stack;
 	error_context_stack = &errcb;
-	is.store = me_store_begin(is.file_id);
+	is.store = me_store_begin(is.file_id, is.run_id);
 	is.size = is.raw.size_bytes;
 	report_progress(&is, 0);
 	if (!me_parallel_parse ||

@@ -26,6 +26,12 @@
  * tuples costs a fraction of inserting the same entries one by one (see
  * make bench).
  *
+ * A possible conflict whose stored reading came from another file and has
+ * the same value is that file's reading delivered again: its key, line and
+ * flags go to meter_etl.file_duplicate, so that reingesting the other
+ * file keeps the reading as this file's (15_reingest.sql).  Only this rare
+ * path writes there; the common one is unchanged.
+ *
  * The ingest path applies the guard trigger's rules itself (rules.c), so
  * the row trigger is not fired here; every other path goes through it.
  */
@@ -54,6 +60,7 @@
 #include "utils/snapmgr.h"
 
 #include "pg/guc.h"
+#include "pg/meter_etl.h"
 #include "store.h"
 
 #define STORE_SLOTS 1000		/* rows per table_multi_insert call, as COPY */
@@ -98,6 +105,8 @@ typedef struct DeferredPart
 struct MeStore
 {
 	int64		file_id;
+	int64		run_id;			/* the ingest run, for file_duplicate */
+	bool		note_copies;	/* file_duplicate exists (not on a 0.1 schema) */
 	Oid			relid;
 	Relation	rel;
 	EState	   *estate;
@@ -354,14 +363,16 @@ note_spans(DeferredPart *dp, const MeStoreRow *rows, int from, int to)
 	}
 }
 
-/* Start writing the readings of one raw file. */
+/* Start writing the readings of one raw file, for ingest run run_id. */
 MeStore *
-me_store_begin(int64 file_id)
+me_store_begin(int64 file_id, int64 run_id)
 {
 	MeStore    *st = palloc0(sizeof(MeStore));
 	AclResult	aclres;
 
 	st->file_id = file_id;
+	st->run_id = run_id;
+	st->note_copies = me_schema_has("file_duplicate", NULL);
 	/* reading keeps file and line as int4: narrow rows for billions of readings */
 	if (file_id > PG_INT32_MAX)
 		ereport(ERROR,
@@ -732,10 +743,59 @@ array_of(Datum *d, int n, Oid type, int16 len, bool byval, char align)
 }
 
 /*
+ * Record the rows idx[0..n) as copies of readings another file stored
+ * (meter_etl.file_duplicate): one statement, the first line of a key
+ * kept when a later batch brings it again.
+ */
+static void
+note_copies(MeStore *st, const MeStoreRow *rows, const int *idx, int n)
+{
+	Datum	   *mk = palloc(sizeof(Datum) * n);
+	Datum	   *ch = palloc(sizeof(Datum) * n);
+	Datum	   *ts = palloc(sizeof(Datum) * n);
+	Datum	   *ln = palloc(sizeof(Datum) * n);
+	Datum	   *fl = palloc(sizeof(Datum) * n);
+	Oid			argtypes[7] = {INT4ARRAYOID, INT2ARRAYOID, TIMESTAMPTZARRAYOID, INT4ARRAYOID,
+	INT2ARRAYOID, INT8OID, INT8OID};
+	Datum		args[7];
+
+	for (int i = 0; i < n; i++)
+	{
+		const MeStoreRow *r = &rows[idx[i]];
+
+		mk[i] = Int32GetDatum(r->meter_key);
+		ch[i] = Int16GetDatum(r->channel_id);
+		ts[i] = TimestampTzGetDatum(r->ts);
+		ln[i] = Int32GetDatum((int32) r->line_no);	/* checked by write_run */
+		fl[i] = Int16GetDatum((int16) r->flags);
+	}
+	args[0] = array_of(mk, n, INT4OID, 4, true, TYPALIGN_INT);
+	args[1] = array_of(ch, n, INT2OID, 2, true, TYPALIGN_SHORT);
+	args[2] = array_of(ts, n, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+	args[3] = array_of(ln, n, INT4OID, 4, true, TYPALIGN_INT);
+	args[4] = array_of(fl, n, INT2OID, 2, true, TYPALIGN_SHORT);
+	args[5] = Int64GetDatum(st->file_id);
+	args[6] = Int64GetDatum(st->run_id);
+	if (SPI_execute_with_args("INSERT INTO meter_etl.file_duplicate"
+							  " (meter_key, channel_id, ts, line_no, flags, file_id, ingest_run_id)"
+							  " SELECT u.m, u.c, u.t, u.l, u.f, $6, $7"
+							  "   FROM unnest($1, $2, $3, $4, $5) AS u(m, c, t, l, f)"
+							  " ON CONFLICT DO NOTHING",
+							  7, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not record the readings another file stored");
+	pfree(mk);
+	pfree(ch);
+	pfree(ts);
+	pfree(ln);
+	pfree(fl);
+}
+
+/*
  * Rows whose key was already stored: take our copy out again and compare
  * with the stored reading.  Equal values are duplicates, different ones
- * conflicts.  A key held by a transaction still in progress cannot be
- * judged yet; the file is then failed with a retryable error.
+ * conflicts; a duplicate of another file's reading is recorded as a copy.
+ * A key held by a transaction still in progress cannot be judged yet; the
+ * file is then failed with a retryable error.
  */
 static void
 resolve_suspects(MeStore *st, MeStoreRow *rows, Suspect *sus, int nsus)
@@ -743,6 +803,8 @@ resolve_suspects(MeStore *st, MeStoreRow *rows, Suspect *sus, int nsus)
 	Datum	   *mk = palloc(sizeof(Datum) * nsus);
 	Datum	   *ch = palloc(sizeof(Datum) * nsus);
 	Datum	   *ts = palloc(sizeof(Datum) * nsus);
+	int		   *copies = palloc(sizeof(int) * nsus);
+	int			ncopies = 0;
 	Oid			argtypes[3] = {INT4ARRAYOID, INT2ARRAYOID, TIMESTAMPTZARRAYOID};
 	Datum		args[3];
 	Relation	rel = NULL;
@@ -768,7 +830,7 @@ resolve_suspects(MeStore *st, MeStoreRow *rows, Suspect *sus, int nsus)
 	args[0] = array_of(mk, nsus, INT4OID, 4, true, TYPALIGN_INT);
 	args[1] = array_of(ch, nsus, INT2OID, 2, true, TYPALIGN_SHORT);
 	args[2] = array_of(ts, nsus, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
-	if (SPI_execute_with_args("SELECT k.i, r.kw"
+	if (SPI_execute_with_args("SELECT k.i, r.kw, r.file_id"
 							  " FROM unnest($1, $2, $3) WITH ORDINALITY AS k(m, c, t, i)"
 							  " LEFT JOIN meter_etl.reading r"
 							  "   ON r.meter_key = k.m AND r.channel_id = k.c AND r.ts = k.t",
@@ -777,9 +839,11 @@ resolve_suspects(MeStore *st, MeStoreRow *rows, Suspect *sus, int nsus)
 	for (uint64 j = 0; j < SPI_processed; j++)
 	{
 		bool		n1,
-					n2;
+					n2,
+					n3;
 		int64		i = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[j], SPI_tuptable->tupdesc, 1, &n1));
 		Datum		kw = SPI_getbinval(SPI_tuptable->vals[j], SPI_tuptable->tupdesc, 2, &n2);
+		Datum		owner = SPI_getbinval(SPI_tuptable->vals[j], SPI_tuptable->tupdesc, 3, &n3);
 		MeStoreRow *r = &rows[sus[i - 1].row];
 
 		if (n2)
@@ -790,11 +854,17 @@ resolve_suspects(MeStore *st, MeStoreRow *rows, Suspect *sus, int nsus)
 					 errhint("Retry the ingest; meter_etl.run_pipeline() retries automatically.")));
 		r->other_kw = DatumGetFloat8(kw);
 		r->outcome = r->kw == r->other_kw ? ME_OUT_DUPLICATE : ME_OUT_CONFLICT;
+		if (r->outcome == ME_OUT_DUPLICATE && st->note_copies && !n3 &&
+			(int64) DatumGetInt32(owner) != st->file_id)
+			copies[ncopies++] = sus[i - 1].row;
 	}
 	SPI_freetuptable(SPI_tuptable);
+	if (ncopies > 0)
+		note_copies(st, rows, copies, ncopies);
 	pfree(mk);
 	pfree(ch);
 	pfree(ts);
+	pfree(copies);
 }
 
 /*

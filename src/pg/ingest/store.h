@@ -31,7 +31,7 @@ typedef struct MeStoreRow
 
 typedef struct MeStore MeStore;
 
-extern MeStore *me_store_begin(int64 file_id);
+extern MeStore *me_store_begin(int64 file_id, int64 run_id);
 extern void me_store_flush(MeStore *st, MeStoreRow *rows, int n);
 extern void me_store_end(MeStore *st);
 extern Oid	me_store_relid(MeStore *st);
