@@ -314,6 +314,68 @@ sec_energy(Report *r)
 	PQclear(res);
 }
 
+/*
+ * The scorecard's completeness and validity per UTC day (v_dq_day, kept by
+ * refresh_results()), drawn at each day's noon, and its timeliness.
+ */
+static void
+dq_scorecard(Report *r)
+{
+	PGresult   *res = query(r, "could not read the scorecard", RANGE_CTE
+							"SELECT extract(epoch FROM (d.day::timestamp AT TIME ZONE 'UTC')) + 43200,"
+							"       d.completeness_pct, d.validity_pct, d.day, d.expected, d.clean, d.missing,"
+							"       d.delay_median_hours, d.delay_p95_hours, d.stale"
+							"  FROM meter_etl.v_dq_day d, rng"
+							" WHERE d.day >= (rng.f AT TIME ZONE 'UTC')::date AND d.day < (rng.t AT TIME ZONE 'UTC')::date + 1"
+							" ORDER BY d.day", NULL, NULL);
+	int			n = PQntuples(res);
+	double	   *x = column(r, res, 0);
+	double	   *c1 = column(r, res, 1);
+	double	   *c2 = column(r, res, 2);
+	MeSeries	s[2];
+	MeChart		c = {0};
+
+	me_str_puts(&r->html, "<h3>Scorecard per UTC day (v_dq_day)</h3>\n");
+	if (n == 0)
+		me_str_puts(&r->html, "<p class=\"note\">The scorecard holds no day of this range: "
+					"<code>SELECT meter_etl.refresh_results(from, to)</code> computes it.</p>\n");
+	else
+	{
+		s[0] = (MeSeries) {"completeness %", "#2ca02c", ME_SERIES_LINE, x, c1, NULL, n};
+		s[1] = (MeSeries) {"validity %", "#9467bd", ME_SERIES_LINE, x, c2, NULL, n};
+		c.id = "chart-scorecard";
+		c.title = "Completeness (clean / expected) and validity (clean / clean + quarantined)";
+		c.y_label = "%";
+		c.width = CHART_W;
+		c.height = CHART_H;
+		c.series = s;
+		c.n_series = 2;
+		emit_chart(r, &c);
+		me_str_puts(&r->html, "<table class=\"scorecard\"><tr><th>UTC day</th><th>expected</th><th>clean</th>"
+					"<th>missing</th><th>completeness %</th><th>validity %</th><th>delay median h</th>"
+					"<th>delay p95 h</th></tr>\n");
+		for (int i = 0; i < n; i++)
+		{
+			static const int cols[] = {3, 4, 5, 6, 1, 2, 7, 8};
+
+			me_str_puts(&r->html, "<tr>");
+			for (int k = 0; k < 8; k++)
+			{
+				me_str_puts(&r->html, "<td>");
+				me_str_escape(&r->html, PQgetvalue(res, i, cols[k]));
+				me_str_puts(&r->html, "</td>");
+			}
+			me_str_printf(&r->html, "%s</tr>\n", strcmp(PQgetvalue(res, i, 9), "t") == 0 ?
+						  "<td>stale: the store changed since</td>" : "");
+		}
+		me_str_puts(&r->html, "</table>\n");
+	}
+	free(x);
+	free(c1);
+	free(c2);
+	PQclear(res);
+}
+
 /* Readings per local day by quality, and the quarantine's reasons. */
 static void
 sec_quality(Report *r)
@@ -334,6 +396,7 @@ sec_quality(Report *r)
 			"Readings per local day: clean, estimated (short gaps filled) and flagged by detection (outliers, stuck or faulty meters).");
 	daily_bars(r, res, "chart-quality", "Readings per local day by quality", "readings", names, colors, 3);
 	PQclear(res);
+	dq_scorecard(r);
 	res = query(r, "could not read the quarantine", RANGE_CTE
 				"SELECT q.reason, q.description, sum(q.readings)"
 				"  FROM meter_etl.v_quarantine_summary q, rng"

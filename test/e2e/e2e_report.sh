@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # End-to-end test of bin/meter-etl-report on a running server (PG* variables
 # set, e.g. by pg_virtualenv): a generated fleet with faults over the spring
-# DST change is ingested and detected; a login that holds only
-# meter_etl_reader writes the report (so it needs nothing but the result
-# views); headless Chromium opens it (test/interop/report_check.mjs) and
-# checks that every chart drew, with the number of points the database
+# DST change is ingested, detected and its scorecard refreshed; a login
+# that holds only meter_etl_reader writes the report (so it needs nothing
+# but the result views); headless Chromium opens it
+# (test/interop/report_check.mjs) and checks that every chart drew, with the number of points the database
 # gives for each series, that no console error and no network request
 # happened, and that each flagged meter has its chart.  The screenshot is
 # kept in $REPORT_ARTIFACTS (default /tmp/meter_etl_report_test).  Then the
@@ -26,6 +26,7 @@ bin/meter-etl-gen --meters 40 --days 7 --start 2024-03-25 --faults heavy --seed 
 chmod 644 "$WORK/fleet.csv"
 bin/meter-etl-load --ingest "$WORK/fleet.csv" | grep -q "format=generic" || fail "fleet not ingested"
 q "SELECT count(*) FROM meter_etl.detect('2024-03-25 00:00 Europe/London', '2024-04-01 00:00 Europe/London')" >/dev/null
+q "SELECT count(*) FROM meter_etl.refresh_results('2024-03-25', '2024-03-31')" >/dev/null
 
 q "DROP ROLE IF EXISTS report_user" 2>/dev/null || true
 q "CREATE ROLE report_user LOGIN PASSWORD 'report' IN ROLE meter_etl_reader"
@@ -56,14 +57,17 @@ meters=$(q "WITH rng AS (SELECT '2024-03-25'::timestamp AT TIME ZONE 'Europe/Lon
               (SELECT meter_id, channel, start_ts, end_ts FROM meter_etl.v_fault
                UNION ALL SELECT meter_id, channel, start_ts, end_ts FROM meter_etl.v_usage_anomaly) e, rng
              WHERE e.start_ts < rng.t AND coalesce(e.end_ts, 'infinity') > rng.f")
+dq_days=$(q "SELECT count(*) FROM meter_etl.v_dq_day WHERE day BETWEEN '2024-03-25' AND '2024-03-31' AND completeness_pct IS NOT NULL AND validity_pct IS NOT NULL")
 check "a DST week of 7 local days" 7 "$days"
+check "the scorecard's days" 7 "$dq_days"
 check "hours of a week with the spring change" 167 "$hours"
 [ "$meters" -gt 0 ] || fail "the heavy faults gave no flagged meter"
 expect=$(cat <<JSON
 {"charts": {
   "chart-fleet": {"fleet load": $hours, "daily peak": $days},
   "chart-energy": {"measured": $act_days, "estimated": $est_days},
-  "chart-quality": {"clean": $days, "estimated": $days, "flagged": $days}},
+  "chart-quality": {"clean": $days, "estimated": $days, "flagged": $days},
+  "chart-scorecard": {"completeness %": $dq_days, "validity %": $dq_days}},
  "meter_charts": $meters}
 JSON
 )
