@@ -20,7 +20,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
-REAL=${MeterEtlRealData:-$ROOT/../shared/data/real}
+. test/lib_real.sh
 METERS=${QUALITY_METERS:-1000}
 WORK=$(mktemp -d /tmp/meter_etl_quality.XXXXXX)
 chmod 755 "$WORK"
@@ -145,7 +145,7 @@ SELECT (SELECT count(DISTINCT meter_id) FROM r) AS meters, count(*) AS removed_r
 SQL
   grep -q FAIL "$WORK/interp.txt" && fail=1
 else
-  echo "skip interpolation check on real data: not found at $REAL"
+  real_missing "interpolation check on real data" "not found at $REAL"
 fi
 
 echo "-- level shifts on a new fleet: 21 days, no history, shifts from day 6 to 14 lasting to the end"
