@@ -8,7 +8,7 @@
 # fresh machine or container has no package lists yet).
 #   test/install_deps.sh --list   print the packages, one a line, and exit
 # test/install_deps_check.sh checks that every command the suites call comes
-# from one of these packages (or what they depend on, or Debian's required
+# from one of these packages (or what they depend on, or Debian's base
 # set); test/install_deps_chroot.sh runs this script in a clean bookworm root.
 set -euo pipefail
 

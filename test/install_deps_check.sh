@@ -10,8 +10,10 @@
 #      server's programs) -- is found in a Debian PATH and belongs to a
 #      package that install_deps.sh installs, or that one of those depends
 #      on (Depends and Pre-Depends as installed here: the script installs
-#      without Recommends), or to Debian's required set (Priority: required
-#      or Essential: yes, what a minimal bookworm root has).
+#      without Recommends), or to Debian's base set: what a minimal bookworm
+#      root has (mmdebstrap --variant=minbase: Essential: yes, Priority:
+#      required, and apt, which a root has as Priority: important), with
+#      their dependencies.
 # Shell builtins and keywords and the scripts' own functions are not
 # commands.  Prints one "ok" line per check and a FAIL line per command that
 # the script would not install.  Usage: test/install_deps_check.sh [-v]
@@ -51,13 +53,13 @@ bindir=$(pg_config --bindir)
 } | sort -u -t "$(printf '\t')" -k1,1 > "$work/commands"
 
 # 2b. the packages install_deps.sh brings, with their dependencies as
-# installed here, and Debian's required set with its dependencies
+# installed here, and Debian's base set with its dependencies
 dpkg-query -W -f='${db:Status-Abbrev}\t${Package}\t${Priority}\t${Essential}\t${Provides}\t${Pre-Depends}, ${Depends}\n' > "$work/dpkg"
 closure() {   # closure ROOTS-FILE: every installed package the roots depend on, roots included
   awk -F'\t' -v roots="$1" '
     function clean(s) { sub(/^[ \t]+/, "", s); sub(/[ (:].*$/, "", s); return s }
     FNR == NR { if ($1 ~ /^ii/) { inst[$2] = 1; dep[$2] = $6; np = split($5, pv, ","); for (i = 1; i <= np; i++) if (clean(pv[i]) != "") prov[clean(pv[i])] = prov[clean(pv[i])] " " $2 }
-                if ($1 ~ /^ii/ && roots == "REQUIRED" && ($3 == "required" || $4 == "yes")) queue[++nq] = $2
+                if ($1 ~ /^ii/ && roots == "REQUIRED" && ($3 == "required" || $4 == "yes" || $2 == "apt")) queue[++nq] = $2
                 next }
     { queue[++nq] = $1 }
     END {
@@ -115,7 +117,7 @@ while IFS=$'\t' read -r cmd where path; do
     continue
   fi
   if grep -qxF "$pkg" "$work/by_script"; then how="install_deps.sh"
-  elif grep -qxF "$pkg" "$work/required"; then how="required"
+  elif grep -qxF "$pkg" "$work/required"; then how="base"
   else
     fail "$cmd ($where): $path is in package $pkg, which install_deps.sh does not install (add it to its list)"
     continue
@@ -123,6 +125,6 @@ while IFS=$'\t' read -r cmd where path; do
   if [ "$verbose" = -v ]; then printf '   %-22s %-34s %-28s %s\n' "$cmd" "$path" "$pkg" "$how"; fi
 done < "$work/resolved"
 if [ "$failures" -eq 0 ]; then
-  ok "all $n commands the suites call come from packages install_deps.sh installs or Debian's required set"
+  ok "all $n commands the suites call come from packages install_deps.sh installs or Debian's base set"
 fi
 [ "$failures" -eq 0 ]

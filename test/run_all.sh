@@ -122,8 +122,7 @@ test/install_deps.sh
 build() {
   make -s clean >/dev/null && make -s && make -s check-exports && make -s install
 }
-echo "== build (warnings are errors)"
-suite build build
+suite build build   # warnings are errors; a failed build stops the run
 
 # each unit-test binary again under a tool; its output shown when it fails
 each_unit_test() {   # LABEL COMMAND-PREFIX...
