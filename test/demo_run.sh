@@ -102,8 +102,8 @@ q "CREATE TABLE demo_archive AS SELECT * FROM meter_etl.archive_parquet('$from_d
 archive_ms=$(ms "$t")
 
 # ---------------------------------------------------------------- 4. summary
-p -c "CREATE TABLE demo_label (kind text, meter_id text, line_no bigint, start_ts timestamptz, end_ts timestamptz, detail text)" \
-  -c "\\copy demo_label FROM '$OUT/labels.csv' WITH (FORMAT csv, HEADER true)"
+p -c "CREATE TABLE lab (kind text, meter_id text, line_no bigint, start_ts timestamptz, end_ts timestamptz, detail text)" \
+  -c "\\copy lab FROM '$OUT/labels.csv' WITH (FORMAT csv, HEADER true)"
 p -v lines="$lines" -v archive_title="meter_etl.archive_parquet('$from_d', '$to_d') into $OUT/archive, $(secs "$archive_ms")" <<'SQL'
 \pset footer off
 \echo
@@ -119,7 +119,7 @@ SELECT count(*) AS files, sum(readings_read) AS readings_read, sum(rows_clean) A
 SELECT r.reason, r.quarantined, coalesce(l.labelled, 0) AS labelled, rc.description
   FROM (SELECT reason, count(*) AS quarantined FROM meter_etl.quarantine GROUP BY reason) r
   JOIN meter_etl.reason_code rc ON rc.code = r.reason
-  LEFT JOIN (SELECT kind, count(*) AS labelled FROM demo_label GROUP BY kind) l ON l.kind = r.reason
+  LEFT JOIN (SELECT kind, count(*) AS labelled FROM lab GROUP BY kind) l ON l.kind = r.reason
  ORDER BY r.quarantined DESC, r.reason;
 \echo '   the first of each, traceable to its file and line (all of them: quarantine.csv)'
 SELECT DISTINCT ON (q.reason) q.reason, f.file_name || ':' || q.line_no AS file_line,
@@ -127,34 +127,21 @@ SELECT DISTINCT ON (q.reason) q.reason, f.file_name || ':' || q.line_no AS file_
   FROM meter_etl.quarantine q JOIN meter_etl.raw_file f USING (file_id)
  ORDER BY q.reason, q.quarantine_id;
 SELECT 'duplicate (exact copies: counted, not stored twice)' AS not_quarantined,
-       sum(rows_duplicate) AS counted, (SELECT count(*) FROM demo_label WHERE kind = 'duplicate') AS labelled
+       sum(rows_duplicate) AS counted, (SELECT count(*) FROM lab WHERE kind = 'duplicate') AS labelled
   FROM meter_etl.v_file_accounting;
 
 \echo '== faulty meters: detected episodes against the injected ones'
 \echo '   (an episode matches a label of its kind on the same meter overlapping it in time)'
-WITH kinds(kind) AS (VALUES ('stuck_zero'), ('flatline'), ('level_shift'), ('offline')),
-l AS (SELECT kind, meter_id, start_ts, end_ts + interval '15 minutes' AS end_ts FROM demo_label),
-d AS (SELECT kind, meter_id, start_ts, end_ts FROM meter_etl.v_fault WHERE channel = 'import'),
-s AS (
-  SELECT k.kind,
-         (SELECT count(*) FROM l WHERE l.kind = k.kind) AS injected,
-         (SELECT count(*) FROM d WHERE d.kind = k.kind) AS detected,
-         (SELECT count(*) FROM d WHERE d.kind = k.kind AND EXISTS (
-            SELECT 1 FROM l WHERE l.kind = d.kind AND l.meter_id = d.meter_id
-               AND l.start_ts < d.end_ts AND l.end_ts > d.start_ts)) AS detected_true,
-         (SELECT count(*) FROM l WHERE l.kind = k.kind AND EXISTS (
-            SELECT 1 FROM d WHERE d.kind = l.kind AND d.meter_id = l.meter_id
-               AND l.start_ts < d.end_ts AND l.end_ts > d.start_ts)) AS found
-    FROM kinds k)
-SELECT kind, injected, detected, round(detected_true::numeric / nullif(detected, 0), 2) AS precision,
-       round(found::numeric / nullif(injected, 0), 2) AS recall
-  FROM s
+\i test/fault_match.sql
+SELECT kind, labelled AS injected, detected, round(detected_true::numeric / nullif(detected, 0), 2) AS precision,
+       round(found::numeric / nullif(labelled, 0), 2) AS recall
+  FROM fault_match
 UNION ALL
 -- spikes: the outlier flag on the spiked reading
-SELECT 'spike (outlier flag)', (SELECT count(*) FROM demo_label WHERE kind = 'spike'), o.n,
-       round(tp::numeric / nullif(o.n, 0), 2), round(tp::numeric / nullif((SELECT count(*) FROM demo_label WHERE kind = 'spike'), 0), 2)
+SELECT 'spike (outlier flag)', (SELECT count(*) FROM lab WHERE kind = 'spike'), o.n,
+       round(tp::numeric / nullif(o.n, 0), 2), round(tp::numeric / nullif((SELECT count(*) FROM lab WHERE kind = 'spike'), 0), 2)
   FROM (SELECT count(*) AS n FROM meter_etl.v_reading WHERE flags & 2 <> 0) o,
-       (SELECT count(*) AS tp FROM meter_etl.v_reading v JOIN demo_label l
+       (SELECT count(*) AS tp FROM meter_etl.v_reading v JOIN lab l
             ON l.kind = 'spike' AND l.meter_id = v.meter_id AND l.start_ts = v.ts
          WHERE v.flags & 2 <> 0) t;
 \echo '   meters by status at the end of the data, and the alerts detection raised'
@@ -171,9 +158,9 @@ SELECT l.kind AS injected, count(*) AS gaps,
          SELECT 1 FROM meter_etl.v_gap g
           WHERE g.channel = 'import' AND g.meter_id = l.meter_id
             AND g.start_ts <= l.end_ts AND g.end_ts > l.start_ts)) AS left_open
-  FROM demo_label l WHERE l.kind IN ('short_gap', 'long_gap', 'offline')
+  FROM lab l WHERE l.kind IN ('short_gap', 'long_gap', 'offline')
  GROUP BY l.kind ORDER BY min(l.end_ts - l.start_ts);
-WITH short AS (SELECT l.meter_id, t AS ts FROM demo_label l,
+WITH short AS (SELECT l.meter_id, t AS ts FROM lab l,
                       generate_series(l.start_ts, l.end_ts, interval '15 minutes') t
                 WHERE l.kind = 'short_gap'),
 est AS (SELECT m.meter_id, e.ts, e.method FROM meter_etl.estimate e JOIN meter_etl.meter m USING (meter_key))
