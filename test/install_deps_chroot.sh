@@ -77,7 +77,7 @@ step() {   # step WHAT COMMAND [PATTERN]: run it inside; show the lines matching
 }
 step "test/install_deps.sh (no package lists yet)" "test/install_deps.sh" '^== installing|^E:|^Get:1 |^Fetched'
 step "test/install_deps_check.sh" "test/install_deps_check.sh" '^ok|^FAIL'
-step "make && make unit" "make -s && make -s unit" '^== |^\[  (PASSED|FAILED|SKIPPED) \]'
+step "make && make unit" "make -s && make -s unit" '^== |^\[  (PASSED|FAILED|SKIPPED) *\] [0-9]'
 step "make check" "make -s check" 'tests passed|failed'
 step "test/demo.sh" "test/demo.sh"
 if [ "$run_all" -eq 1 ]; then
