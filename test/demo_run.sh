@@ -34,7 +34,11 @@ p() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
 q() { psql -X -q -At -v ON_ERROR_STOP=1 -c "$1"; }
 
 # the output directory is the demo's own: refuse anything else
-case $OUT in /*) ;; *) echo "demo: DEMO_OUT must be an absolute path: $OUT" >&2; exit 1 ;; esac
+case $OUT in
+  *\'*|*\\*) echo "demo: DEMO_OUT must not contain quotes or backslashes: $OUT" >&2; exit 1 ;;
+  /*) ;;
+  *) echo "demo: DEMO_OUT must be an absolute path: $OUT" >&2; exit 1 ;;
+esac
 if [ -e "$OUT" ] && [ ! -f "$OUT/.meter_etl_demo" ] && [ -n "$(ls -A "$OUT" 2>/dev/null)" ]; then
   echo "demo: $OUT exists and is not a demo output directory; remove it or set DEMO_OUT" >&2
   exit 1
@@ -51,7 +55,9 @@ echo "== meter_etl demo: $METERS meters, $HISTORY_DAYS clean days then $DAYS day
 # ---------------------------------------------------------------- 1. generate
 t=$(date +%s%N)
 bin/meter-etl-gen --meters "$METERS" --days "$DAYS" --history-days "$HISTORY_DAYS" --start "$START" \
-  --seed "$SEED" --order time --out "$OUT/fleet.csv" --labels "$OUT/labels.csv" 2>/dev/null
+  --seed "$SEED" --order time --out "$OUT/fleet.csv" --labels "$OUT/labels.csv" 2>"$OUT/gen.err" ||
+  { cat "$OUT/gen.err"; exit 1; }
+rm "$OUT/gen.err"
 first=$(date -d "$START - $HISTORY_DAYS days" +%F)
 last=$(date -d "$START + $((DAYS - 1)) days" +%F)
 # one file per local day (the timestamps are local, Europe/London), in the
