@@ -59,7 +59,7 @@ if [ "$got" = "$want" ]; then ok "shell_commands.awk reads a script's commands"
 else fail "shell_commands.awk read '$got' from its fixture, not '$want'"; fi
 
 # (not test/install_deps_chroot.sh: it runs on the machine that builds the
-# clean root, and installs its mmdebstrap itself)
+# clean root, with Debian's base set and the mmdebstrap it installs itself)
 scripts=$(ls test/*.sh test/*/*.sh .ci/run src/sql/build.sh | grep -vx test/install_deps_chroot.sh)
 { awk -f test/shell_commands.awk $scripts; awk -v make=1 -f test/shell_commands.awk Makefile; } > "$work/calls"
 awk -F'\t' '$3 == "function" { print $1 }' "$work/calls" | sort -u > "$work/functions"

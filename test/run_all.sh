@@ -9,7 +9,9 @@
 #
 # Usage (as root on Debian bookworm):  test/run_all.sh [SUITE...]
 #   SUITE: unit valgrind sanitizers fuzz generator interop deps check cluster
-#   (default: all of them; the build always runs).  E2E="e2e.sh security"
+#   cleanroot (default: all of them; the build always runs).  cleanroot is
+#   test/install_deps_chroot.sh: install_deps.sh, the build, the tests and
+#   the demo in a clean Debian bookworm root (about 3 minutes).  E2E="e2e.sh security"
 #   limits the cluster suite to those scripts (test/pg_suites.sh).
 #
 # Every suite's output is logged and counted: cmocka's outcome of each test
@@ -30,7 +32,7 @@ cd "$(dirname "$0")/.."
 . test/lib_real.sh
 start=$(date +%s)
 RES=$(mktemp -d /tmp/meter_etl_run_all.XXXXXX)
-SUITES="unit valgrind sanitizers fuzz generator interop deps check cluster"
+SUITES="unit valgrind sanitizers fuzz generator interop deps check cluster cleanroot"
 for s in "$@"; do
   case " $SUITES " in
     *" $s "*) ;;
@@ -160,3 +162,4 @@ suite check make -s check || true
 suite cluster pg_virtualenv -t -o "shared_preload_libraries=pg_cron" -o "cron.database_name=postgres" \
   -o "cron.use_background_workers=on" -o "max_worker_processes=32" \
   -o "max_locks_per_transaction=256" test/pg_suites.sh || true
+suite cleanroot test/install_deps_chroot.sh || true
