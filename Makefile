@@ -106,8 +106,9 @@ test/build/%: test/unit/%.c $$($$*_SRCS) $(HEADERS) $(wildcard test/unit/*.h)
 
 .PHONY: unit unit-build
 unit-build: $(UNIT_TESTS)
+# every binary runs, then the status says whether any failed
 unit: unit-build
-	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
+	@st=0; for t in $(UNIT_TESTS); do echo "== $$t"; $$t || st=1; done; exit $$st
 
 # ---------------------------------------------------------------- tools
 bin/meter-etl-load: tools/meter_etl_load.c

@@ -6,8 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
-REAL=${MeterEtlRealData:-$ROOT/../shared/data/real}
 . test/e2e/lib_e2e.sh
+. test/lib_real.sh
 e2e_setup meter_etl_e2e
 
 q "CREATE EXTENSION meter_etl"
@@ -185,7 +185,7 @@ SQL
     "$(q "SELECT count(*) FROM meter_etl.v_reading v JOIN meter_etl.raw_file f USING (file_id) WHERE f.file_name LIKE '%NEM12%' AND v.kw = 0")"
   check "every real file balanced" "t" "$(q "SELECT bool_and(balanced) FROM meter_etl.v_file_accounting WHERE status = 'ingested'")"
 else
-  echo "skip real vendor files: not found at $REAL"
+  real_missing "real vendor files" "not found at $REAL"
 fi
 
 echo "-- a database that is not UTF8 is refused with a clear error"

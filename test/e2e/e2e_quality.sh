@@ -20,7 +20,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
-REAL=${MeterEtlRealData:-$ROOT/../shared/data/real}
+. test/lib_real.sh
 METERS=${QUALITY_METERS:-1000}
 WORK=$(mktemp -d /tmp/meter_etl_quality.XXXXXX)
 chmod 755 "$WORK"
@@ -70,20 +70,8 @@ echo
 echo "-- faulty meters (episode <-> label: same meter and kind, overlapping in time)"
 psql -X -q -v ON_ERROR_STOP=1 <<'SQL' | tee "$WORK/faults.txt"
 \pset footer off
-WITH kinds(kind, target) AS (VALUES ('stuck_zero', true), ('flatline', true), ('level_shift', true), ('offline', false)),
-l AS (SELECT kind, meter_id, start_ts, end_ts + interval '15 minutes' AS end_ts FROM lab),
-d AS (SELECT kind, meter_id, start_ts, end_ts FROM meter_etl.v_fault WHERE channel = 'import'),
-s AS (
-  SELECT k.kind, k.target,
-         (SELECT count(*) FROM l WHERE l.kind = k.kind) AS labelled,
-         (SELECT count(*) FROM d WHERE d.kind = k.kind) AS detected,
-         (SELECT count(*) FROM d WHERE d.kind = k.kind AND EXISTS (
-            SELECT 1 FROM l WHERE l.kind = d.kind AND l.meter_id = d.meter_id
-               AND l.start_ts < d.end_ts AND l.end_ts > d.start_ts)) AS detected_true,
-         (SELECT count(*) FROM l WHERE l.kind = k.kind AND EXISTS (
-            SELECT 1 FROM d WHERE d.kind = l.kind AND d.meter_id = l.meter_id
-               AND l.start_ts < d.end_ts AND l.end_ts > d.start_ts)) AS found
-    FROM kinds k)
+\i test/fault_match.sql
+WITH s AS (SELECT m.*, m.kind <> 'offline' AS target FROM fault_match m)
 SELECT kind, labelled, detected,
        round(detected_true::numeric / nullif(detected, 0), 3) AS precision,
        round(found::numeric / nullif(labelled, 0), 3) AS recall,
@@ -145,7 +133,7 @@ SELECT (SELECT count(DISTINCT meter_id) FROM r) AS meters, count(*) AS removed_r
 SQL
   grep -q FAIL "$WORK/interp.txt" && fail=1
 else
-  echo "skip interpolation check on real data: not found at $REAL"
+  real_missing "interpolation check on real data" "not found at $REAL"
 fi
 
 echo "-- level shifts on a new fleet: 21 days, no history, shifts from day 6 to 14 lasting to the end"

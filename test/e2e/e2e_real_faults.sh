@@ -14,10 +14,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/e2e/lib_e2e.sh
-REAL=${MeterEtlRealData:-$PWD/../shared/data/real}
+. test/lib_real.sh
 lcl=$REAL/lcl_london_halfhourly
 if [ ! -d "$lcl" ]; then
-  echo "skip real-data fault detection: $lcl is missing"
+  real_missing "real-data fault detection" "$lcl is missing"
   exit 0
 fi
 e2e_setup meter_etl_real_faults
@@ -87,6 +87,6 @@ if [ -f "$uci" ]; then
     "$(q "SELECT (SELECT count(*) FROM meter_etl.v_fault WHERE meter_id = 'uci' AND start_ts < '2006-12-16 16:24+00')
               || ' ' || (SELECT count(*) FROM meter_etl.v_gap WHERE meter_id = 'uci' AND kind = 'leading')")"
 else
-  echo "skip UCI order check: $uci is missing"
+  real_missing "UCI order check" "$uci is missing"
 fi
 echo "== real-data fault detection passed"

@@ -15,6 +15,7 @@
 
 #include "fixture_profiles.h"
 #include "test_helpers.h"
+#include "real_data.h"
 #include "core/read/parser_thread.h"
 
 /* A text log of events, to compare the two paths. */
@@ -315,42 +316,27 @@ test_real_files(void **state)
 		{"esb_ireland_hdf/HDF_EXAMPLE_kW_2023.csv", 3},
 		{"au_vic_meter_exports/example-03-vic-ausnetservices-email-16122014-NEM12.csv", 5},
 	};
-	const char *dir = getenv("MeterEtlRealData");
-	int			found = 0;
 
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
 	{
-		char		path[1024];
-		FILE	   *f;
-		char	   *data;
-		long		n;
+		size_t		n = 0;
+		char	   *data = real_data_read(files[i].path, &n);
 		MeProfile	p[6] = {profile_generic(), profile_lcl(), profile_uci(), profile_esb(),
 		profile_wide(), profile_nem12()};
 		MeZone		z;
 		int32_t		std = files[i].profile == 2 ? 3600 : 0;
 
-		snprintf(path, sizeof(path), "%s/%s", dir ? dir : "../shared/data/real", files[i].path);
-		if ((f = fopen(path, "rb")) == NULL)
-			continue;
-		fseek(f, 0, SEEK_END);
-		n = ftell(f);
-		fseek(f, 0, SEEK_SET);
-		data = malloc(n + 1);
-		if (fread(data, 1, n, f) != (size_t) n)
-			n = 0;
-		fclose(f);
+		if (data == NULL)
+			real_data_missing(files[i].path);
 		if (files[i].profile == 5)
 			me_zone_init_fixed(&z, 10 * 3600);
 		else if (files[i].profile == 1)
 			me_zone_init_fixed(&z, 0);
 		else
 			me_zone_init(&z, eu_gmtoff, &std);
-		compare(&p[files[i].profile], &z, data, (size_t) n);
+		compare(&p[files[i].profile], &z, data, n);
 		free(data);
-		found++;
 	}
-	if (found == 0)
-		skip();
 }
 
 int

@@ -4,7 +4,8 @@
  * Every test checks the accounting invariant: each reading the file holds
  * comes out exactly once, as a reading or as a reject with a reason.  Real
  * vendor files are read in place from ../shared/data/real when present
- * (MeterEtlRealData overrides the location); those tests skip otherwise.
+ * (MeterEtlRealData overrides the location); those tests skip otherwise,
+ * and fail with CI=true (real_data.h).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -99,6 +100,7 @@ collect_free(Collect *c)
 }
 
 #include "fixture_profiles.h"
+#include "real_data.h"
 
 /* ------------------------------------------------------------ running */
 
@@ -151,37 +153,6 @@ nreason(const Collect *c, MeReason reason)
 	for (int i = 0; i < c->nrej; i++)
 		n += c->rej[i].reason == reason;
 	return n;
-}
-
-/* Read a whole file from the shared real-data folder, or NULL (test skipped). */
-static char *
-read_real(const char *rel, size_t *len)
-{
-	const char *dir = getenv("MeterEtlRealData");
-	char		path[1024];
-	FILE	   *f;
-	char	   *buf;
-	long		n;
-
-	snprintf(path, sizeof(path), "%s/%s", dir ? dir : "../shared/data/real", rel);
-	f = fopen(path, "rb");
-	if (f == NULL)
-	{
-		snprintf(path, sizeof(path), "../../shared/data/real/%s", rel);
-		f = fopen(path, "rb");
-	}
-	if (f == NULL)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = malloc((size_t) n + 1);
-	if (fread(buf, 1, (size_t) n, f) != (size_t) n)
-		n = 0;
-	buf[n] = '\0';
-	fclose(f);
-	*len = (size_t) n;
-	return buf;
 }
 
 /* ------------------------------------------------------------ generic */
@@ -795,13 +766,14 @@ static void
 test_real_lcl(void **state)
 {
 	size_t		len;
-	char	   *data = read_real("lcl_london_halfhourly/MAC000002.csv", &len);
+	const char *rel = "lcl_london_halfhourly/MAC000002.csv";
+	char	   *data = real_data_read(rel, &len);
 	MeProfile	p = profile_lcl();
 	Collect		c;
 	MeReaderStats st;
 
 	if (data == NULL)
-		skip();
+		real_data_missing(rel);
 	assert_true(run(&p, NULL, data, len, 65536, &c, &st, NULL, 0));
 	assert_int_equal(st.lines_read, 17520);
 	assert_int_equal(c.ngot, 17520);
@@ -814,7 +786,8 @@ static void
 test_real_uci(void **state)
 {
 	size_t		len;
-	char	   *data = read_real("uci_household_power/household_power_consumption_2006-12_first1MiB.txt", &len);
+	const char *rel = "uci_household_power/household_power_consumption_2006-12_first1MiB.txt";
+	char	   *data = real_data_read(rel, &len);
 	MeProfile	p = profile_uci();
 	MeZone		paris;
 	int32_t		std = 3600;
@@ -822,7 +795,7 @@ test_real_uci(void **state)
 	MeReaderStats st;
 
 	if (data == NULL)
-		skip();
+		real_data_missing(rel);
 	me_zone_init(&paris, eu_gmtoff, &std);
 	assert_true(run(&p, &paris, data, len, 100000, &c, &st, NULL, 0));
 	assert_int_equal(st.lines_read, 15923);
@@ -841,7 +814,8 @@ static void
 test_real_esb(void **state)
 {
 	size_t		len;
-	char	   *data = read_real("esb_ireland_hdf/HDF_EXAMPLE_kW_2023.csv", &len);
+	const char *rel = "esb_ireland_hdf/HDF_EXAMPLE_kW_2023.csv";
+	char	   *data = real_data_read(rel, &len);
 	MeProfile	p = profile_esb();
 	MeZone		dublin;
 	int32_t		std = 0;
@@ -850,7 +824,7 @@ test_real_esb(void **state)
 	int			imp = 0;
 
 	if (data == NULL)
-		skip();
+		real_data_missing(rel);
 	me_zone_init(&dublin, eu_gmtoff, &std);
 	assert_true(run(&p, &dublin, data, len, 8192, &c, &st, NULL, 0));
 	assert_int_equal(st.lines_read, 21505);
@@ -866,14 +840,15 @@ static void
 test_real_nem12_and_wide(void **state)
 {
 	size_t		len;
-	char	   *data = read_real("au_vic_meter_exports/example-03-vic-ausnetservices-email-16122014-NEM12.csv", &len);
+	const char *rel = "au_vic_meter_exports/example-03-vic-ausnetservices-email-16122014-NEM12.csv";
+	char	   *data = real_data_read(rel, &len);
 	MeProfile	p = profile_nem12();
 	MeZone		aest;
 	Collect		c;
 	MeReaderStats st;
 
 	if (data == NULL)
-		skip();
+		real_data_missing(rel);
 	me_zone_init_fixed(&aest, 10 * 3600);
 	assert_true(run(&p, &aest, data, len, 4096, &c, &st, NULL, 0));
 	assert_int_equal(c.ngot, 17520);
@@ -881,7 +856,7 @@ test_real_nem12_and_wide(void **state)
 	collect_free(&c);
 	free(data);
 
-	data = read_real("au_vic_meter_exports/example-01-vic-jemena-web-22112014.csv", &len);
+	data = real_data_read("au_vic_meter_exports/example-01-vic-jemena-web-22112014.csv", &len);
 	assert_non_null(data);
 	p = profile_wide();
 	assert_true(run(&p, &aest, data, len, 4096, &c, &st, NULL, 0));
