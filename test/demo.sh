@@ -5,7 +5,7 @@
 # its ground truth, delivered as daily files into an inbox, the pipeline
 # (stage, ingest, detection), the Parquet archive, and a summary of the
 # accounting, the quarantine, the detected faults against the injected
-# ones, the gaps filled and the archive.  The files stay in
+# ones, the gaps filled and the archive, and the HTML report.  The files stay in
 # /tmp/meter_etl_demo (DEMO_OUT), the summary in its summary.txt.
 # Usage (as root on Debian bookworm): test/demo.sh
 #   METERS=2000 DAYS=7 HISTORY_DAYS=21 test/demo.sh     another fleet

@@ -13,7 +13,9 @@
 #      included, as Parquet (one directory per UTC date);
 #   4. the summary: accounting, quarantine by reason, detected faults
 #      against the injected ones, gaps and estimates, the archive, and where
-#      the files are.  It is also written to summary.txt.
+#      the files are.  It is also written to summary.txt;
+#   5. meter_etl.refresh_results() computes the data-quality scorecard and
+#      bin/meter-etl-report writes the HTML report of the days with faults.
 #
 # Everything lands in DEMO_OUT (default /tmp/meter_etl_demo), emptied first;
 # the cluster is thrown away, the files stay.  METERS (500), DAYS (7 days
@@ -183,14 +185,17 @@ SELECT count(*) FILTER (WHERE a.status = 'archived') AS dates_archived,
        sum(a.files) AS files, sum(a.rows) AS rows, pg_size_pretty(sum(a.bytes)) AS size,
        sum(a.rows) = (SELECT count(*) FROM meter_etl.v_reading_filled) AS rows_equal_readings_plus_estimates
   FROM demo_archive a;
-
-\echo '== report: not built yet (issue 19)'
 SQL
-# Hook for the BI report (issue 19): when test/demo_report.sql exists, it
-# runs here against the demo's database and its output joins the summary.
-if [ -f test/demo_report.sql ]; then
-  p -f test/demo_report.sql
-fi
+
+# ---------------------------------------------------------------- 5. report
+# the data-quality scorecard of the days with faults, then the HTML report
+# a reader login could write (bin/meter-etl-report reads only the views)
+t=$(date +%s%N)
+LAST=$(date -d "$START + $(( DAYS - 1 )) days" +%F)
+q "SELECT count(*) FROM meter_etl.refresh_results('$START', '$LAST')" >/dev/null
+bin/meter-etl-report --from "$START" --to "$LAST" --zone Europe/London -o "$OUT/report.html" >/dev/null
+report_ms=$(ms "$t")
+echo "== report: $OUT/report.html (the $DAYS days with faults: fleet load and daily peaks, energy, data quality, faults with a chart per meter; $(secs "$report_ms"))"
 
 # what an engineer opens next, next to the raw deliveries and the labels
 p -c "\\copy (SELECT f.file_name, q.line_no, q.reason, q.detail, q.raw_line FROM meter_etl.quarantine q JOIN meter_etl.raw_file f USING (file_id) ORDER BY q.quarantine_id) TO '$OUT/quarantine.csv' WITH (FORMAT csv, HEADER true)" \
@@ -203,6 +208,7 @@ echo "   archive/          the Parquet archive: $(find "$OUT/archive" -name '*.p
 echo "                     e.g. DuckDB: SELECT * FROM read_parquet('$OUT/archive/**/*.parquet', hive_partitioning = true)"
 echo "   quarantine.csv    every quarantined reading: file, line, reason, detail, raw line"
 echo "   faults.csv        every detected meter fault with its evidence"
+echo "   report.html       the HTML report (charts, no script, opens offline): open it in a browser"
 echo "   summary.txt       this summary"
 echo "== elapsed $(secs "$(ms "$t0")") (pipeline $(secs "$pipeline_ms"), archive $(secs "$archive_ms")); the cluster is thrown away now"
 exec >&- 2>&-
