@@ -376,6 +376,23 @@ $$;
 COMMENT ON FUNCTION outage_evidence(timestamptz, timestamptz, integer) IS
   'Internal (detect()): the evidence of an offline episode [start_ts, end_ts) without a reading, as detect_compute() gives it';
 
+CREATE FUNCTION previous_reading(meter_key integer, channel_id smallint, before_ts timestamptz,
+                                 interval_s integer)
+RETURNS timestamptz
+LANGUAGE sql STABLE STRICT
+SET search_path = meter_etl, pg_catalog, pg_temp
+SET jit = off
+AS $$
+  -- off-grid readings are no reading for gaps, as for the fill
+  SELECT r.ts FROM meter_etl.reading r
+   WHERE r.meter_key = previous_reading.meter_key AND r.channel_id = previous_reading.channel_id
+     AND r.ts < previous_reading.before_ts
+     AND (extract(epoch FROM r.ts)::bigint % previous_reading.interval_s) = 0
+   ORDER BY r.ts DESC LIMIT 1
+$$;
+COMMENT ON FUNCTION previous_reading(integer, smallint, timestamptz, integer) IS
+  'Internal: the last reading on its interval grid of a meter channel before before_ts, or NULL: where a gap or an outage that began before what detect() read starts';
+
 CREATE FUNCTION fleet_reference_set(run_id bigint, from_ts timestamptz, to_ts timestamptz)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
@@ -522,26 +539,38 @@ BEGIN
    WHERE e.kw IS DISTINCT FROM EXCLUDED.kw OR e.method IS DISTINCT FROM EXCLUDED.method;
   GET DIAGNOSTICS v_est_w = ROW_COUNT;
 
-  -- gaps: a gap whose start lies before what was read keeps the start recorded earlier
+  -- gaps: a gap whose start lies before what was read starts after the
+  -- series' previous reading, as one run over both would find it (files
+  -- delivered day by day leave a meter out of the runs of the days it was
+  -- silent, so its outage can end runs after the one that saw it begin);
+  -- with no reading before, it keeps the start recorded earlier
   CREATE TEMP TABLE me_detect_gap ON COMMIT DROP AS
-  SELECT d.meter_key, d.channel_id,
-         coalesce(p.start_ts, CASE WHEN d.open_start THEN greatest(d.ts, v_from) ELSE d.ts END) AS start_ts,
-         d.end_ts,
-         (extract(epoch FROM d.end_ts - coalesce(p.start_ts, CASE WHEN d.open_start THEN greatest(d.ts, v_from)
-                                                                  ELSE d.ts END)) / m.interval_s)::bigint AS intervals,
-         CASE WHEN p.start_ts IS NULL OR p.kind IN ('leading', 'no_data') THEN d.kind
-              WHEN d.kind = 'leading' THEN 'long'
-              WHEN d.kind = 'no_data' THEN 'trailing'
-              ELSE d.kind END AS kind
-    FROM me_detect d
-    JOIN meter_etl.meter m ON m.meter_key = d.meter_key
-    LEFT JOIN LATERAL (SELECT g.start_ts, g.kind FROM meter_etl.gap g
-                        WHERE d.open_start AND g.meter_key = d.meter_key AND g.channel_id = d.channel_id
-                          AND g.start_ts < d.ts AND g.end_ts >= d.ts
-                        ORDER BY g.start_ts LIMIT 1) p ON true
-   WHERE d.item = 'gap';
+  SELECT x.meter_key, x.channel_id, x.start_ts, x.end_ts,
+         (extract(epoch FROM x.end_ts - x.start_ts) / x.interval_s)::bigint AS intervals, x.kind
+    FROM (SELECT d.meter_key, d.channel_id, d.end_ts, m.interval_s,
+                 coalesce(b.ts + make_interval(secs => m.interval_s), p.start_ts,
+                          CASE WHEN d.open_start THEN greatest(d.ts, v_from) ELSE d.ts END) AS start_ts,
+                 CASE WHEN b.ts IS NULL AND (p.start_ts IS NULL OR p.kind IN ('leading', 'no_data')) THEN d.kind
+                      WHEN d.kind = 'leading' THEN 'long'
+                      WHEN d.kind = 'no_data' THEN 'trailing'
+                      ELSE d.kind END AS kind
+            FROM me_detect d
+            JOIN meter_etl.meter m ON m.meter_key = d.meter_key
+            -- (only episodes that start before what was read pay the probe)
+            LEFT JOIN LATERAL (SELECT CASE WHEN d.open_start
+                                           THEN meter_etl.previous_reading(d.meter_key, d.channel_id, d.ts, m.interval_s)
+                                      END AS ts) b ON true
+            LEFT JOIN LATERAL (SELECT g.start_ts, g.kind FROM meter_etl.gap g
+                                WHERE d.open_start AND g.meter_key = d.meter_key AND g.channel_id = d.channel_id
+                                  AND g.start_ts < d.ts AND g.end_ts >= d.ts
+                                ORDER BY g.start_ts LIMIT 1) p ON true
+           WHERE d.item = 'gap') x;
   DELETE FROM meter_etl.gap g
    WHERE g.end_ts > v_lo AND g.start_ts < v_to AND (v_keys IS NULL OR g.meter_key = ANY (v_keys))
+     -- a gap that ended before from_ts and began before the day read ahead
+     -- of it is out of this run's sight (it finds long gaps between readings
+     -- it read): only a run that read its start can drop it
+     AND NOT (g.end_ts <= v_from AND g.start_ts < v_from - interval '1 day')
      AND NOT EXISTS (SELECT 1 FROM me_detect_gap n
                       WHERE n.meter_key = g.meter_key AND n.channel_id = g.channel_id
                         AND n.start_ts = g.start_ts);
@@ -555,32 +584,39 @@ BEGIN
      AND NOT (EXCLUDED.kind IN ('trailing', 'no_data') AND g.end_ts > EXCLUDED.end_ts);
   GET DIAGNOSTICS v_gap_w = ROW_COUNT;
 
-  -- fault episodes, same rule for starts before what was read
+  -- fault episodes, same rule for starts before what was read: an outage
+  -- starts after the series' previous reading, or else continues one
+  -- recorded earlier (missing readings before what was read may be before
+  -- the meter existed: an outage from there starts at from_ts)
   CREATE TEMP TABLE me_detect_fault ON COMMIT DROP AS
-  -- (missing readings before what was read may be before the meter existed:
-  -- an offline episode from there starts at from_ts unless it continues one)
-  SELECT d.meter_key, d.channel_id, d.kind,
-         coalesce(p.start_ts, CASE WHEN d.open_start AND d.kind = 'offline' THEN greatest(d.ts, v_from)
-                                   ELSE d.ts END) AS start_ts,
-         d.end_ts, d.open_end AS ongoing,
-         -- an outage continuing one recorded earlier: its evidence is the whole
+  SELECT x.meter_key, x.channel_id, x.kind, x.start_ts, x.end_ts, x.ongoing,
+         -- an outage continuing before what was read: its evidence is the whole
          -- outage's when no reading lies in it (what one run over it says)
-         CASE WHEN d.kind = 'offline' AND p.start_ts IS NOT NULL
+         CASE WHEN x.kind = 'offline' AND x.earlier
                    AND NOT EXISTS (SELECT 1 FROM meter_etl.reading r
-                                    WHERE r.meter_key = d.meter_key AND r.channel_id = d.channel_id
-                                      AND r.ts >= p.start_ts AND r.ts < d.end_ts)
-              THEN meter_etl.outage_evidence(p.start_ts, d.end_ts, m.interval_s)
-              ELSE d.evidence END AS evidence,
-         d.partial
-    FROM me_detect d
-    JOIN meter_etl.meter m ON m.meter_key = d.meter_key
-    LEFT JOIN LATERAL (SELECT f.start_ts FROM meter_etl.fault f
-                        WHERE d.open_start AND f.meter_key = d.meter_key AND f.channel_id = d.channel_id
-                          AND f.kind = d.kind AND f.start_ts < d.ts AND f.end_ts >= d.ts
-                        ORDER BY f.start_ts LIMIT 1) p ON true
-   WHERE d.item = 'fault'
-     AND NOT (d.kind = 'offline' AND d.open_start AND p.start_ts IS NULL
-              AND d.end_ts - greatest(d.ts, v_from) < v_offline);
+                                    WHERE r.meter_key = x.meter_key AND r.channel_id = x.channel_id
+                                      AND r.ts >= x.start_ts AND r.ts < x.end_ts)
+              THEN meter_etl.outage_evidence(x.start_ts, x.end_ts, x.interval_s)
+              ELSE x.evidence END AS evidence,
+         x.partial
+    FROM (SELECT d.meter_key, d.channel_id, d.kind, d.end_ts, d.open_end AS ongoing, d.evidence, d.partial,
+                 d.open_start, m.interval_s, b.ts IS NOT NULL OR p.start_ts IS NOT NULL AS earlier,
+                 coalesce(b.ts + make_interval(secs => m.interval_s), p.start_ts,
+                          CASE WHEN d.open_start AND d.kind = 'offline' THEN greatest(d.ts, v_from)
+                               ELSE d.ts END) AS start_ts
+            FROM me_detect d
+            JOIN meter_etl.meter m ON m.meter_key = d.meter_key
+            LEFT JOIN LATERAL (SELECT CASE WHEN d.open_start AND d.kind = 'offline'
+                                           THEN meter_etl.previous_reading(d.meter_key, d.channel_id, d.ts, m.interval_s)
+                                      END AS ts) b ON true
+            LEFT JOIN LATERAL (SELECT f.start_ts FROM meter_etl.fault f
+                                WHERE d.open_start AND f.meter_key = d.meter_key AND f.channel_id = d.channel_id
+                                  AND f.kind = d.kind AND f.start_ts < d.ts AND f.end_ts >= d.ts
+                                ORDER BY f.start_ts LIMIT 1) p ON true
+           WHERE d.item = 'fault') x
+   -- a silence from the start of what was read, with nothing before it, is
+   -- an outage only once it lasts offline_min within the range
+   WHERE NOT (x.kind = 'offline' AND x.open_start AND NOT x.earlier AND x.end_ts - x.start_ts < v_offline);
   -- a run that saw an episode without the context its evidence needs keeps
   -- what a run that saw all of it stored
   UPDATE pg_temp.me_detect_fault n SET evidence = f.evidence, ongoing = f.ongoing
@@ -648,6 +684,19 @@ BEGIN
      WHERE m.meter_key = rec.meter_key AND c.channel_id = rec.channel_id;
     v_alert := v_alert + 1;
   END LOOP;
+  -- an episode a run left open because it read nothing after it is over
+  -- once a reading follows it (what one run over both says); a later run
+  -- that reads the series but not the episode closes it
+  UPDATE meter_etl.fault f SET ongoing = false
+   WHERE f.ongoing AND f.kind IN ('stuck_zero', 'flatline', 'offline')
+     AND f.end_ts < v_to AND (v_keys IS NULL OR f.meter_key = ANY (v_keys))
+     AND EXISTS (SELECT 1 FROM me_detect d
+                  WHERE d.item = 'series' AND d.meter_key = f.meter_key AND d.channel_id = f.channel_id)
+     AND EXISTS (SELECT 1 FROM meter_etl.reading r
+                  WHERE r.meter_key = f.meter_key AND r.channel_id = f.channel_id
+                    AND r.ts >= f.end_ts AND r.ts < v_to);
+  GET DIAGNOSTICS v_n = ROW_COUNT;
+  v_flt_u := v_flt_u + v_n;
 
   -- daily sums for level-shift history
   INSERT INTO meter_etl.meter_day AS y (meter_key, channel_id, day, start_ts, end_ts, kw_sum, readings, run_id,

@@ -2679,6 +2679,381 @@ GRANT SELECT ON v_calendar, v_tou_period, v_meter, v_meter_health, v_dq_day, v_d
       v_peak_period, v_daily_peak TO meter_etl_reader;
 GRANT EXECUTE ON FUNCTION calendar_days(text, date, date, text), dq_meters(date, date) TO meter_etl_reader;
 
+
+-- ======================================================================
+-- Gaps and outages that began before what a run read (issue 17)
+-- ======================================================================
+-- Files delivered day by day leave a silent meter out of the runs of the
+-- days it was silent: a gap or an outage that began before what a run read
+-- starts after the series' previous reading (previous_reading()), a gap
+-- out of a run's sight is not deleted by it, and an episode left open is
+-- closed once a reading follows it.  detect_apply() as in a fresh install.
+CREATE FUNCTION previous_reading(meter_key integer, channel_id smallint, before_ts timestamptz,
+                                 interval_s integer)
+RETURNS timestamptz
+LANGUAGE sql STABLE STRICT
+SET search_path = meter_etl, pg_catalog, pg_temp
+SET jit = off
+AS $$
+  -- off-grid readings are no reading for gaps, as for the fill
+  SELECT r.ts FROM meter_etl.reading r
+   WHERE r.meter_key = previous_reading.meter_key AND r.channel_id = previous_reading.channel_id
+     AND r.ts < previous_reading.before_ts
+     AND (extract(epoch FROM r.ts)::bigint % previous_reading.interval_s) = 0
+   ORDER BY r.ts DESC LIMIT 1
+$$;
+COMMENT ON FUNCTION previous_reading(integer, smallint, timestamptz, integer) IS
+  'Internal: the last reading on its interval grid of a meter channel before before_ts, or NULL: where a gap or an outage that began before what detect() read starts';
+
+CREATE OR REPLACE FUNCTION detect_apply(run_id bigint, from_ts timestamptz, to_ts timestamptz, meter_keys integer[])
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = meter_etl, pg_catalog, pg_temp
+SET jit = off
+AS $$
+DECLARE
+  v_run   constant bigint := detect_apply.run_id;
+  v_from  constant timestamptz := detect_apply.from_ts;
+  v_to    constant timestamptz := detect_apply.to_ts;
+  v_keys  constant integer[] := detect_apply.meter_keys;
+  v_lo    timestamptz;
+  v_min   timestamptz;
+  v_settings jsonb;
+  v_offline interval;
+  v_series bigint;
+  v_flags bigint;
+  v_est_w bigint;
+  v_est_d bigint;
+  v_est_r bigint;
+  v_mae   double precision;
+  v_gap_w bigint;
+  v_gap_d bigint;
+  v_flt_n bigint := 0;
+  v_flt_u bigint := 0;
+  v_flt_d bigint;
+  v_n     bigint;
+  v_stat  bigint := 0;
+  v_alert bigint := 0;
+  rec     record;
+BEGIN
+  v_settings := meter_etl.detect_settings();    -- (this loads the module: the settings are defined)
+  -- the fleet's level of the range's days first: level shift divides by it.
+  -- The whole fleet, whichever meters are asked for; the day before and
+  -- after too, for the zones' offsets (the readings read from a day and a
+  -- half before, the rest comes from meter_day)
+  IF (v_settings ->> 'level_shift_fleet_min_meters')::integer > 0 THEN
+    PERFORM meter_etl.fleet_reference_set(v_run, v_from - interval '36 hours', v_to + interval '1 day');
+    INSERT INTO meter_etl.fleet_day AS f (channel_id, time_zone, day, level, meters, run_id)
+    SELECT c.channel_id, l.time_zone, l.day, l.level, l.meters, v_run
+      FROM meter_etl.fleet_levels(v_from - interval '1 day', v_to + interval '1 day',
+                                  stored_before => v_from - interval '36 hours',
+                                  min_meters => (v_settings ->> 'level_shift_fleet_min_meters')::integer) l
+      JOIN meter_etl.channel c ON c.name = l.channel
+    ON CONFLICT (channel_id, time_zone, day) DO UPDATE
+       SET level = EXCLUDED.level, meters = EXCLUDED.meters, run_id = EXCLUDED.run_id
+     WHERE (f.level, f.meters) IS DISTINCT FROM (EXCLUDED.level, EXCLUDED.meters);
+  END IF;
+  CREATE TEMP TABLE me_detect ON COMMIT DROP AS
+    SELECT * FROM meter_etl.detect_compute(v_from, v_to, v_keys);
+  ANALYZE pg_temp.me_detect;
+  v_lo := v_from - make_interval(secs => (v_settings ->> 'max_gap_s')::double precision);
+  v_offline := make_interval(secs => (v_settings ->> 'offline_min_s')::double precision);
+  SELECT count(*) INTO v_series FROM me_detect d WHERE d.item = 'series';
+
+  -- flags on readings: only the ones that change (UPDATE goes through reading_guard)
+  SELECT min(d.ts) INTO v_min FROM me_detect d WHERE d.item = 'flags';
+  UPDATE meter_etl.reading rd SET flags = d.flags
+    FROM me_detect d
+   WHERE d.item = 'flags' AND rd.meter_key = d.meter_key AND rd.channel_id = d.channel_id
+     AND rd.ts = d.ts AND rd.ts >= v_min AND rd.ts < v_to AND rd.flags IS DISTINCT FROM d.flags;
+  GET DIAGNOSTICS v_flags = ROW_COUNT;
+
+  -- estimates: drop the ones no longer wanted (an actual arrived, the gap grew), upsert the rest
+  WITH del AS (
+    DELETE FROM meter_etl.estimate e
+     WHERE e.ts >= v_lo AND e.ts < v_to AND (v_keys IS NULL OR e.meter_key = ANY (v_keys))
+       AND NOT EXISTS (SELECT 1 FROM me_detect d
+                        WHERE d.item = 'estimate' AND d.meter_key = e.meter_key
+                          AND d.channel_id = e.channel_id AND d.ts = e.ts AND d.kw = e.kw)
+    RETURNING e.meter_key, e.channel_id, e.ts, e.kw)
+  SELECT count(*), count(rd.kw), avg(abs(rd.kw - del.kw))
+    INTO v_est_d, v_est_r, v_mae
+    FROM del LEFT JOIN meter_etl.reading rd
+      ON rd.meter_key = del.meter_key AND rd.channel_id = del.channel_id AND rd.ts = del.ts;
+  INSERT INTO meter_etl.estimate AS e (meter_key, channel_id, ts, kw, method, run_id)
+  SELECT d.meter_key, d.channel_id, d.ts, d.kw, d.kind, v_run
+    FROM me_detect d WHERE d.item = 'estimate'
+  ON CONFLICT (meter_key, channel_id, ts) DO UPDATE
+     SET kw = EXCLUDED.kw, method = EXCLUDED.method, run_id = EXCLUDED.run_id
+   WHERE e.kw IS DISTINCT FROM EXCLUDED.kw OR e.method IS DISTINCT FROM EXCLUDED.method;
+  GET DIAGNOSTICS v_est_w = ROW_COUNT;
+
+  -- gaps: a gap whose start lies before what was read starts after the
+  -- series' previous reading, as one run over both would find it (files
+  -- delivered day by day leave a meter out of the runs of the days it was
+  -- silent, so its outage can end runs after the one that saw it begin);
+  -- with no reading before, it keeps the start recorded earlier
+  CREATE TEMP TABLE me_detect_gap ON COMMIT DROP AS
+  SELECT x.meter_key, x.channel_id, x.start_ts, x.end_ts,
+         (extract(epoch FROM x.end_ts - x.start_ts) / x.interval_s)::bigint AS intervals, x.kind
+    FROM (SELECT d.meter_key, d.channel_id, d.end_ts, m.interval_s,
+                 coalesce(b.ts + make_interval(secs => m.interval_s), p.start_ts,
+                          CASE WHEN d.open_start THEN greatest(d.ts, v_from) ELSE d.ts END) AS start_ts,
+                 CASE WHEN b.ts IS NULL AND (p.start_ts IS NULL OR p.kind IN ('leading', 'no_data')) THEN d.kind
+                      WHEN d.kind = 'leading' THEN 'long'
+                      WHEN d.kind = 'no_data' THEN 'trailing'
+                      ELSE d.kind END AS kind
+            FROM me_detect d
+            JOIN meter_etl.meter m ON m.meter_key = d.meter_key
+            -- (only episodes that start before what was read pay the probe)
+            LEFT JOIN LATERAL (SELECT CASE WHEN d.open_start
+                                           THEN meter_etl.previous_reading(d.meter_key, d.channel_id, d.ts, m.interval_s)
+                                      END AS ts) b ON true
+            LEFT JOIN LATERAL (SELECT g.start_ts, g.kind FROM meter_etl.gap g
+                                WHERE d.open_start AND g.meter_key = d.meter_key AND g.channel_id = d.channel_id
+                                  AND g.start_ts < d.ts AND g.end_ts >= d.ts
+                                ORDER BY g.start_ts LIMIT 1) p ON true
+           WHERE d.item = 'gap') x;
+  DELETE FROM meter_etl.gap g
+   WHERE g.end_ts > v_lo AND g.start_ts < v_to AND (v_keys IS NULL OR g.meter_key = ANY (v_keys))
+     -- a gap that ended before from_ts and began before the day read ahead
+     -- of it is out of this run's sight (it finds long gaps between readings
+     -- it read): only a run that read its start can drop it
+     AND NOT (g.end_ts <= v_from AND g.start_ts < v_from - interval '1 day')
+     AND NOT EXISTS (SELECT 1 FROM me_detect_gap n
+                      WHERE n.meter_key = g.meter_key AND n.channel_id = g.channel_id
+                        AND n.start_ts = g.start_ts);
+  GET DIAGNOSTICS v_gap_d = ROW_COUNT;
+  INSERT INTO meter_etl.gap AS g (meter_key, channel_id, start_ts, end_ts, intervals, kind, run_id)
+  SELECT n.meter_key, n.channel_id, n.start_ts, n.end_ts, n.intervals, n.kind, v_run FROM me_detect_gap n
+  ON CONFLICT (meter_key, channel_id, start_ts) DO UPDATE
+     SET end_ts = EXCLUDED.end_ts, intervals = EXCLUDED.intervals, kind = EXCLUDED.kind, run_id = EXCLUDED.run_id
+   WHERE (g.end_ts, g.intervals, g.kind) IS DISTINCT FROM (EXCLUDED.end_ts, EXCLUDED.intervals, EXCLUDED.kind)
+     -- a gap still open at the end of this range does not shorten one seen further
+     AND NOT (EXCLUDED.kind IN ('trailing', 'no_data') AND g.end_ts > EXCLUDED.end_ts);
+  GET DIAGNOSTICS v_gap_w = ROW_COUNT;
+
+  -- fault episodes, same rule for starts before what was read: an outage
+  -- starts after the series' previous reading, or else continues one
+  -- recorded earlier (missing readings before what was read may be before
+  -- the meter existed: an outage from there starts at from_ts)
+  CREATE TEMP TABLE me_detect_fault ON COMMIT DROP AS
+  SELECT x.meter_key, x.channel_id, x.kind, x.start_ts, x.end_ts, x.ongoing,
+         -- an outage continuing before what was read: its evidence is the whole
+         -- outage's when no reading lies in it (what one run over it says)
+         CASE WHEN x.kind = 'offline' AND x.earlier
+                   AND NOT EXISTS (SELECT 1 FROM meter_etl.reading r
+                                    WHERE r.meter_key = x.meter_key AND r.channel_id = x.channel_id
+                                      AND r.ts >= x.start_ts AND r.ts < x.end_ts)
+              THEN meter_etl.outage_evidence(x.start_ts, x.end_ts, x.interval_s)
+              ELSE x.evidence END AS evidence,
+         x.partial
+    FROM (SELECT d.meter_key, d.channel_id, d.kind, d.end_ts, d.open_end AS ongoing, d.evidence, d.partial,
+                 d.open_start, m.interval_s, b.ts IS NOT NULL OR p.start_ts IS NOT NULL AS earlier,
+                 coalesce(b.ts + make_interval(secs => m.interval_s), p.start_ts,
+                          CASE WHEN d.open_start AND d.kind = 'offline' THEN greatest(d.ts, v_from)
+                               ELSE d.ts END) AS start_ts
+            FROM me_detect d
+            JOIN meter_etl.meter m ON m.meter_key = d.meter_key
+            LEFT JOIN LATERAL (SELECT CASE WHEN d.open_start AND d.kind = 'offline'
+                                           THEN meter_etl.previous_reading(d.meter_key, d.channel_id, d.ts, m.interval_s)
+                                      END AS ts) b ON true
+            LEFT JOIN LATERAL (SELECT f.start_ts FROM meter_etl.fault f
+                                WHERE d.open_start AND f.meter_key = d.meter_key AND f.channel_id = d.channel_id
+                                  AND f.kind = d.kind AND f.start_ts < d.ts AND f.end_ts >= d.ts
+                                ORDER BY f.start_ts LIMIT 1) p ON true
+           WHERE d.item = 'fault') x
+   -- a silence from the start of what was read, with nothing before it, is
+   -- an outage only once it lasts offline_min within the range
+   WHERE NOT (x.kind = 'offline' AND x.open_start AND NOT x.earlier AND x.end_ts - x.start_ts < v_offline);
+  -- a run that saw an episode without the context its evidence needs keeps
+  -- what a run that saw all of it stored
+  UPDATE pg_temp.me_detect_fault n SET evidence = f.evidence, ongoing = f.ongoing
+    FROM meter_etl.fault f
+   WHERE n.partial AND f.meter_key = n.meter_key AND f.channel_id = n.channel_id
+     AND f.kind = n.kind AND f.start_ts = n.start_ts AND f.end_ts = n.end_ts;
+  -- episodes no longer found (or found with another start: then a revision, not news)
+  CREATE TEMP TABLE me_detect_fault_old ON COMMIT DROP AS
+  WITH del AS (
+    DELETE FROM meter_etl.fault f
+     WHERE f.end_ts > v_lo AND f.start_ts < v_to AND (v_keys IS NULL OR f.meter_key = ANY (v_keys))
+       -- an outage is judged up to to_ts only: one going on past it was seen
+       -- by a run over a later range, and this one cannot tell it is not there
+       AND NOT (f.kind = 'offline' AND f.end_ts > v_to)
+       AND NOT EXISTS (SELECT 1 FROM me_detect_fault n
+                        WHERE n.meter_key = f.meter_key AND n.channel_id = f.channel_id
+                          AND n.kind = f.kind AND n.start_ts = f.start_ts)
+    RETURNING f.meter_key, f.channel_id, f.kind, f.start_ts, f.end_ts)
+  SELECT * FROM del;
+  GET DIAGNOSTICS v_flt_d = ROW_COUNT;
+  -- readings before from_ts that only a removed episode had marked suspect
+  UPDATE meter_etl.reading rd SET flags = rd.flags & ~4
+    FROM me_detect_fault_old o
+   WHERE rd.meter_key = o.meter_key AND rd.channel_id = o.channel_id
+     AND rd.ts >= o.start_ts AND rd.ts < least(o.end_ts, v_from) AND rd.flags & 4 <> 0
+     AND NOT EXISTS (SELECT 1 FROM meter_etl.fault f
+                      WHERE f.meter_key = rd.meter_key AND f.channel_id = rd.channel_id
+                        AND rd.ts >= f.start_ts AND rd.ts < f.end_ts AND f.kind <> 'usage_anomaly')
+     AND NOT EXISTS (SELECT 1 FROM me_detect_fault n
+                      WHERE n.meter_key = rd.meter_key AND n.channel_id = rd.channel_id
+                        AND rd.ts >= n.start_ts AND rd.ts < n.end_ts AND n.kind <> 'usage_anomaly');
+  GET DIAGNOSTICS v_n = ROW_COUNT;
+  v_flags := v_flags + v_n;
+  FOR rec IN
+    INSERT INTO meter_etl.fault AS f (meter_key, channel_id, kind, start_ts, end_ts, ongoing, evidence,
+                                      first_run_id, run_id)
+    SELECT n.meter_key, n.channel_id, n.kind, n.start_ts, n.end_ts, n.ongoing, n.evidence, v_run, v_run
+      FROM me_detect_fault n
+    ON CONFLICT (meter_key, channel_id, kind, start_ts) DO UPDATE
+       SET end_ts = EXCLUDED.end_ts, ongoing = EXCLUDED.ongoing, evidence = EXCLUDED.evidence,
+           run_id = EXCLUDED.run_id
+     WHERE (f.end_ts, f.ongoing, f.evidence) IS DISTINCT FROM (EXCLUDED.end_ts, EXCLUDED.ongoing, EXCLUDED.evidence)
+       -- an episode cut by the end of what this run read does not shorten one seen further
+       AND NOT (EXCLUDED.ongoing AND f.end_ts > EXCLUDED.end_ts)
+    RETURNING f.meter_key, f.channel_id, f.kind, f.start_ts, f.end_ts, f.ongoing, f.evidence,
+              f.first_run_id = v_run
+              AND NOT EXISTS (SELECT 1 FROM me_detect_fault_old o
+                               WHERE o.meter_key = f.meter_key AND o.channel_id = f.channel_id
+                                 AND o.kind = f.kind AND o.start_ts < f.end_ts AND o.end_ts > f.start_ts) AS is_new
+  LOOP
+    IF rec.kind = 'usage_anomaly' THEN
+      CONTINUE;                 -- reported in v_usage_anomaly, not a fault: no alert, not counted
+    ELSIF NOT rec.is_new THEN
+      v_flt_u := v_flt_u + 1;
+      CONTINUE;
+    END IF;
+    v_flt_n := v_flt_n + 1;
+    PERFORM meter_etl.raise_alert(
+      'meter_fault', 'warning',
+      format('meter "%s" channel "%s": %s from %s', m.meter_id, c.name, rec.kind, rec.start_ts),
+      jsonb_build_object('channel', c.name, 'fault', rec.kind, 'start_ts', rec.start_ts, 'end_ts', rec.end_ts,
+                         'ongoing', rec.ongoing, 'evidence', rec.evidence, 'detect_run_id', v_run),
+      m.meter_id)
+      FROM meter_etl.meter m, meter_etl.channel c
+     WHERE m.meter_key = rec.meter_key AND c.channel_id = rec.channel_id;
+    v_alert := v_alert + 1;
+  END LOOP;
+  -- an episode a run left open because it read nothing after it is over
+  -- once a reading follows it (what one run over both says); a later run
+  -- that reads the series but not the episode closes it
+  UPDATE meter_etl.fault f SET ongoing = false
+   WHERE f.ongoing AND f.kind IN ('stuck_zero', 'flatline', 'offline')
+     AND f.end_ts < v_to AND (v_keys IS NULL OR f.meter_key = ANY (v_keys))
+     AND EXISTS (SELECT 1 FROM me_detect d
+                  WHERE d.item = 'series' AND d.meter_key = f.meter_key AND d.channel_id = f.channel_id)
+     AND EXISTS (SELECT 1 FROM meter_etl.reading r
+                  WHERE r.meter_key = f.meter_key AND r.channel_id = f.channel_id
+                    AND r.ts >= f.end_ts AND r.ts < v_to);
+  GET DIAGNOSTICS v_n = ROW_COUNT;
+  v_flt_u := v_flt_u + v_n;
+
+  -- daily sums for level-shift history
+  INSERT INTO meter_etl.meter_day AS y (meter_key, channel_id, day, start_ts, end_ts, kw_sum, readings, run_id,
+                                        raw_kw_sum, raw_readings)
+  SELECT d.meter_key, d.channel_id, d.day, d.ts, d.end_ts, d.kw, d.n, v_run, d.raw_kw, d.raw_n
+    FROM me_detect d WHERE d.item = 'day'
+  ON CONFLICT (meter_key, channel_id, day) DO UPDATE
+     SET start_ts = EXCLUDED.start_ts, end_ts = EXCLUDED.end_ts, kw_sum = EXCLUDED.kw_sum,
+         readings = EXCLUDED.readings, run_id = EXCLUDED.run_id,
+         raw_kw_sum = EXCLUDED.raw_kw_sum, raw_readings = EXCLUDED.raw_readings
+   WHERE (y.kw_sum, y.readings, y.start_ts, y.end_ts, y.raw_kw_sum, y.raw_readings)
+         IS DISTINCT FROM (EXCLUDED.kw_sum, EXCLUDED.readings, EXCLUDED.start_ts, EXCLUDED.end_ts,
+                           EXCLUDED.raw_kw_sum, EXCLUDED.raw_readings);
+
+  -- status as of the latest range detected (this one, or a later one seen
+  -- before): an episode still going then decides it (offline first), else
+  -- ok.  For this range what it found; for an earlier range re-detected,
+  -- what is stored, so that any order of runs ends in the same status
+  FOR rec IN
+    WITH s AS (
+      SELECT d.meter_key, d.channel_id, d.ts AS last_ts, greatest(v_to, ms.as_of) AS as_of
+        FROM me_detect d
+        LEFT JOIN meter_etl.meter_status ms ON ms.meter_key = d.meter_key AND ms.channel_id = d.channel_id
+       WHERE d.item = 'series'
+    ), cur AS (
+      SELECT DISTINCT ON (e.meter_key, e.channel_id) e.meter_key, e.channel_id, e.kind, e.start_ts, e.evidence
+        FROM (SELECT n.meter_key, n.channel_id, n.kind, n.start_ts, n.evidence
+                FROM me_detect_fault n JOIN s ON s.meter_key = n.meter_key AND s.channel_id = n.channel_id
+               WHERE s.as_of = v_to AND n.ongoing
+              UNION ALL
+              SELECT f.meter_key, f.channel_id, f.kind, f.start_ts, f.evidence
+                FROM meter_etl.fault f JOIN s ON s.meter_key = f.meter_key AND s.channel_id = f.channel_id
+               WHERE s.as_of > v_to AND f.ongoing AND f.end_ts >= s.as_of - interval '1 day') e
+       WHERE e.kind <> 'usage_anomaly'
+       ORDER BY e.meter_key, e.channel_id,
+                array_position('{offline,stuck_zero,flatline,level_shift}'::text[], e.kind), e.start_ts
+    ), want AS (
+      SELECT s.meter_key, s.channel_id,
+             CASE WHEN cur.kind IS NULL THEN 'ok' WHEN cur.kind = 'offline' THEN 'offline' ELSE 'faulty' END AS status,
+             cur.kind AS reason,
+             CASE WHEN cur.kind IS NOT NULL THEN cur.start_ts
+                  ELSE (SELECT max(f.end_ts) FROM meter_etl.fault f
+                         WHERE f.meter_key = s.meter_key AND f.channel_id = s.channel_id AND f.end_ts <= s.as_of
+                           AND f.kind <> 'usage_anomaly') END AS since,
+             cur.evidence, s.last_ts, s.as_of
+        FROM s LEFT JOIN cur ON cur.meter_key = s.meter_key AND cur.channel_id = s.channel_id
+    ), old AS (
+      SELECT w.*, o.status AS old_status
+        FROM want w LEFT JOIN meter_etl.meter_status o
+          ON o.meter_key = w.meter_key AND o.channel_id = w.channel_id
+    ), up AS (
+      INSERT INTO meter_etl.meter_status AS ms (meter_key, channel_id, status, reason, since, evidence, as_of,
+                                                last_reading_ts, run_id)
+      SELECT o.meter_key, o.channel_id, o.status, o.reason, o.since, o.evidence, o.as_of, o.last_ts, v_run FROM old o
+      ON CONFLICT (meter_key, channel_id) DO UPDATE
+         SET status = EXCLUDED.status, reason = EXCLUDED.reason, since = EXCLUDED.since,
+             evidence = EXCLUDED.evidence, as_of = EXCLUDED.as_of,
+             last_reading_ts = greatest(ms.last_reading_ts, EXCLUDED.last_reading_ts),
+             changed_at = CASE WHEN (ms.status, ms.reason) IS DISTINCT FROM (EXCLUDED.status, EXCLUDED.reason)
+                               THEN clock_timestamp() ELSE ms.changed_at END,
+             run_id = EXCLUDED.run_id
+       WHERE EXCLUDED.as_of >= ms.as_of
+         AND (ms.status, ms.reason, ms.since, ms.evidence, ms.as_of, ms.last_reading_ts)
+             IS DISTINCT FROM (EXCLUDED.status, EXCLUDED.reason, EXCLUDED.since, EXCLUDED.evidence,
+                               EXCLUDED.as_of, greatest(ms.last_reading_ts, EXCLUDED.last_reading_ts))
+      RETURNING ms.meter_key, ms.channel_id, ms.status, ms.since
+    )
+    SELECT up.*, o.old_status FROM up JOIN old o USING (meter_key, channel_id)
+  LOOP
+    IF rec.old_status IS DISTINCT FROM rec.status THEN
+      v_stat := v_stat + 1;
+    END IF;
+    IF rec.status = 'ok' AND rec.old_status IN ('faulty', 'offline') THEN
+      PERFORM meter_etl.raise_alert(
+        'meter_recovered', 'info',
+        format('meter "%s" channel "%s" is ok again since %s', m.meter_id, c.name, coalesce(rec.since::text, '?')),
+        jsonb_build_object('channel', c.name, 'previous_status', rec.old_status, 'since', rec.since,
+                           'detect_run_id', v_run),
+        m.meter_id)
+        FROM meter_etl.meter m, meter_etl.channel c
+       WHERE m.meter_key = rec.meter_key AND c.channel_id = rec.channel_id;
+      v_alert := v_alert + 1;
+    END IF;
+  END LOOP;
+
+  UPDATE meter_etl.detect_run SET
+    series = series + v_series, flags_changed = flags_changed + v_flags,
+    estimates_written = estimates_written + v_est_w, estimates_removed = estimates_removed + v_est_d,
+    estimates_replaced = estimates_replaced + v_est_r,
+    estimate_mae_kw = CASE WHEN v_est_r > 0
+                           THEN (coalesce(estimate_mae_kw, 0) * estimates_replaced + v_mae * v_est_r)
+                                / (estimates_replaced + v_est_r)
+                           ELSE estimate_mae_kw END,
+    gaps_written = gaps_written + v_gap_w, gaps_removed = gaps_removed + v_gap_d,
+    faults_new = faults_new + v_flt_n, faults_updated = faults_updated + v_flt_u,
+    faults_removed = faults_removed + v_flt_d, status_changes = status_changes + v_stat,
+    alerts = alerts + v_alert
+   WHERE detect_run.run_id = v_run;
+  DROP TABLE pg_temp.me_detect;
+  DROP TABLE pg_temp.me_detect_gap;
+  DROP TABLE pg_temp.me_detect_fault;
+  DROP TABLE pg_temp.me_detect_fault_old;
+END
+$$;
+
+REVOKE ALL ON FUNCTION previous_reading(integer, smallint, timestamptz, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION previous_reading(integer, smallint, timestamptz, integer) TO meter_etl_admin;
+
 -- detection runs without JIT (10_detect.sql says why)
 ALTER FUNCTION detect(timestamp with time zone,timestamp with time zone,text[]) SET jit = off;
 ALTER FUNCTION detect_apply(bigint,timestamp with time zone,timestamp with time zone,integer[]) SET jit = off;
