@@ -142,39 +142,75 @@ section(Report *r, const char *id, const char *title, const char *intro)
 	}
 }
 
+/*
+ * Per local day of the range, in one pass over the readings and estimates:
+ * energy measured and estimated (kWh), and the readings clean, estimated,
+ * flagged and actual.  The key figures, the energy chart and the quality
+ * chart all read this one result.
+ */
+#define DAY_EPOCH 0
+#define DAY_KWH_MEASURED 1
+#define DAY_KWH_ESTIMATED 2
+#define DAY_CLEAN 3
+#define DAY_ESTIMATED 4
+#define DAY_FLAGGED 5
+#define DAY_ACTUAL 6
+static PGresult *
+load_days(Report *r)
+{
+	return query(r, "could not read the days", RANGE_CTE
+				 "SELECT extract(epoch FROM (d::timestamp AT TIME ZONE $3)),"
+				 "       sum(kwh) FILTER (WHERE NOT estimated), sum(kwh) FILTER (WHERE estimated),"
+				 "       count(*) FILTER (WHERE NOT estimated AND flags = 0),"
+				 "       count(*) FILTER (WHERE estimated),"
+				 "       count(*) FILTER (WHERE NOT estimated AND flags <> 0),"
+				 "       count(*) FILTER (WHERE NOT estimated)"
+				 "  FROM (SELECT (v.ts AT TIME ZONE $3)::date AS d, v.kwh, v.estimated, v.flags"
+				 "          FROM meter_etl.v_reading_filled v, rng"
+				 "         WHERE v.channel = $4 AND v.ts >= rng.f AND v.ts < rng.t) s"
+				 " GROUP BY d ORDER BY d", NULL, NULL);
+}
+
+/* Sum of column c over the days (NULL counts 0). */
+static double
+days_sum(PGresult *days, int c)
+{
+	double		t = 0;
+
+	for (int i = 0; i < PQntuples(days); i++)
+		if (!PQgetisnull(days, i, c))
+			t += strtod(PQgetvalue(days, i, c), NULL);
+	return t;
+}
+
 /* Key figures of the range as tiles. */
 static void
-sec_figures(Report *r)
+sec_figures(Report *r, PGresult *days)
 {
-	static const char *const names[] = {
-		"meters", "energy (MWh)", "readings", "estimated", "flagged",
-		"meter faults", "usage anomalies", "peak (kW)"
-	};
 	PGresult   *res = query(r, "could not read the key figures", RANGE_CTE
-							"SELECT (SELECT count(DISTINCT meter_id) FROM meter_etl.v_reading_filled v, rng"
-							"         WHERE v.channel = $4 AND v.ts >= rng.f AND v.ts < rng.t),"
-							" (SELECT round((sum(kwh) / 1000)::numeric, 3) FROM meter_etl.v_reading_filled v, rng"
-							"   WHERE v.channel = $4 AND v.ts >= rng.f AND v.ts < rng.t),"
-							" (SELECT count(*) FROM meter_etl.v_reading_filled v, rng"
-							"   WHERE v.channel = $4 AND v.ts >= rng.f AND v.ts < rng.t AND NOT v.estimated),"
-							" (SELECT count(*) FROM meter_etl.v_reading_filled v, rng"
-							"   WHERE v.channel = $4 AND v.ts >= rng.f AND v.ts < rng.t AND v.estimated),"
-							" (SELECT count(*) FROM meter_etl.v_reading_filled v, rng"
-							"   WHERE v.channel = $4 AND v.ts >= rng.f AND v.ts < rng.t AND NOT v.estimated AND v.flags <> 0),"
-							" (SELECT count(*) FROM meter_etl.v_fault x, rng"
-							"   WHERE x.start_ts < rng.t AND coalesce(x.end_ts, 'infinity') > rng.f),"
-							" (SELECT count(*) FROM meter_etl.v_usage_anomaly x, rng"
-							"   WHERE x.start_ts < rng.t AND coalesce(x.end_ts, 'infinity') > rng.f),"
-							" NULL", NULL, NULL);
+							"SELECT (SELECT count(*) FROM meter_etl.v_meter m, rng"
+							"         WHERE m.first_reading_at < rng.t AND m.last_reading_at >= rng.f),"
+							"       count(*) FILTER (WHERE e.anomaly IS FALSE), count(*) FILTER (WHERE e.anomaly)"
+							"  FROM (SELECT false AS anomaly, start_ts, end_ts FROM meter_etl.v_fault"
+							"        UNION ALL SELECT true, start_ts, end_ts FROM meter_etl.v_usage_anomaly) e, rng"
+							" WHERE e.start_ts < rng.t AND coalesce(e.end_ts, 'infinity') > rng.f", NULL, NULL);
+	char		tiles[7][64];
+	static const char *const names[7] = {
+		"meters active", "energy (MWh)", "readings", "estimated", "flagged", "meter faults", "usage anomalies"
+	};
 
+	snprintf(tiles[0], sizeof(tiles[0]), "%s", PQgetvalue(res, 0, 0));
+	snprintf(tiles[1], sizeof(tiles[1]), "%.3f",
+			 (days_sum(days, DAY_KWH_MEASURED) + days_sum(days, DAY_KWH_ESTIMATED)) / 1000);
+	snprintf(tiles[2], sizeof(tiles[2]), "%.0f", days_sum(days, DAY_ACTUAL));
+	snprintf(tiles[3], sizeof(tiles[3]), "%.0f", days_sum(days, DAY_ESTIMATED));
+	snprintf(tiles[4], sizeof(tiles[4]), "%.0f", days_sum(days, DAY_FLAGGED));
+	snprintf(tiles[5], sizeof(tiles[5]), "%s", PQgetvalue(res, 0, 1));
+	snprintf(tiles[6], sizeof(tiles[6]), "%s", PQgetvalue(res, 0, 2));
 	section(r, "figures", "Key figures", NULL);
 	me_str_puts(&r->html, "<div class=\"tiles\">\n");
 	for (int c = 0; c < 7; c++)
-	{
-		me_str_puts(&r->html, "<div class=\"tile\"><b>");
-		me_str_escape(&r->html, PQgetisnull(res, 0, c) ? "0" : PQgetvalue(res, 0, c));
-		me_str_printf(&r->html, "</b><span>%s</span></div>\n", names[c]);
-	}
+		me_str_printf(&r->html, "<div class=\"tile\"><b>%s</b><span>%s</span></div>\n", tiles[c], names[c]);
 	me_str_puts(&r->html, "</div></section>\n");
 	PQclear(res);
 }
@@ -263,20 +299,23 @@ sec_fleet(Report *r)
 	PQclear(res);
 }
 
-/* One chart of daily bars: columns (epoch of local midnight, value per series...). */
+/* One chart of daily bars: x from DAY_EPOCH, a stacked series per column of cols. */
+#define MAX_BAR_SERIES 4
 static void
-daily_bars(Report *r, PGresult *res, const char *id, const char *title, const char *unit,
-		   const char *const *names, const char *const *colors, int n_series)
+daily_bars(Report *r, PGresult *days, const char *id, const char *title, const char *unit,
+		   const int *cols, const char *const *names, const char *const *colors, int n_series)
 {
-	int			n = PQntuples(res);
-	double	   *x = column(r, res, 0);
-	double	   *ys[8];
-	MeSeries	s[8];
+	int			n = PQntuples(days);
+	double	   *x = column(r, days, DAY_EPOCH);
+	double	   *ys[MAX_BAR_SERIES];
+	MeSeries	s[MAX_BAR_SERIES];
 	MeChart		c = {0};
 
+	if (n_series > MAX_BAR_SERIES)
+		die(r, "too many bar series");
 	for (int k = 0; k < n_series; k++)
 	{
-		ys[k] = column(r, res, k + 1);
+		ys[k] = column(r, days, cols[k]);
 		s[k] = (MeSeries) {names[k], colors[k], ME_SERIES_BARS, x, ys[k], NULL, n};
 	}
 	c.id = id;
@@ -296,22 +335,15 @@ daily_bars(Report *r, PGresult *res, const char *id, const char *title, const ch
 
 /* Energy per local day. */
 static void
-sec_energy(Report *r)
+sec_energy(Report *r, PGresult *days)
 {
+	static const int cols[] = {DAY_KWH_MEASURED, DAY_KWH_ESTIMATED};
 	static const char *const names[] = {"measured", "estimated"};
 	static const char *const colors[] = {"#1f77b4", "#ff7f0e"};
-	PGresult   *res = query(r, "could not read the daily energy", RANGE_CTE
-							"SELECT extract(epoch FROM (d::timestamp AT TIME ZONE $3)),"
-							"       sum(kwh) FILTER (WHERE NOT estimated), sum(kwh) FILTER (WHERE estimated)"
-							"  FROM (SELECT (v.ts AT TIME ZONE $3)::date AS d, v.kwh, v.estimated"
-							"          FROM meter_etl.v_reading_filled v, rng"
-							"         WHERE v.channel = $4 AND v.ts >= rng.f AND v.ts < rng.t) s"
-							" GROUP BY d ORDER BY d", NULL, NULL);
 
 	section(r, "energy", "Daily energy", "Energy per local day, kWh; estimates fill short gaps.");
-	daily_bars(r, res, "chart-energy", "Energy per local day", "kWh", names, colors, 2);
+	daily_bars(r, days, "chart-energy", "Energy per local day", "kWh", cols, names, colors, 2);
 	me_str_puts(&r->html, "</section>\n");
-	PQclear(res);
 }
 
 /*
@@ -376,30 +408,22 @@ dq_scorecard(Report *r)
 	PQclear(res);
 }
 
-/* Readings per local day by quality, and the quarantine's reasons. */
+/* Readings per local day by quality, the scorecard, and the quarantine's reasons. */
 static void
-sec_quality(Report *r)
+sec_quality(Report *r, PGresult *days)
 {
+	static const int cols[] = {DAY_CLEAN, DAY_ESTIMATED, DAY_FLAGGED};
 	static const char *const names[] = {"clean", "estimated", "flagged"};
 	static const char *const colors[] = {"#2ca02c", "#ff7f0e", "#d62728"};
-	PGresult   *res = query(r, "could not read the data quality", RANGE_CTE
-							"SELECT extract(epoch FROM (d::timestamp AT TIME ZONE $3)),"
-							"       count(*) FILTER (WHERE NOT estimated AND flags = 0),"
-							"       count(*) FILTER (WHERE estimated),"
-							"       count(*) FILTER (WHERE NOT estimated AND flags <> 0)"
-							"  FROM (SELECT (v.ts AT TIME ZONE $3)::date AS d, v.estimated, v.flags"
-							"          FROM meter_etl.v_reading_filled v, rng"
-							"         WHERE v.channel = $4 AND v.ts >= rng.f AND v.ts < rng.t) s"
-							" GROUP BY d ORDER BY d", NULL, NULL);
+	PGresult   *res;
 
 	section(r, "quality", "Data quality",
 			"Readings per local day: clean, estimated (short gaps filled) and flagged by detection (outliers, stuck or faulty meters).");
-	daily_bars(r, res, "chart-quality", "Readings per local day by quality", "readings", names, colors, 3);
-	PQclear(res);
+	daily_bars(r, days, "chart-quality", "Readings per local day by quality", "readings", cols, names, colors, 3);
 	dq_scorecard(r);
-	res = query(r, "could not read the quarantine", RANGE_CTE
+	res = query(r, "could not read the quarantine",
 				"SELECT q.reason, q.description, sum(q.readings)"
-				"  FROM meter_etl.v_quarantine_summary q, rng"
+				"  FROM meter_etl.v_quarantine_summary q"
 				" GROUP BY 1, 2 ORDER BY 3 DESC, 1", NULL, NULL);
 	me_str_puts(&r->html, "<h3>Quarantined readings by reason (every file staged so far)</h3>\n"
 				"<table class=\"quarantine\"><tr><th>reason</th><th>what it means</th><th>readings</th></tr>\n");
@@ -578,39 +602,33 @@ meter_chart(Report *r, const char *meter_id, const char *channel)
 	PQclear(res);
 }
 
-/* The table of episodes, then a chart per meter they name (at most max_meters). */
+/*
+ * The table of episodes, then a chart per meter channel they name: faulty
+ * ones first, at most max_meters (the rest are counted).
+ */
 static void
 sec_meters(Report *r)
 {
 	PGresult   *ep = query(r, "could not read the faults", EPISODES_SQL
 							" ORDER BY kind = 'usage_anomaly', meter_id, channel, start_ts", NULL, NULL);
-	int			shown = 0;
-	int			total = 0;
+	PGresult   *ids = query(r, "could not read the flagged meters",
+							"SELECT meter_id, channel FROM (" EPISODES_SQL ") e"
+							" GROUP BY meter_id, channel ORDER BY bool_and(kind = 'usage_anomaly'), meter_id, channel",
+							NULL, NULL);
+	int			total = PQntuples(ids);
+	int			shown = total < r->max_meters ? total : r->max_meters;
 
 	sec_episodes(r, ep);
 	section(r, "meters", "Meters with faults or anomalies", NULL);
-	for (int i = 0; i < PQntuples(ep); i++)
-	{
-		bool		seen = false;
-
-		for (int j = 0; j < i && !seen; j++)
-			seen = strcmp(PQgetvalue(ep, i, 0), PQgetvalue(ep, j, 0)) == 0 &&
-				strcmp(PQgetvalue(ep, i, 1), PQgetvalue(ep, j, 1)) == 0;
-		if (seen)
-			continue;
-		total++;
-		if (shown < r->max_meters)
-		{
-			meter_chart(r, PQgetvalue(ep, i, 0), PQgetvalue(ep, i, 1));
-			shown++;
-		}
-	}
+	for (int i = 0; i < shown; i++)
+		meter_chart(r, PQgetvalue(ids, i, 0), PQgetvalue(ids, i, 1));
 	if (total > shown)
 		me_str_printf(&r->html, "<p class=\"note\">%d more meters are not drawn (--max-meters %d).</p>\n",
 					  total - shown, r->max_meters);
 	else if (total == 0)
 		me_str_puts(&r->html, "<p class=\"note\">No meter had a fault or an anomaly in this range.</p>\n");
 	me_str_puts(&r->html, "</section>\n");
+	PQclear(ids);
 	PQclear(ep);
 }
 
@@ -696,6 +714,7 @@ main(int argc, char **argv)
 		{"output", required_argument, NULL, 'o'}, {"help", no_argument, NULL, 'h'}, {0}
 	};
 	Report		r = {0};
+	PGresult   *days;
 	const char *conninfo = "";
 	const char *out = "meter_etl_report.html";
 	char	   *end;
@@ -738,10 +757,12 @@ main(int argc, char **argv)
 	me_str_init(&r.html);
 	load_ticks(&r);
 	page_head(&r);
-	sec_figures(&r);
+	days = load_days(&r);
+	sec_figures(&r, days);
 	sec_fleet(&r);
-	sec_energy(&r);
-	sec_quality(&r);
+	sec_energy(&r, days);
+	sec_quality(&r, days);
+	PQclear(days);
 	sec_meters(&r);
 	me_str_puts(&r.html, "<p class=\"note\">Written by meter-etl-report from the meter_etl result views.</p>\n</body></html>\n");
 	if (r.html.oom)

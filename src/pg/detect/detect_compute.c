@@ -349,8 +349,9 @@ put_gap(Compute *c, const MeDetSeries *s, int64 start, int64 end, const char *ki
  * Gaps longer than max_gap between the on-grid readings (the ones the fill
  * uses); also, longer than max_gap within [from, to) (or, for a meter that
  * reported before what was read, counting the silence read before from): a
- * leading gap before the first reading, a trailing one after the last (to to_ts, or to the
- * current time if that is earlier: it may still close), or no_data.
+ * leading gap before the first reading, a trailing one after the last (to
+ * to_ts, or to the current time if that is earlier: it may still close), or
+ * no_data.
  * Leading and no_data gaps start at the first slot that counts (first: the
  * start of what was read, or the meter's first reading when it has no
  * history); detect() keeps an earlier start it recorded, or else starts
@@ -372,13 +373,12 @@ emit_gaps(Compute *c, const MeDetSeries *s, int64 first)
 		if (t % iv != 0)
 			continue;			/* off the grid: not used by the fill either */
 		/*
-		 * Leading: long within [from, to), or long counting the silence read
-		 * before from when the meter reported earlier (w0 before from): a
-		 * meter back from an outage just after from (detect() starts it after
-		 * the previous reading, as one run over both would)
+		 * Leading: long from from_ts, or from w0 when the meter reported
+		 * before what was read (w0 before from): a meter back from an outage
+		 * just after from (detect() starts it after the previous reading, as
+		 * one run over both would)
 		 */
-		if (!have && t > c->from &&
-			(t - c->from > c->max_gap || (w0 < c->from && t - w0 > c->max_gap)))
+		if (!have && t > c->from && t - Min(w0, c->from) > c->max_gap)
 			put_gap(c, s, w0, t, series_gap_kind_name(ME_GAP_LEADING), true, false);
 		else if (have && t - prev > c->max_gap)
 			put_gap(c, s, prev + iv, t, series_gap_kind_name(ME_GAP_LONG), false, false);
