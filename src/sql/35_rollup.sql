@@ -227,7 +227,7 @@ CREATE TRIGGER rollup_gap_delete AFTER DELETE ON gap
 
 -- Called by the C ingest once per batch of meter-days, with the hour slots
 -- of all of them flattened (offs[i] + 1 .. offs[i] + nslots[i]) and each
--- day's totals beside.  A delta computed in a zone that is not the meter's
+-- day's totals beside (kw_max NaN for an empty hour: see rollup.c).  A delta computed in a zone that is not the meter's
 -- own (a meter delivered under two profiles) goes to rollup_change instead,
 -- to be recomputed; so does a meter-day with estimates (a reading for an
 -- estimated slot replaces the estimate).
@@ -257,7 +257,8 @@ BEGIN
      hour_kw_sum, hour_kw_sum_flagged, hour_kw_max, hour_readings, hour_estimated, hour_flagged)
   SELECT u.k, u.c, u.d, u.s, u.ts, u.tsf, u.tmx, u.tn, 0, u.tf,
          rollup_add.kw_sum[u.o + 1 : u.o + u.ns], rollup_add.kw_sum_flagged[u.o + 1 : u.o + u.ns],
-         rollup_add.kw_max[u.o + 1 : u.o + u.ns], rollup_add.readings[u.o + 1 : u.o + u.ns],
+         pg_catalog.array_replace(rollup_add.kw_max[u.o + 1 : u.o + u.ns], 'NaN'::double precision, NULL),
+         rollup_add.readings[u.o + 1 : u.o + u.ns],
          pg_catalog.array_fill(0, ARRAY[u.ns]), rollup_add.flagged[u.o + 1 : u.o + u.ns]
     FROM unnest(meter_keys, channel_ids, days, rollup_add.start_ts, nslots, offs,
                 day_kw_sum, day_kw_sum_flagged, day_kw_max, day_readings, day_flagged)

@@ -23,6 +23,7 @@
 #include "pgtime.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/float.h"
 #include "utils/date.h"
 #include "utils/datetime.h"
 #include "utils/hsearch.h"
@@ -233,7 +234,7 @@ rollup_flush(MeRollup *ru)
 	Datum	   *keys, *chans, *days, *starts, *nslots, *offs;
 	Datum	   *s, *sf, *mx, *rd, *fl;
 	Datum	   *ts, *tsf, *tmx, *trd, *tfl;
-	bool	   *mxnull, *tmxnull;
+	bool	   *tmxnull;
 	int			k = 0,
 				o = 0;
 	Oid			argtypes[17] = {TEXTOID, INT4ARRAYOID, INT2ARRAYOID, DATEARRAYOID, TIMESTAMPTZARRAYOID,
@@ -254,7 +255,6 @@ rollup_flush(MeRollup *ru)
 	s = palloc(sizeof(Datum) * n * ROLLUP_MAX_SLOTS);
 	sf = palloc(sizeof(Datum) * n * ROLLUP_MAX_SLOTS);
 	mx = palloc(sizeof(Datum) * n * ROLLUP_MAX_SLOTS);
-	mxnull = palloc(sizeof(bool) * n * ROLLUP_MAX_SLOTS);
 	rd = palloc(sizeof(Datum) * n * ROLLUP_MAX_SLOTS);
 	fl = palloc(sizeof(Datum) * n * ROLLUP_MAX_SLOTS);
 	ts = palloc(sizeof(Datum) * n);
@@ -278,8 +278,10 @@ rollup_flush(MeRollup *ru)
 		{
 			s[o] = Float8GetDatum(e->kw_sum[h]);
 			sf[o] = Float8GetDatum(e->kw_sum_flagged[h]);
-			mx[o] = Float8GetDatum(e->readings[h] > 0 ? e->kw_max[h] : 0);
-			mxnull[o] = e->readings[h] == 0;
+			/* NaN, not NULL, for an empty hour: rollup_add slices this
+			 * array per meter-day, and a PL/pgSQL array with NULLs costs a
+			 * scan from its start per slice (O(n^2) per batch, measured) */
+			mx[o] = Float8GetDatum(e->readings[h] > 0 ? e->kw_max[h] : get_float8_nan());
 			rd[o] = Int32GetDatum(e->readings[h]);
 			fl[o] = Int32GetDatum(e->flagged[h]);
 		}
@@ -293,7 +295,7 @@ rollup_flush(MeRollup *ru)
 	args[6] = rollup_array(offs, NULL, k, INT4OID, 4, true, TYPALIGN_INT);
 	args[7] = rollup_array(s, NULL, o, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
 	args[8] = rollup_array(sf, NULL, o, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
-	args[9] = rollup_array(mx, mxnull, o, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+	args[9] = rollup_array(mx, NULL, o, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
 	args[10] = rollup_array(rd, NULL, o, INT4OID, 4, true, TYPALIGN_INT);
 	args[11] = rollup_array(fl, NULL, o, INT4OID, 4, true, TYPALIGN_INT);
 	args[12] = rollup_array(ts, NULL, k, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
