@@ -89,7 +89,7 @@ me_iforest_params_default(MeIForestParams *p)
 {
 	p->n_trees = ME_DEFAULT_IFOREST_TREES;
 	p->sample_size = ME_DEFAULT_IFOREST_SAMPLE_SIZE;
-	p->seed = 0;
+	p->seed = ME_DEFAULT_IFOREST_SEED;
 }
 
 /* First non-finite element of x[0..n), or n. */

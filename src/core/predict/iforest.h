@@ -29,6 +29,7 @@
 /* the defaults of the SQL functions too (build.sh fills them in) */
 #define ME_DEFAULT_IFOREST_TREES 100
 #define ME_DEFAULT_IFOREST_SAMPLE_SIZE 256
+#define ME_DEFAULT_IFOREST_SEED 0
 
 /* upper bounds that keep the forest's memory bounded */
 #define ME_IFOREST_MAX_TREES 10000
