@@ -166,3 +166,15 @@ SELECT count(*) AS runs FROM meter_etl.anomaly_run;
 -- no meter-day in range: nothing to score, an empty answer
 SELECT count(*) FROM meter_etl.anomaly_scores('2023-01-01', '2023-01-05');
 \set VERBOSITY default
+
+-- ---------------------------------------------------------------- DST
+-- a London meter over the spring change (31 March 2024 has 23 local hours):
+-- the short day expects 23 readings and its energy is 23 hours' worth
+INSERT INTO meter_etl.meter (meter_id, interval_s, time_zone) VALUES ('dst1', 3600, 'Europe/London');
+INSERT INTO meter_etl.reading (meter_key, channel_id, ts, kw)
+SELECT m.meter_key, 1, t, 1.0 + extract(hour FROM t AT TIME ZONE 'Europe/London') / 23.0
+  FROM meter_etl.meter m, generate_series(timestamptz '2024-03-30 00:00+00', '2024-04-01 22:00+00', '1 hour') t
+ WHERE m.meter_id = 'dst1';
+SELECT day, features->'readings' AS readings, features->'expected' AS expected,
+       round((features->>'energy_kwh')::numeric, 3) AS energy_kwh, score > 0 AND score < 1 AS scored
+  FROM meter_etl.anomaly_scores('2024-03-29', '2024-04-03', ARRAY['dst1']) ORDER BY day;
