@@ -111,9 +111,10 @@ new_node(Builder *b)
 	if (f->nnodes == f->cap)
 	{
 		size_t		cap = f->cap ? f->cap * 2 : 1024;
-		IfNode	   *nodes = me_realloc(f->nodes, cap * sizeof(IfNode));
+		IfNode	   *nodes = cap > INT32_MAX ? NULL : me_realloc(f->nodes, cap * sizeof(IfNode));
 
-		if (nodes == NULL || cap > INT32_MAX)
+		/* node indices are int32: a forest that large is refused as out of memory */
+		if (nodes == NULL)
 		{
 			b->nomem = 1;
 			return -1;
