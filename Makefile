@@ -21,10 +21,12 @@ SERIES_SRCS = $(addprefix src/core/series/,series.c series_fill.c series_outlier
 PARQUET_SRCS = $(sort $(wildcard src/core/parquet/*.c))
 # the report's charts run in the client (bin/meter-etl-report), not the server
 REPORT_SRCS = src/core/me_alloc.c $(addprefix src/core/report/,me_str.c svg_chart.c)
+# issue #20 anomaly scores: isolation forest and day features
+PREDICT_SRCS += src/core/predict/iforest.c src/core/predict/dayfeatures.c
 PURE_SRCS = src/core/me_alloc.c src/core/confine.c src/core/keyruns.c \
-	$(READ_SRCS) $(SERIES_SRCS) $(PARQUET_SRCS)
+	$(READ_SRCS) $(SERIES_SRCS) $(PARQUET_SRCS) $(PREDICT_SRCS)
 GLUE_SRCS = src/pg/meter_etl.c src/pg/guc.c \
-	$(sort $(wildcard src/pg/ingest/*.c src/pg/detect/*.c src/pg/archive/*.c))
+	$(sort $(wildcard src/pg/ingest/*.c src/pg/detect/*.c src/pg/archive/*.c src/pg/predict/*.c))
 HEADERS = $(shell find src -name '*.h')
 
 # SKIP="src/x.c src/sql/30_x.sql" leaves work in progress out of a build
@@ -96,6 +98,7 @@ test_pq_async_SRCS = $(test_parquet_SRCS)
 test_keyruns_SRCS = src/core/keyruns.c
 test_confine_SRCS = src/core/confine.c
 test_svg_chart_SRCS = $(REPORT_SRCS)
+test_iforest_SRCS = src/core/me_alloc.c src/core/predict/iforest.c src/core/predict/dayfeatures.c
 # the parser thread's allocation failures are injected through realloc
 test_parser_thread_LDFLAGS = -Wl,--wrap=realloc
 

@@ -71,3 +71,9 @@ GRANT EXECUTE ON FUNCTION flag_names(integer),
       rolling_outliers_array(double precision[], text, integer, boolean, double precision, integer, double precision, text, boolean),
       detect_faulty_meters_array(timestamptz[], double precision[], interval, text[], text, interval, interval, integer, double precision, double precision, integer, interval, integer)
    TO meter_etl_reader;
+
+-- issue #20, anomaly scores: the top anomalies per day, and the forest on
+-- the caller's own arrays (reads no table)
+GRANT SELECT ON v_anomaly_top TO meter_etl_reader;
+GRANT EXECUTE ON FUNCTION isolation_forest_array(double precision[], integer, integer, bigint)
+   TO meter_etl_reader;
