@@ -68,3 +68,9 @@ GRANT EXECUTE ON FUNCTION flag_names(integer),
       rolling_outliers_array(double precision[], text, integer, boolean, double precision, integer, double precision, text, boolean),
       detect_faulty_meters_array(timestamptz[], double precision[], interval, text[], text, interval, interval, integer, double precision, double precision, integer, interval, integer)
    TO meter_etl_reader;
+
+-- Analytics, load-profile segmentation (issue 20): readers see the segments
+-- (v_meter.segment, v_segment_profile) and may cluster their own arrays;
+-- load_profiles() writes meter_segment, so it stays the admin's.
+GRANT SELECT ON v_segment_profile TO meter_etl_reader;
+GRANT EXECUTE ON FUNCTION kmeans_array(double precision[], integer, integer, bigint) TO meter_etl_reader;

@@ -316,6 +316,29 @@ test_duplicates_two_values(void **state)
 	}
 }
 
+/* Renumbered by size: the biggest cluster is 0, centroids move with labels. */
+static void
+test_order_by_size(void **state)
+{
+	double		x[6] = {10, 0, 0.2, 10.2, 0.4, 20};
+	MeKmResult	r;
+
+	assert_int_equal(km1(x, 6, 3, 3, &r), ME_KM_OK);
+	assert_true(me_kmeans_order_by_size(&r, 6, 1, 3));
+	/* {0, 0.2, 0.4} x 3, then {10, 10.2} (first point 0), then {20} */
+	assert_int_equal(r.labels[1], 0);
+	assert_int_equal(r.labels[2], 0);
+	assert_int_equal(r.labels[4], 0);
+	assert_int_equal(r.labels[0], 1);
+	assert_int_equal(r.labels[3], 1);
+	assert_int_equal(r.labels[5], 2);
+	assert_true(fabs(r.centroids[0] - 0.2) < 1e-12);
+	assert_true(fabs(r.centroids[1] - 10.1) < 1e-12);
+	assert_true(r.centroids[2] == 20.0);
+	assert_consistent(x, 6, 1, 3, &r);
+	me_kmeans_result_free(&r);
+}
+
 static int	interrupt_calls;
 
 static void
@@ -512,6 +535,7 @@ main(void)
 		cmocka_unit_test(test_restarts_never_worse),
 		cmocka_unit_test(test_duplicates_two_values),
 		cmocka_unit_test(test_interrupt_hook),
+		cmocka_unit_test(test_order_by_size),
 		cmocka_unit_test(test_lp_slots),
 		cmocka_unit_test(test_lp_constant_and_zero),
 		cmocka_unit_test(test_lp_scale_free),

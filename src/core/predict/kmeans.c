@@ -11,6 +11,7 @@
 
 #include <math.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/me_alloc.h"
@@ -479,4 +480,65 @@ me_kmeans(const double *x, size_t n, size_t d, const MeKmParams *p, MeKmResult *
 	}
 	free_work(&w);
 	return ME_KM_OK;
+}
+
+/* Comparison state of me_kmeans_order_by_size: size, then first point. */
+typedef struct KmRank
+{
+	size_t		count;
+	size_t		first;
+	int			old;
+} KmRank;
+
+static int
+rank_cmp(const void *a, const void *b)
+{
+	const KmRank *x = a,
+			   *y = b;
+
+	if (x->count != y->count)
+		return x->count > y->count ? -1 : 1;
+	return x->first < y->first ? -1 : x->first > y->first ? 1 : 0;
+}
+
+bool
+me_kmeans_order_by_size(MeKmResult *r, size_t n, size_t d, int k)
+{
+	KmRank	   *rank = me_alloc((size_t) k * sizeof(KmRank));
+	int		   *newlab = me_alloc((size_t) k * sizeof(int));
+	double	   *cent = me_alloc((size_t) k * d * sizeof(double));
+
+	if (rank == NULL || newlab == NULL || cent == NULL)
+	{
+		me_free(rank);
+		me_free(newlab);
+		me_free(cent);
+		return false;
+	}
+	for (int j = 0; j < k; j++)
+	{
+		rank[j].count = 0;
+		rank[j].first = SIZE_MAX;	/* empty clusters go last */
+		rank[j].old = j;
+	}
+	for (size_t i = 0; i < n; i++)
+	{
+		KmRank	   *c = &rank[r->labels[i]];
+
+		if (c->count++ == 0)
+			c->first = i;
+	}
+	qsort(rank, (size_t) k, sizeof(KmRank), rank_cmp);
+	for (int j = 0; j < k; j++)
+	{
+		newlab[rank[j].old] = j;
+		memcpy(cent + (size_t) j * d, r->centroids + (size_t) rank[j].old * d, d * sizeof(double));
+	}
+	for (size_t i = 0; i < n; i++)
+		r->labels[i] = newlab[r->labels[i]];
+	memcpy(r->centroids, cent, (size_t) k * d * sizeof(double));
+	me_free(rank);
+	me_free(newlab);
+	me_free(cent);
+	return true;
 }

@@ -18,6 +18,7 @@
 #ifndef ME_KMEANS_H
 #define ME_KMEANS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -74,6 +75,14 @@ extern void me_kmeans_defaults(MeKmParams *p, int k);
 extern MeKmStatus me_kmeans(const double *x, size_t n, size_t d, const MeKmParams *p,
 							MeKmResult *out);
 extern void me_kmeans_result_free(MeKmResult *r);
+
+/*
+ * Renumber the clusters by size, largest first (ties: the cluster of the
+ * lower first point first), so that labels do not depend on the seeding
+ * order and segment 1 is the most common shape.  n and d as given to
+ * me_kmeans, k from its parameters.  False when memory ran out.
+ */
+extern bool me_kmeans_order_by_size(MeKmResult *r, size_t n, size_t d, int k);
 extern const char *me_kmeans_status_text(MeKmStatus st);
 
 #endif							/* ME_KMEANS_H */
