@@ -521,6 +521,62 @@ test_lp_local_slots(void **state)
 	me_lp_free(&lp);
 }
 
+/* Europe/London in 2024: BST (+1 h) from 31 March to 27 October, 01:00 UTC. */
+static int32_t
+london_2024(void *ctx, int64_t unix_secs)
+{
+	int64_t		pg = unix_secs * ME_USECS_PER_SEC - ME_UNIX_TO_PG_USECS;
+
+	return pg >= me_make_ts(2024, 3, 31, 1, 0, 0, 0) && pg < me_make_ts(2024, 10, 27, 1, 0, 0, 0) ? 3600 : 0;
+}
+
+/*
+ * DST days by the wall clock: the 25-hour Sunday puts the repeated hour's
+ * readings twice into its slots (averaged), the 23-hour Sunday has no
+ * reading for the skipped hour (interpolated).
+ */
+static void
+test_lp_dst_days(void **state)
+{
+	MeLoadProfile lp;
+	MeZone		zone;
+	int64_t		ts[100];
+	double		kw[100],
+				out[192];
+	unsigned	flags;
+	int64_t		t0 = me_make_ts(2024, 10, 26, 23, 0, 0, 0);	/* local midnight, BST */
+
+	me_zone_init(&zone, london_2024, NULL);
+	for (int i = 0; i < 100; i++)
+	{
+		ts[i] = t0 + i * 15 * ME_USECS_PER_MIN;
+		kw[i] = 1.0;
+	}
+	me_lp_init(&lp, 96);
+	assert_int_equal(me_lp_add_series(&lp, &zone, ts, kw, 100), ME_LP_OK);
+	for (int s = 0; s < 96; s++)
+	{
+		assert_int_equal(lp.count[s], 0);	/* no weekday */
+		assert_int_equal(lp.count[96 + s], s >= 4 && s < 8 ? 2 : 1);
+	}
+	me_lp_reset(&lp);
+	/* 31 March: local midnight is 00:00 UTC, the day 23 hours long */
+	t0 = me_make_ts(2024, 3, 31, 0, 0, 0, 0);
+	for (int i = 0; i < 92; i++)
+	{
+		ts[i] = t0 + i * 15 * ME_USECS_PER_MIN;
+		kw[i] = 2.0;
+	}
+	assert_int_equal(me_lp_add_series(&lp, &zone, ts, kw, 92), ME_LP_OK);
+	for (int s = 0; s < 96; s++)
+		assert_int_equal(lp.count[96 + s], s >= 4 && s < 8 ? 0 : 1);
+	assert_int_equal(me_lp_finish(&lp, out, &flags), ME_LP_OK);
+	assert_int_equal(flags, ME_LP_GAPS | ME_LP_NO_WEEKDAY);
+	for (int j = 0; j < 192; j++)
+		assert_true(fabs(out[j] - 1.0) < 1e-12);
+	me_lp_free(&lp);
+}
+
 int
 main(void)
 {
@@ -542,6 +598,7 @@ main(void)
 		cmocka_unit_test(test_lp_gaps_and_missing_day_type),
 		cmocka_unit_test(test_lp_export_sign),
 		cmocka_unit_test(test_lp_local_slots),
+		cmocka_unit_test(test_lp_dst_days),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
