@@ -97,13 +97,28 @@ SELECT count(segment) AS segmented FROM meter_etl.v_meter;
 SELECT count(*) AS rows FROM meter_etl.load_profiles('2024-03-04', '2024-03-09', 2, ARRAY['M1', 'E1']);
 SELECT DISTINCT notes FROM meter_etl.meter_segment;
 
+-- a half-hourly meter with the evening shape, and an export channel with a
+-- morning shape that is not load: profiled at the coarsest interval (48
+-- slots), on its import channel, it joins E1
+INSERT INTO meter_etl.meter (meter_id, interval_s) VALUES ('H1', 1800);
+INSERT INTO meter_etl.reading (meter_key, channel_id, ts, kw)
+SELECT m.meter_key, c.ch, s.ts,
+       CASE c.ch WHEN 1 THEN 0.2 + 1.5 * exp(-((extract(hour FROM s.ts) + extract(minute FROM s.ts) / 60.0 - 19) ^ 2) / 3)
+                 ELSE 3 * exp(-((extract(hour FROM s.ts) - 7.5) ^ 2) / 2) END
+  FROM meter_etl.meter m, generate_series(timestamptz '2024-03-04', '2024-03-17 23:30', '30 minutes') s(ts),
+       (VALUES (1), (2)) c(ch)
+ WHERE m.meter_id = 'H1';
+SELECT segment, meters FROM meter_etl.load_profiles('2024-03-04', '2024-03-18', 2, ARRAY['M1', 'E1', 'H1']) ORDER BY 1;
+SELECT m.meter_id, s.segment FROM meter_etl.meter_segment s JOIN meter_etl.meter m USING (meter_key) ORDER BY 1;
+SELECT count(*) AS profile_values, max(slot) AS last_slot, max(slot_start) AS last_start FROM meter_etl.segment_profile;
+
 -- refusals
 \set VERBOSITY terse
 SELECT * FROM meter_etl.load_profiles(NULL, '2024-03-18', 3);
 SELECT * FROM meter_etl.load_profiles('2024-03-04', NULL, 3);
 SELECT * FROM meter_etl.load_profiles('2024-03-04', '2024-03-18', NULL);
 SELECT * FROM meter_etl.load_profiles('2024-03-04', '2024-03-18', 0);
-SELECT * FROM meter_etl.load_profiles('2024-03-04', '2024-03-18', 17);
+SELECT * FROM meter_etl.load_profiles('2024-03-04', '2024-03-18', 18);
 SELECT * FROM meter_etl.load_profiles('2024-03-04', '2024-03-18', 3, ARRAY['M1', 'M2']);
 SELECT * FROM meter_etl.load_profiles('2024-03-18', '2024-03-04', 3);
 SELECT * FROM meter_etl.load_profiles('2024-03-04', '2024-03-18', 3, ARRAY['M1', 'nope']);
