@@ -75,6 +75,27 @@ assert_consistent(const double *x, size_t n, size_t d, int k, const MeKmResult *
 	assert_true(fabs(sum - r->inertia) <= 1e-9 * (1.0 + sum));
 }
 
+/* Converged to a fixed point: every centroid of a non-empty cluster is the mean of its points. */
+static void
+assert_fixed_point(const double *x, size_t n, size_t d, int k, const MeKmResult *r)
+{
+	for (int j = 0; j < k; j++)
+		for (size_t c = 0; c < d; c++)
+		{
+			double		s = 0.0;
+			size_t		m = 0;
+
+			for (size_t i = 0; i < n; i++)
+				if (r->labels[i] == j)
+				{
+					s += x[i * d + c];
+					m++;
+				}
+			if (m > 0)
+				assert_true(fabs(s / m - r->centroids[(size_t) j * d + c]) < 1e-9);
+		}
+}
+
 static void
 test_refusals(void **state)
 {
@@ -225,6 +246,7 @@ test_blobs_recovered(void **state)
 		assert_int_not_equal(r.labels[per], r.labels[2 * per]);
 		assert_true(r.inertia < 3 * per * d * 0.25);
 		assert_consistent(x, 3 * per, d, 3, &r);
+		assert_fixed_point(x, 3 * per, d, 3, &r);
 		me_kmeans_result_free(&r);
 	}
 	free(x);
@@ -254,6 +276,12 @@ test_fixed_seed_identical(void **state)
 	assert_int_equal(a.iterations, b.iterations);
 	assert_int_equal(a.best_restart, b.best_restart);
 	assert_consistent(x, n, d, 5, &a);
+	/* tol 0: Lloyd runs until no label changes, a fixed point */
+	me_kmeans_result_free(&b);
+	p.tol = 0.0;
+	assert_int_equal(me_kmeans(x, n, d, &p, &b), ME_KM_OK);
+	assert_consistent(x, n, d, 5, &b);
+	assert_fixed_point(x, n, d, 5, &b);
 	me_kmeans_result_free(&a);
 	me_kmeans_result_free(&b);
 	free(x);

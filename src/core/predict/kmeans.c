@@ -6,6 +6,12 @@
  * so a seed gives the same clusters on every platform with IEEE doubles.
  * Ties are broken towards the lowest index (of a centroid when assigning,
  * of a point when re-seeding an empty cluster), never by chance.
+ *
+ * The assignment step is Hamerly's (2010): per point an upper bound of the
+ * distance to its centroid and a lower bound of the distance to any other
+ * one, moved by how far the centroids moved, skip the points that cannot
+ * have changed cluster.  It gives Lloyd's labels with a fraction of the
+ * distance computations once the centroids settle.
  */
 #include "core/predict/kmeans.h"
 
@@ -28,7 +34,11 @@ typedef struct KmWork
 	double	   *sums;			/* k * d coordinate sums per cluster */
 	size_t	   *count;			/* k points per cluster */
 	int		   *labels;			/* n */
-	double	   *dist2;			/* n squared distance to the own centroid */
+	double	   *dist2;			/* n squared distance to the own centroid (exact after a run) */
+	double	   *upper;			/* n Hamerly: upper bound of the distance to the own centroid */
+	double	   *lower;			/* n Hamerly: lower bound of the distance to any other */
+	double	   *moved;			/* k how far each centroid moved in the last update */
+	double	   *half_gap;		/* k half the distance to the nearest other centroid */
 	double	   *closest;		/* n seeding: squared distance to the nearest centre */
 	double	   *cumsum;			/* n seeding: running sum of closest */
 	const MeKmParams *p;
@@ -256,37 +266,138 @@ seed_centres(KmWork *w)
 	}
 }
 
-/* Assign every point to its nearest centroid; returns how many labels changed. */
+/* Nearest centroid of point i (ties: the lowest index), with the two smallest distances. */
+static int
+nearest(const KmWork *w, size_t i, double *best_d, double *second_d)
+{
+	const double *xi = w->x + i * w->d;
+	int			best = 0;
+	double		b1 = INFINITY,
+				b2 = INFINITY;
+
+	for (int j = 0; j < w->k; j++)
+	{
+		double		dd = sqdist(xi, w->cent + (size_t) j * w->d, w->d);
+
+		if (dd < b1)
+		{
+			b2 = b1;
+			b1 = dd;
+			best = j;
+		}
+		else if (dd < b2)
+			b2 = dd;
+	}
+	*best_d = b1;
+	*second_d = b2;
+	return best;
+}
+
+/* Point i against every centroid: its label and exact bounds; true if the label changed. */
+static bool
+rescan(KmWork *w, size_t i)
+{
+	double		b1,
+				b2;
+	int			best = nearest(w, i, &b1, &b2);
+	bool		changed = best != w->labels[i];
+
+	w->labels[i] = best;
+	w->upper[i] = sqrt(b1);
+	w->lower[i] = sqrt(b2);
+	return changed;
+}
+
+/* Half the distance from each centroid to its nearest other one. */
+static void
+half_gaps(KmWork *w)
+{
+	for (int j = 0; j < w->k; j++)
+		w->half_gap[j] = INFINITY;
+	for (int j = 0; j < w->k; j++)
+		for (int j2 = j + 1; j2 < w->k; j2++)
+		{
+			double		h = 0.5 * sqrt(sqdist(w->cent + (size_t) j * w->d,
+											  w->cent + (size_t) j2 * w->d, w->d));
+
+			if (h < w->half_gap[j])
+				w->half_gap[j] = h;
+			if (h < w->half_gap[j2])
+				w->half_gap[j2] = h;
+		}
+}
+
+/*
+ * Move the bounds by how far the centroids moved: the own centroid may be
+ * farther by its move, any other nearer by the largest move of another.
+ */
+static void
+shift_bounds(KmWork *w)
+{
+	int			far = 0;
+	double		m1 = -1.0,
+				m2 = 0.0;
+
+	for (int j = 0; j < w->k; j++)
+		if (w->moved[j] > m1)
+		{
+			m2 = m1 < 0.0 ? 0.0 : m1;
+			m1 = w->moved[j];
+			far = j;
+		}
+		else if (w->moved[j] > m2)
+			m2 = w->moved[j];
+	for (size_t i = 0; i < w->n; i++)
+	{
+		int			a = w->labels[i];
+
+		w->upper[i] += w->moved[a];
+		w->lower[i] -= a == far ? m2 : m1;
+	}
+}
+
+/*
+ * Hamerly's assignment: a point whose upper bound is below its lower
+ * bound or half the gap around its centroid keeps its label; otherwise
+ * the bound is tightened and, if that is not enough, every centroid is
+ * tried.  Returns how many labels changed.
+ */
 static size_t
-assign(KmWork *w, double *inertia)
+assign_bounded(KmWork *w)
 {
 	size_t		changed = 0;
+
+	half_gaps(w);
+	shift_bounds(w);
+	for (size_t i = 0; i < w->n; i++)
+	{
+		int			a = w->labels[i];
+		double		m = w->half_gap[a] > w->lower[i] ? w->half_gap[a] : w->lower[i];
+
+		/* strictly: on a tie the full scan gives the lowest index, as Lloyd's would */
+		if (w->upper[i] < m)
+			continue;
+		w->upper[i] = sqrt(sqdist(w->x + i * w->d, w->cent + (size_t) a * w->d, w->d));
+		if (w->upper[i] < m)
+			continue;
+		if (rescan(w, i))
+			changed++;
+	}
+	return changed;
+}
+
+/* Exact squared distances to the own centroids and their sum (the inertia). */
+static double
+exact_distances(KmWork *w)
+{
 	double		sum = 0.0;
 
 	for (size_t i = 0; i < w->n; i++)
 	{
-		const double *xi = w->x + i * w->d;
-		int			best = 0;
-		double		best_d = sqdist(xi, w->cent, w->d);
-
-		for (int j = 1; j < w->k; j++)
-		{
-			double		dd = sqdist(xi, w->cent + (size_t) j * w->d, w->d);
-
-			if (dd < best_d)
-			{
-				best_d = dd;
-				best = j;
-			}
-		}
-		if (w->labels[i] != best)
-			changed++;
-		w->labels[i] = best;
-		w->dist2[i] = best_d;
-		sum += best_d;
+		w->dist2[i] = sqdist(w->x + i * w->d, w->cent + (size_t) w->labels[i] * w->d, w->d);
+		sum += w->dist2[i];
 	}
-	*inertia = sum;
-	return changed;
+	return sum;
 }
 
 /*
@@ -316,6 +427,9 @@ reseed_empty(KmWork *w, int j)
 	w->count[j] = 1;
 	w->labels[far] = j;
 	w->dist2[far] = 0.0;
+	/* it is its cluster's centroid: distance 0, nothing can be nearer */
+	w->upper[far] = 0.0;
+	w->lower[far] = 0.0;
 }
 
 /* New centroids as the means of their points; returns the squared shift. */
@@ -324,6 +438,7 @@ update(KmWork *w)
 {
 	size_t		kd = (size_t) w->k * w->d;
 	double		shift = 0.0;
+	bool		empty = false;
 
 	memset(w->sums, 0, kd * sizeof(double));
 	memset(w->count, 0, (size_t) w->k * sizeof(size_t));
@@ -336,20 +451,28 @@ update(KmWork *w)
 		w->count[w->labels[i]]++;
 	}
 	for (int j = 0; j < w->k; j++)
+		empty |= w->count[j] == 0;
+	/* rare: "farthest" needs the exact distances, not the bounds */
+	if (empty)
+		exact_distances(w);
+	for (int j = 0; j < w->k; j++)
 		if (w->count[j] == 0)
 			reseed_empty(w, j);
 	for (int j = 0; j < w->k; j++)
 	{
 		double	   *cj = w->cent + (size_t) j * w->d;
 		const double *sj = w->sums + (size_t) j * w->d;
+		double		mv = 0.0;
 
 		for (size_t c = 0; c < w->d; c++)
 		{
 			double		v = sj[c] / (double) w->count[j];
 
-			shift += (v - cj[c]) * (v - cj[c]);
+			mv += (v - cj[c]) * (v - cj[c]);
 			cj[c] = v;
 		}
+		w->moved[j] = sqrt(mv);
+		shift += mv;
 	}
 	return shift;
 }
@@ -363,8 +486,10 @@ run_once(KmWork *w, double tol_abs, int *iterations)
 
 	seed_centres(w);
 	for (size_t i = 0; i < w->n; i++)
+	{
 		w->labels[i] = -1;
-	assign(w, &inertia);
+		rescan(w, i);
+	}
 	while (it < w->p->max_iter)
 	{
 		double		shift;
@@ -373,9 +498,10 @@ run_once(KmWork *w, double tol_abs, int *iterations)
 		it++;
 		shift = update(w);
 		/* labels are those of the centroids after the last update: they agree */
-		if (assign(w, &inertia) == 0 || shift <= tol_abs)
+		if (assign_bounded(w) == 0 || shift <= tol_abs)
 			break;
 	}
+	inertia = exact_distances(w);
 	*iterations = it;
 	return inertia;
 }
@@ -398,6 +524,10 @@ free_work(KmWork *w)
 	me_free(w->count);
 	me_free(w->labels);
 	me_free(w->dist2);
+	me_free(w->upper);
+	me_free(w->lower);
+	me_free(w->moved);
+	me_free(w->half_gap);
 	me_free(w->closest);
 	me_free(w->cumsum);
 }
@@ -423,6 +553,10 @@ alloc_all(KmWork *w, MeKmResult *out)
 	w->count = alloc_array((size_t) w->k, sizeof(size_t), &failed);
 	w->labels = alloc_array(w->n, sizeof(int), &failed);
 	w->dist2 = alloc_array(w->n, sizeof(double), &failed);
+	w->upper = alloc_array(w->n, sizeof(double), &failed);
+	w->lower = alloc_array(w->n, sizeof(double), &failed);
+	w->moved = alloc_array((size_t) w->k, sizeof(double), &failed);
+	w->half_gap = alloc_array((size_t) w->k, sizeof(double), &failed);
 	w->closest = alloc_array(w->n, sizeof(double), &failed);
 	w->cumsum = alloc_array(w->n, sizeof(double), &failed);
 	out->labels = alloc_array(w->n, sizeof(int), &failed);
