@@ -103,18 +103,40 @@ km_index(uint64_t *s, size_t n)
 	return i < n ? i : n - 1;
 }
 
+/*
+ * Squared Euclidean distance.  Four running sums in a fixed order: the
+ * compiler may not reorder one floating-point sum (no -ffast-math), four
+ * let it use vector registers, and the result is still the same on every
+ * run.
+ */
 static inline double
 sqdist(const double *a, const double *b, size_t d)
 {
-	double		s = 0.0;
+	double		s0 = 0.0,
+				s1 = 0.0,
+				s2 = 0.0,
+				s3 = 0.0;
+	size_t		j = 0;
 
-	for (size_t j = 0; j < d; j++)
+	for (; j + 4 <= d; j += 4)
+	{
+		double		t0 = a[j] - b[j],
+					t1 = a[j + 1] - b[j + 1],
+					t2 = a[j + 2] - b[j + 2],
+					t3 = a[j + 3] - b[j + 3];
+
+		s0 += t0 * t0;
+		s1 += t1 * t1;
+		s2 += t2 * t2;
+		s3 += t3 * t3;
+	}
+	for (; j < d; j++)
 	{
 		double		t = a[j] - b[j];
 
-		s += t * t;
+		s0 += t * t;
 	}
-	return s;
+	return (s0 + s1) + (s2 + s3);
 }
 
 static void
