@@ -4131,10 +4131,10 @@ COMMENT ON FUNCTION load_profiles(timestamptz, timestamptz, integer, text[], int
   'Segments meters by the shape of their day: each meter''s mean daily profile of its import channel (net without one) over [from_ts, to_ts), weekdays and weekends apart, at the coarsest interval in scope, each divided by its mean absolute load; k-means (kmeans_array) over the profiles; replaces meter_segment and segment_profile and returns one row per segment (its meters, within-segment sum of squares and mean distance to the centroid)';
 
 CREATE VIEW v_segment_profile AS
-SELECT p.segment, p.day_type, p.slot_start, p.value,
-       (SELECT count(*) FROM meter_etl.meter_segment s WHERE s.segment = p.segment)::integer AS meters,
-       p.run_id
-  FROM meter_etl.segment_profile p;
+SELECT p.segment, p.day_type, p.slot_start, p.value, coalesce(c.meters, 0) AS meters, p.run_id
+  FROM meter_etl.segment_profile p
+  LEFT JOIN (SELECT s.segment, count(*)::integer AS meters FROM meter_etl.meter_segment s
+              GROUP BY s.segment) c USING (segment);
 COMMENT ON VIEW v_segment_profile IS
   'Load-profile segments of the latest load_profiles() run: each segment''s normalised daily profile, one row per segment, day type and local slot';
 COMMENT ON COLUMN v_segment_profile.segment IS 'Segment 1 .. k (v_meter.segment), 1 = the most meters';
