@@ -24,9 +24,13 @@ REPORT_SRCS = src/core/me_alloc.c $(addprefix src/core/report/,me_str.c svg_char
 # issue #20 anomaly scores: isolation forest and day features
 PREDICT_SRCS += src/core/predict/iforest.c src/core/predict/dayfeatures.c
 PURE_SRCS = src/core/me_alloc.c src/core/confine.c src/core/keyruns.c \
-	$(READ_SRCS) $(SERIES_SRCS) $(PARQUET_SRCS) $(PREDICT_SRCS)
+	$(READ_SRCS) $(SERIES_SRCS) $(PARQUET_SRCS)
+# issue 20, load-profile segmentation: k-means and the profiles it clusters
+PREDICT_SRCS += src/core/predict/kmeans.c src/core/predict/loadprofile.c
+PURE_SRCS += $(PREDICT_SRCS)
 GLUE_SRCS = src/pg/meter_etl.c src/pg/guc.c \
-	$(sort $(wildcard src/pg/ingest/*.c src/pg/detect/*.c src/pg/archive/*.c src/pg/predict/*.c))
+	$(sort $(wildcard src/pg/ingest/*.c src/pg/detect/*.c src/pg/archive/*.c))
+GLUE_SRCS += $(sort $(wildcard src/pg/predict/*.c))
 HEADERS = $(shell find src -name '*.h')
 
 # SKIP="src/x.c src/sql/30_x.sql" leaves work in progress out of a build
@@ -99,6 +103,7 @@ test_keyruns_SRCS = src/core/keyruns.c
 test_confine_SRCS = src/core/confine.c
 test_svg_chart_SRCS = $(REPORT_SRCS)
 test_iforest_SRCS = src/core/me_alloc.c src/core/predict/iforest.c src/core/predict/dayfeatures.c
+test_kmeans_SRCS = $(test_series_SRCS) src/core/predict/kmeans.c src/core/predict/loadprofile.c
 # the parser thread's allocation failures are injected through realloc
 test_parser_thread_LDFLAGS = -Wl,--wrap=realloc
 

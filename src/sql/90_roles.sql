@@ -77,3 +77,8 @@ GRANT EXECUTE ON FUNCTION flag_names(integer),
 GRANT SELECT ON v_anomaly_top TO meter_etl_reader;
 GRANT EXECUTE ON FUNCTION isolation_forest_array(double precision[], integer, integer, bigint)
    TO meter_etl_reader;
+-- Analytics, load-profile segmentation (issue 20): readers see the segments
+-- (v_meter.segment, v_segment_profile) and may cluster their own arrays;
+-- load_profiles() writes meter_segment, so it stays the admin's.
+GRANT SELECT ON v_segment_profile TO meter_etl_reader;
+GRANT EXECUTE ON FUNCTION kmeans_array(double precision[], integer, integer, bigint) TO meter_etl_reader;
