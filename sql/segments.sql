@@ -82,6 +82,19 @@ SELECT (SELECT count(DISTINCT segment) FROM meter_etl.meter_segment) AS segments
   FROM (SELECT count(DISTINCT s.segment) AS n FROM meter_etl.meter_segment s JOIN meter_etl.meter m USING (meter_key)
          GROUP BY left(m.meter_id, 1)) x;
 
+-- meter_profiles: the vectors load_profiles clusters; kmeans_array on them
+-- gives the same partition and inertia as load_profiles with the same seed
+SELECT count(*) AS meters, min(cardinality(profile)) AS dims, max(cardinality(profile)) AS dims_max,
+       round(max(abs(w - 1))::numeric, 9) AS weekday_mean_off_by
+  FROM (SELECT meter_id, profile,
+               (SELECT avg(abs(v)) FROM unnest(profile[1:96]) v) AS w
+          FROM meter_etl.meter_profiles('2024-03-04', '2024-03-18', (SELECT array_agg(meter_id) FROM shapes))) x;
+SELECT round((SELECT sum(inertia) FROM meter_etl.load_profiles('2024-03-04', '2024-03-18', 3,
+                                                   (SELECT array_agg(meter_id) FROM shapes)))::numeric, 9)
+     = round((SELECT (meter_etl.kmeans_array(array_agg(profile ORDER BY meter_id), 3)).inertia
+                FROM meter_etl.meter_profiles('2024-03-04', '2024-03-18', (SELECT array_agg(meter_id) FROM shapes)))::numeric, 9)
+       AS same_inertia;
+
 -- v_meter shows the segment of every meter segmented, NULL for the rest
 SELECT left(meter_id, 1) AS shape, count(segment) AS segmented, count(*) AS meters
   FROM meter_etl.v_meter GROUP BY 1 ORDER BY 1;
@@ -127,6 +140,10 @@ SELECT * FROM meter_etl.load_profiles('2024-03-04', '2024-03-18', 3, '{}');
 SELECT * FROM meter_etl.load_profiles('2024-03-04', '2024-03-18', 3, NULL, 0);
 SELECT * FROM meter_etl.load_profiles('2024-03-04', '2024-03-18', 3, NULL, 10, NULL);
 SELECT * FROM meter_etl.load_profiles('2020-01-01', '2020-01-02', 1);
+SELECT * FROM meter_etl.meter_profiles(NULL, '2024-03-18');
+SELECT * FROM meter_etl.meter_profiles('2024-03-18', '2024-03-04');
+SELECT * FROM meter_etl.meter_profiles('2024-03-04', '2024-03-18', '{}');
+SELECT * FROM meter_etl.meter_profiles('2024-03-04', '2024-03-18', ARRAY['nope']);
 SELECT * FROM meter_etl.kmeans_array(NULL, 2);
 SELECT * FROM meter_etl.kmeans_array(ARRAY[1, 2, 3]::float8[], 2);
 SELECT * FROM meter_etl.kmeans_array('{}'::float8[], 1);

@@ -75,6 +75,15 @@ SET jit = off;
 COMMENT ON FUNCTION load_profiles(timestamptz, timestamptz, integer, text[], integer, bigint) IS
   'Segments meters by the shape of their day: each meter''s mean daily profile of its import channel (net without one) over [from_ts, to_ts), weekdays and weekends apart, at the coarsest interval in scope, each divided by its mean absolute load; k-means (kmeans_array) over the profiles; replaces meter_segment and segment_profile and returns one row per segment (its meters, within-segment sum of squares and mean distance to the centroid)';
 
+CREATE FUNCTION meter_profiles(from_ts timestamptz, to_ts timestamptz, meters text[] DEFAULT NULL)
+RETURNS TABLE (meter_id text, profile double precision[], notes text[])
+AS 'MODULE_PATHNAME', 'meter_etl_meter_profiles'
+LANGUAGE C STABLE
+SET search_path = meter_etl, pg_catalog, pg_temp
+SET jit = off;
+COMMENT ON FUNCTION meter_profiles(timestamptz, timestamptz, text[]) IS
+  'The profiles load_profiles() clusters, one row per meter with readings in [from_ts, to_ts): weekday slots then weekend slots at the coarsest interval in scope, each day type divided by its mean absolute load; notes as meter_segment.notes';
+
 CREATE VIEW v_segment_profile AS
 SELECT p.segment, p.day_type, p.slot_start, p.value, coalesce(c.meters, 0) AS meters, p.run_id
   FROM meter_etl.segment_profile p

@@ -6,6 +6,9 @@
  *       every meter's mean normalised daily profile (loadprofile.c), k-means
  *       over them (kmeans.c), the segmentation stored in meter_segment and
  *       segment_profile (replacing the previous one), a summary per segment
+ *   meter_profiles(from_ts, to_ts, meters)
+ *       the profiles load_profiles clusters, one row per meter (to look at,
+ *       or to cluster elsewhere: the bench gives them to scikit-learn)
  *
  * load_profiles streams the store through the detection reader
  * (detect_reader.c), one series at a time, and keeps only the profile
@@ -38,6 +41,7 @@
 
 PG_FUNCTION_INFO_V1(meter_etl_kmeans_array);
 PG_FUNCTION_INFO_V1(meter_etl_load_profiles);
+PG_FUNCTION_INFO_V1(meter_etl_meter_profiles);
 
 /* The profiles of the meters read so far (rows of the k-means input). */
 typedef struct ProfileSet
@@ -415,6 +419,19 @@ meters_arg(FunctionCallInfo fcinfo, int argno)
 	return a;
 }
 
+/* Every meter's profile in [from, to) of the meters in scope (SPI connected). */
+static void
+profiles_load(ArrayType *meters, TimestampTz from, TimestampTz to, MeDetCatalog *cat, ProfileSet *ps)
+{
+	me_det_catalog_load(cat, meters, NULL);
+	memset(ps, 0, sizeof(*ps));
+	/* the coarsest interval in scope: every profile has its number of slots */
+	ps->slots = me_lp_slots_per_day(cat->max_interval_us);
+	if (ps->slots == 0)
+		elog(ERROR, "meter interval of %lld us does not divide a day", (long long) cat->max_interval_us);
+	profiles_read(cat, from, to, ps);
+}
+
 /*
  * load_profiles(from_ts, to_ts, k, meters, restarts, seed)
  * -> (run_id, segment, meters, inertia, mean_distance), one row per segment
@@ -435,13 +452,7 @@ meter_etl_load_profiles(PG_FUNCTION_ARGS)
 	km_params(fcinfo, 2, 4, 5, &p);
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
-	me_det_catalog_load(&cat, meters, NULL);
-	memset(&ps, 0, sizeof(ps));
-	/* the coarsest interval in scope: every profile has its number of slots */
-	ps.slots = me_lp_slots_per_day(cat.max_interval_us);
-	if (ps.slots == 0)
-		elog(ERROR, "meter interval of %lld us does not divide a day", (long long) cat.max_interval_us);
-	profiles_read(&cat, from, to, &ps);
+	profiles_load(meters, from, to, &cat, &ps);
 	if (p.k > ps.n)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -451,6 +462,53 @@ meter_etl_load_profiles(PG_FUNCTION_ARGS)
 	run_id = store_segments(&ps, &r, p.k, from, to);
 	store_profiles(&r, p.k, ps.slots, run_id);
 	emit_summary(fcinfo, &ps, &r, p.k, run_id);
+	SPI_finish();
+	return (Datum) 0;
+}
+
+/*
+ * meter_profiles(from_ts, to_ts, meters)
+ * -> (meter_id, profile double precision[], notes text[]), one row per meter
+ */
+Datum
+meter_etl_meter_profiles(PG_FUNCTION_ARGS)
+{
+	static const char *const note_names[4] = {"zero_load", "slots_interpolated", "no_weekday", "no_weekend"};
+	TimestampTz from = me_det_ts_arg(fcinfo, 0, "from_ts");
+	TimestampTz to = me_det_ts_arg(fcinfo, 1, "to_ts");
+	ArrayType  *meters = meters_arg(fcinfo, 2);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MeDetCatalog cat;
+	ProfileSet	ps;
+	int			dims;
+	Datum	   *vals;
+
+	me_det_check_range(from, to);
+	InitMaterializedSRF(fcinfo, 0);
+	SPI_connect();
+	profiles_load(meters, from, to, &cat, &ps);
+	dims = 2 * ps.slots;
+	vals = palloc(sizeof(Datum) * dims);
+	StaticAssertStmt(ME_LP_ZERO == 1 && ME_LP_GAPS == 2 && ME_LP_NO_WEEKDAY == 4 &&
+					 ME_LP_NO_WEEKEND == 8, "notes follow the ME_LP_* bits");
+	for (int i = 0; i < ps.n; i++)
+	{
+		Datum		v[3];
+		bool		nulls[3] = {false, false, false};
+		Datum		notes[4];
+		int			nn = 0;
+
+		CHECK_FOR_INTERRUPTS();
+		for (int j = 0; j < dims; j++)
+			vals[j] = Float8GetDatum(ps.x[(size_t) i * dims + j]);
+		for (int b = 0; b < 4; b++)
+			if (ps.flags[i] & (1u << b))
+				notes[nn++] = CStringGetTextDatum(note_names[b]);
+		v[0] = CStringGetTextDatum(me_det_meter(&cat, ps.meter_key[i])->meter_id);
+		v[1] = PointerGetDatum(construct_array(vals, dims, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		v[2] = PointerGetDatum(construct_array(notes, nn, TEXTOID, -1, false, TYPALIGN_INT));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nulls);
+	}
 	SPI_finish();
 	return (Datum) 0;
 }
