@@ -4353,9 +4353,11 @@ COMMENT ON COLUMN v_meter.segment IS 'Load-profile segment of the latest load_pr
 COMMENT ON COLUMN v_meter.created_at IS 'When the meter was first registered';
 
 REVOKE ALL ON FUNCTION kmeans_array(double precision[], integer, integer, bigint),
-      load_profiles(timestamptz, timestamptz, integer, text[], integer, bigint) FROM PUBLIC;
+      load_profiles(timestamptz, timestamptz, integer, text[], integer, bigint),
+      meter_profiles(timestamptz, timestamptz, text[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION kmeans_array(double precision[], integer, integer, bigint),
-      load_profiles(timestamptz, timestamptz, integer, text[], integer, bigint) TO meter_etl_admin;
+      load_profiles(timestamptz, timestamptz, integer, text[], integer, bigint),
+      meter_profiles(timestamptz, timestamptz, text[]) TO meter_etl_admin;
 GRANT SELECT, INSERT, UPDATE, DELETE ON meter_segment, segment_profile, v_meter, v_segment_profile
    TO meter_etl_admin;
 GRANT USAGE, SELECT ON SEQUENCE segment_run_seq TO meter_etl_admin;
