@@ -68,3 +68,9 @@ GRANT EXECUTE ON FUNCTION flag_names(integer),
       rolling_outliers_array(double precision[], text, integer, boolean, double precision, integer, double precision, text, boolean),
       detect_faulty_meters_array(timestamptz[], double precision[], interval, text[], text, interval, interval, integer, double precision, double precision, integer, interval, integer)
    TO meter_etl_reader;
+
+-- forecasting (#20): readers see the forecasts beside the actuals, and may
+-- forecast their own arrays (forecast_array reads no table)
+GRANT SELECT ON v_forecast_vs_actual TO meter_etl_reader;
+GRANT EXECUTE ON FUNCTION forecast_array(timestamptz[], double precision[], interval, text, text, interval)
+   TO meter_etl_reader;
