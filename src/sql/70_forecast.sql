@@ -62,6 +62,10 @@ CREATE INDEX forecast_point_ts_idx ON forecast_point (ts);
 COMMENT ON TABLE forecast_point IS
   'Forecasts written by forecast_run(): one row per series, method and slot; a later run replaces the forecast of a slot it covers again';
 
+-- fits and forecasts are user data: dumped with the database
+SELECT pg_catalog.pg_extension_config_dump('forecast_model', '');
+SELECT pg_catalog.pg_extension_config_dump('forecast_point', '');
+
 -- ---------------------------------------------------------------- functions
 
 CREATE FUNCTION forecast_array(ts timestamptz[], kw double precision[], horizon interval DEFAULT '1 day',
