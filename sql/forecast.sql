@@ -135,6 +135,11 @@ SELECT series, method, count(*) AS slots, count(actual_kw) AS with_actual,
 -- a second run over the same slots replaces them
 SELECT meter_etl.forecast_run(ARRAY['A'], history_to => '2024-02-25', fleet => false) AS rows_written;
 SELECT count(*) AS points FROM meter_etl.forecast_point;
+-- a method without stored models: fitted and stored by the run itself
+SELECT meter_etl.forecast_run(history_to => '2024-02-25', method => 'snaive') AS rows_written;
+SELECT method, count(*) AS points, count(DISTINCT model_id) AS models,
+       bool_and(model_id IN (SELECT model_id FROM meter_etl.forecast_model)) AS models_stored
+  FROM meter_etl.forecast_point GROUP BY 1 ORDER BY 1;
 
 -- ---------------------------------------------------------------- refusals
 SELECT q, pg_temp.refused(q) FROM (VALUES

@@ -394,27 +394,32 @@ dst_case(int64_t first_utc, int days_before, int days_after, int want_repeats)
 	free(y);
 }
 
+/* Hourly slots from t0 in CET/CEST get the daily indices want[0..n). */
 static void
-test_dst_fall_back(void **state)
+check_slots(int64_t t0, int n, const int32_t *want, int32_t *ws)
 {
 	int32_t		cet = 3600;
 	MeZone		zone;
-	/* 2024-10-27: 00:00 to 04:00 local (CEST then CET), hourly */
-	int64_t		t0 = me_make_ts(2024, 10, 26, 22, 0, 0, 0);
-	int64_t		ts[5];
-	int32_t		ds[5],
-				ws[5];
+	int64_t		ts[8];
+	int32_t		ds[8];
 
 	me_zone_init(&zone, eu_gmtoff, &cet);
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < n; i++)
 		ts[i] = t0 + i * ME_USECS_PER_HOUR;
-	assert_int_equal(me_fc_slots(ts, 5, ME_USECS_PER_HOUR, &zone, ds, ws), ME_FC_OK);
-	/* local 00, 01, 02 (CEST), 02 (CET), 03: the repeated hour reuses index 2 */
-	assert_int_equal(ds[0], 0);
-	assert_int_equal(ds[2], 2);
-	assert_int_equal(ds[3], 2);
+	assert_int_equal(me_fc_slots(ts, n, ME_USECS_PER_HOUR, &zone, ds, ws), ME_FC_OK);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(ds[i], want[i]);
+}
+
+static void
+test_dst_fall_back(void **state)
+{
+	/* 2024-10-27 local 00, 01, 02 (CEST), 02 (CET), 03: the repeated hour reuses index 2 */
+	static const int32_t want[5] = {0, 1, 2, 2, 3};
+	int32_t		ws[8];
+
+	check_slots(me_make_ts(2024, 10, 26, 22, 0, 0, 0), 5, want, ws);
 	assert_int_equal(ws[2], ws[3]);
-	assert_int_equal(ds[4], 3);
 	assert_int_equal(ws[0] / 24, 0);	/* a Sunday */
 	/* 3 weeks before the change (starting on a local Saturday 00:00) */
 	dst_case(me_make_ts(2024, 10, 5, 22, 0, 0, 0), 22, 7, 1);
@@ -423,21 +428,11 @@ test_dst_fall_back(void **state)
 static void
 test_dst_spring_forward(void **state)
 {
-	int32_t		cet = 3600;
-	MeZone		zone;
-	/* 2024-03-31: local 00:00, 01:00, then 03:00 (02:00 does not exist) */
-	int64_t		t0 = me_make_ts(2024, 3, 30, 23, 0, 0, 0);
-	int64_t		ts[3];
-	int32_t		ds[3],
-				ws[3];
+	/* 2024-03-31 local 00:00, 01:00, then 03:00: index 2 never occurs */
+	static const int32_t want[3] = {0, 1, 3};
+	int32_t		ws[8];
 
-	me_zone_init(&zone, eu_gmtoff, &cet);
-	for (int i = 0; i < 3; i++)
-		ts[i] = t0 + i * ME_USECS_PER_HOUR;
-	assert_int_equal(me_fc_slots(ts, 3, ME_USECS_PER_HOUR, &zone, ds, ws), ME_FC_OK);
-	assert_int_equal(ds[0], 0);
-	assert_int_equal(ds[1], 1);
-	assert_int_equal(ds[2], 3);
+	check_slots(me_make_ts(2024, 3, 30, 23, 0, 0, 0), 3, want, ws);
 	dst_case(me_make_ts(2024, 3, 9, 23, 0, 0, 0), 22, 7, 0);
 }
 

@@ -229,7 +229,7 @@ run_call(FcCall *c, ArrayType *meters, FcSink sink, const char *what)
 
 /* ------------------------------------------------------------ forecast */
 
-/* Rows (series, meter_id, channel, ts, forecast_kw, lo80, hi80, lo95, hi95, model_id). */
+/* Rows (series, meter_id, channel, ts, forecast_kw, lo80, hi80, lo95, hi95, model_id, interval_s). */
 static void
 forecast_sink(FcCall *c, const char *series, const char *meter_id, const char *channel,
 			  const FcKey *key, FcGrid *g)
@@ -243,8 +243,8 @@ forecast_sink(FcCall *c, const char *series, const char *meter_id, const char *c
 	fc_error(me_fc_forecast(&s, &m, g->ds + g->n, g->ws + g->n, g->h, out));
 	for (size_t k = 0; k < g->h; k++)
 	{
-		Datum		v[10];
-		bool		nulls[10] = {false};
+		Datum		v[11];
+		bool		nulls[11] = {false};
 
 		v[0] = CStringGetTextDatum(series);
 		v[1] = meter_id ? CStringGetTextDatum(meter_id) : (Datum) 0;
@@ -258,13 +258,14 @@ forecast_sink(FcCall *c, const char *series, const char *meter_id, const char *c
 		v[7] = Float8GetDatum(out[k].lo95);
 		v[8] = Float8GetDatum(out[k].hi95);
 		v[9] = Int64GetDatum(id);
+		v[10] = Int32GetDatum((int32) (g->step / USECS_PER_SEC));
 		tuplestore_putvalues(c->rsinfo->setResult, c->rsinfo->setDesc, v, nulls);
 	}
 }
 
 /*
  * forecast(meters, history_from, history_to, horizon, method, fleet, refit)
- * -> (series, meter_id, channel, ts, forecast_kw, lo80, hi80, lo95, hi95, model_id)
+ * -> (series, meter_id, channel, ts, forecast_kw, lo80, hi80, lo95, hi95, model_id, interval_s)
  */
 Datum
 meter_etl_forecast(PG_FUNCTION_ARGS)

@@ -32,23 +32,29 @@ key_args(const FcKey *k, Datum *args, char *nulls)
 	" meter_key IS NOT DISTINCT FROM $1 AND channel_id IS NOT DISTINCT FROM $2" \
 	" AND group_name IS NOT DISTINCT FROM $3 AND method = $4"
 
-/* The stored model of k if it is fresh and of the grid's interval. */
+/*
+ * The stored model of k if it is fresh, of the grid's interval, and with
+ * the weekly season exactly when the grid's history allows one (a fit on a
+ * week of history is not reused for two months of it).
+ */
 static int64
-model_load(const FcKey *k, MeFcMethod method, int32 interval_s, MeFcModel *m)
+model_load(const FcKey *k, MeFcMethod method, const FcGrid *g, MeFcModel *m)
 {
-	Oid			types[6] = {INT4OID, INT2OID, TEXTOID, TEXTOID, INT4OID, INT4OID};
-	Datum		args[6];
-	char		nulls[7] = "      ";
+	Oid			types[7] = {INT4OID, INT2OID, TEXTOID, TEXTOID, INT4OID, INT4OID, BOOLOID};
+	Datum		args[7];
+	char		nulls[8] = "       ";
 	int64		id = 0;
 
 	key_args(k, args, nulls);
 	args[3] = CStringGetTextDatum(me_fc_method_name(method));
-	args[4] = Int32GetDatum(interval_s);
+	args[4] = Int32GetDatum((int32) (g->step / USECS_PER_SEC));
 	args[5] = Int32GetDatum(ME_DEFAULT_FORECAST_MODEL_MAX_AGE_DAYS);
+	args[6] = BoolGetDatum(g->n >= 14 * (size_t) g->m1);
 	if (SPI_execute_with_args("SELECT model_id, weekly, alpha, delta, omega, phi, sigma, n"
 							  " FROM meter_etl.forecast_model WHERE" KEY_WHERE
-							  " AND interval_s = $5 AND fitted_at > now() - make_interval(days => $6)",
-							  6, types, args, nulls, false, 1) != SPI_OK_SELECT)
+							  " AND interval_s = $5 AND fitted_at > now() - make_interval(days => $6)"
+							  " AND weekly = $7",
+							  7, types, args, nulls, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read meter_etl.forecast_model");
 	if (SPI_processed > 0)
 	{
@@ -117,7 +123,7 @@ model_store(const FcKey *k, const FcGrid *g, const MeFcModel *m)
 int64
 fc_model_get(const FcKey *k, MeFcMethod method, const FcGrid *g, bool refit, MeFcModel *m)
 {
-	int64		id = refit ? 0 : model_load(k, method, (int32) (g->step / USECS_PER_SEC), m);
+	int64		id = refit ? 0 : model_load(k, method, g, m);
 	MeFcSeries	s;
 
 	if (id != 0)

@@ -3153,13 +3153,13 @@ CREATE FUNCTION forecast(meters text[] DEFAULT NULL,
                          fleet boolean DEFAULT false, refit boolean DEFAULT false)
 RETURNS TABLE (series text, meter_id text, channel text, ts timestamptz, forecast_kw double precision,
                lo80 double precision, hi80 double precision, lo95 double precision, hi95 double precision,
-               model_id bigint)
+               model_id bigint, interval_s integer)
 AS 'MODULE_PATHNAME', 'meter_etl_forecast'
 LANGUAGE C VOLATILE
 SET search_path = meter_etl, pg_catalog, pg_temp
 SET jit = off;
 COMMENT ON FUNCTION forecast(text[], timestamptz, timestamptz, interval, text, boolean, boolean) IS
-  'Forecast for horizon after history_to at each meter channel''s interval, from the readings (and estimates) in [history_from, history_to), holes filled from the same slot last week; or, with fleet, of the total of the meters'' import channels (all meters when meters is NULL). Fitted parameters are kept in forecast_model and reused unless refit or older than 7 days';
+  'Forecast for horizon after history_to at each meter channel''s interval, from the readings (and estimates) in [history_from, history_to), holes filled from the same slot last week; or, with fleet, of the total of the meters'' import channels (all meters when meters is NULL). Fitted parameters are kept in forecast_model (model_id) and reused unless refit, older than 7 days or fitted on a history with(out) the weekly season this one lacks (has); interval_s is the step of the series';
 
 CREATE FUNCTION forecast_backtest(meters text[] DEFAULT NULL,
                                   from_ts timestamptz DEFAULT pg_catalog.now() - interval '56 days',
@@ -3184,7 +3184,6 @@ SET search_path = meter_etl, pg_catalog, pg_temp
 AS $$
 DECLARE
   v_rows bigint;
-  v_more bigint := 0;
 BEGIN
   IF history IS NULL OR fleet IS NULL OR history_to IS NULL THEN
     RAISE EXCEPTION '% must not be null',
@@ -3194,32 +3193,24 @@ BEGIN
   IF history <= interval '0' THEN
     RAISE EXCEPTION 'history must be positive' USING ERRCODE = 'invalid_parameter_value';
   END IF;
-  INSERT INTO meter_etl.forecast_point AS p (series, method, ts, meter_id, channel, interval_s, forecast_kw,
-                                             lo80, hi80, lo95, hi95, made_at, model_id)
-  SELECT f.series, forecast_run.method, f.ts, f.meter_id, f.channel, m.interval_s, f.forecast_kw,
+  -- the meter channels, and with fleet their total (the second call runs only then)
+  INSERT INTO meter_etl.forecast_point (series, method, ts, meter_id, channel, interval_s, forecast_kw,
+                                        lo80, hi80, lo95, hi95, made_at, model_id)
+  SELECT f.series, forecast_run.method, f.ts, f.meter_id, f.channel, f.interval_s, f.forecast_kw,
          f.lo80, f.hi80, f.lo95, f.hi95, pg_catalog.now(), f.model_id
-    FROM meter_etl.forecast(forecast_run.meters, forecast_run.history_to - forecast_run.history, forecast_run.history_to, forecast_run.horizon, forecast_run.method) f
-    JOIN meter_etl.forecast_model m ON m.model_id = f.model_id
+    FROM (SELECT * FROM meter_etl.forecast(forecast_run.meters, forecast_run.history_to - forecast_run.history,
+                                           forecast_run.history_to, forecast_run.horizon, forecast_run.method)
+          UNION ALL
+          SELECT * FROM meter_etl.forecast(forecast_run.meters, forecast_run.history_to - forecast_run.history,
+                                           forecast_run.history_to, forecast_run.horizon, forecast_run.method,
+                                           fleet => true)
+           WHERE forecast_run.fleet) f
   ON CONFLICT ON CONSTRAINT forecast_point_pkey DO UPDATE
      SET forecast_kw = excluded.forecast_kw, lo80 = excluded.lo80, hi80 = excluded.hi80,
          lo95 = excluded.lo95, hi95 = excluded.hi95, made_at = excluded.made_at,
          model_id = excluded.model_id, interval_s = excluded.interval_s;
   GET DIAGNOSTICS v_rows = ROW_COUNT;
-  IF fleet THEN
-    INSERT INTO meter_etl.forecast_point AS p (series, method, ts, meter_id, channel, interval_s, forecast_kw,
-                                               lo80, hi80, lo95, hi95, made_at, model_id)
-    SELECT f.series, forecast_run.method, f.ts, NULL, NULL, m.interval_s, f.forecast_kw,
-           f.lo80, f.hi80, f.lo95, f.hi95, pg_catalog.now(), f.model_id
-      FROM meter_etl.forecast(forecast_run.meters, forecast_run.history_to - forecast_run.history, forecast_run.history_to, forecast_run.horizon, forecast_run.method,
-                              fleet => true) f
-      JOIN meter_etl.forecast_model m ON m.model_id = f.model_id
-    ON CONFLICT ON CONSTRAINT forecast_point_pkey DO UPDATE
-       SET forecast_kw = excluded.forecast_kw, lo80 = excluded.lo80, hi80 = excluded.hi80,
-           lo95 = excluded.lo95, hi95 = excluded.hi95, made_at = excluded.made_at,
-           model_id = excluded.model_id, interval_s = excluded.interval_s;
-    GET DIAGNOSTICS v_more = ROW_COUNT;
-  END IF;
-  RETURN v_rows + v_more;
+  RETURN v_rows;
 END
 $$;
 COMMENT ON FUNCTION forecast_run(text[], interval, interval, text, boolean, timestamptz) IS
