@@ -321,14 +321,27 @@ logistic(double u)
 	return 1.0 / (1.0 + exp(-u));
 }
 
-/* Unconstrained u to parameters: smoothing in (0, 1), phi in (-1, 1). */
+/* u clamped to +-U_MAX: beyond it the objective is flat, so the search stops there. */
+#define U_MAX 7.0
+
+static double
+clampu(double u)
+{
+	return u < -U_MAX ? -U_MAX : u > U_MAX ? U_MAX : u;
+}
+
+/*
+ * Unconstrained u to parameters: smoothing in (0, 1), phi in (-1, 1); the
+ * smoothing parameters stay within [0.0009, 0.9991], so a series that
+ * wants none (alpha -> 0) does not send the search down an endless slope.
+ */
 static void
 params_from(const double *u, int dim, Params *p)
 {
-	p->alpha = logistic(u[0]);
-	p->delta = logistic(u[1]);
-	p->phi = 0.99 * tanh(u[2]);
-	p->omega = dim > 3 ? logistic(u[3]) : 0.0;
+	p->alpha = logistic(clampu(u[0]));
+	p->delta = logistic(clampu(u[1]));
+	p->phi = 0.99 * tanh(clampu(u[2]));
+	p->omega = dim > 3 ? logistic(clampu(u[3])) : 0.0;
 }
 
 /* The objective at u. */
@@ -352,7 +365,7 @@ objective(Objective *o, const double *u)
 /*
  * Nelder-Mead (reflection 1, expansion 2, contraction 0.5, shrink 0.5)
  * from x, moving x to the best vertex; stops after max_evals or when the
- * simplex's values agree to a relative 1e-10.  Returns the best value.
+ * simplex's values agree to a relative 1e-8.  Returns the best value.
  */
 static double
 nelder_mead(Objective *o, double *x, int max_evals)
@@ -391,7 +404,7 @@ nelder_mead(Objective *o, double *x, int max_evals)
 		for (int i = 0; i <= dim; i++)
 			if (i != hi && f[i] > f[nh])
 				nh = i;
-		if (f[hi] - f[lo] <= 1e-10 * (fabs(f[lo]) + 1e-300))
+		if (f[hi] - f[lo] <= 1e-8 * (fabs(f[lo]) + 1e-300))
 			break;
 		for (int j = 0; j < dim; j++)
 		{

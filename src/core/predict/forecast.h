@@ -21,10 +21,10 @@
  * follow the local clock.  me_fc_slots() computes them from UTC times and a
  * MeZone for callers that have one.
  *
- * Fitting: alpha, delta, omega in (0, 1) (logistic transform) and phi in
- * (-1, 1) (tanh) minimise the sum of squared one-step errors over the whole
- * history, by Nelder-Mead from three fixed starts (deterministic, no
- * random numbers).  Initial states from the first two weeks (daily-only:
+ * Fitting: alpha, delta, omega in [0.0009, 0.9991] (logistic transform of
+ * a clamped u) and phi in (-1, 1) (tanh) minimise the sum of squared
+ * one-step errors over the whole history, by Nelder-Mead from three fixed
+ * starts (deterministic, no random numbers).  Initial states from the first two weeks (daily-only:
  * first week): l = their mean, d[j] = mean of y - l over slot j, w[k] = mean
  * of y - l - d over weekly slot k (0 for a slot never seen).
  *
