@@ -213,6 +213,26 @@ test_deterministic(void **state)
 	ser_free(&r);
 }
 
+/* A long history is fitted on its last ME_FC_FIT_MAX_DAYS days, from a day start. */
+static void
+test_fit_window(void **state)
+{
+	Ser			r = ser_make(120, 1, 24, 0.1, 12);
+	MeFcModel	m;
+	MeFcPoint  *out;
+
+	r.s.n = r.n = 120 * 24 - 5;	/* ends 5 hours before midnight */
+	out = fit_forecast(&r, ME_FC_HW2, &m);
+	assert_int_equal(m.n, ME_FC_FIT_MAX_DAYS * 24 - 5);
+	assert_true(m.weekly);
+	free(out);
+	r.s.n = r.n = 60 * 24;
+	out = fit_forecast(&r, ME_FC_HW2, &m);
+	assert_int_equal(m.n, 60 * 24);
+	free(out);
+	ser_free(&r);
+}
+
 /*
  * The 80 % interval of a noisy series holds about 80 % of what comes:
  * forecasts from 20 origins, a day ahead each, on 15-minute data.
@@ -472,6 +492,7 @@ main(void)
 		cmocka_unit_test(test_not_finite_and_bad_index),
 		cmocka_unit_test(test_pattern_exact),
 		cmocka_unit_test(test_deterministic),
+		cmocka_unit_test(test_fit_window),
 		cmocka_unit_test(test_interval_coverage),
 		cmocka_unit_test(test_snaive),
 		cmocka_unit_test(test_backtest),

@@ -505,11 +505,19 @@ params_of_model(const MeFcModel *m, bool weekly, Params *p)
 	p->phi = m->phi;
 }
 
-/* Fit a method to s (the seasonal naive has nothing to fit but sigma). */
+static MeFcSeries fit_window(const MeFcSeries *s);
+
+/*
+ * Fit a method to s (the seasonal naive has nothing to fit but sigma): to
+ * its last ME_FC_FIT_MAX_DAYS days at most, which bounds the cost of a fit
+ * whatever the history and lets the parameters follow recent behaviour.
+ */
 MeFcStatus
-me_fc_fit(const MeFcSeries *s, MeFcMethod method, MeFcModel *m)
+me_fc_fit(const MeFcSeries *all, MeFcMethod method, MeFcModel *m)
 {
-	MeFcStatus	rc = me_fc_check(s);
+	MeFcStatus	rc = me_fc_check(all);
+	MeFcSeries	win;
+	const MeFcSeries *s = &win;
 	State		st;
 	Params		p = {method, false, 0, 0, 0, 0};
 	double		v;
@@ -517,6 +525,7 @@ me_fc_fit(const MeFcSeries *s, MeFcMethod method, MeFcModel *m)
 	memset(m, 0, sizeof(*m));
 	if (rc != ME_FC_OK)
 		return rc;
+	win = fit_window(all);
 	if (!state_alloc(&st, s->m1))
 	{
 		state_free(&st);
@@ -546,6 +555,25 @@ static inline bool
 day_start(const MeFcSeries *s, size_t i, int m1)
 {
 	return i == 0 || s->ws[i] / m1 != s->ws[i - 1] / m1;
+}
+
+/* The tail of s a fit uses: from the first day start of its last ME_FC_FIT_MAX_DAYS days. */
+static MeFcSeries
+fit_window(const MeFcSeries *s)
+{
+	MeFcSeries	w = *s;
+	size_t		max = (size_t) ME_FC_FIT_MAX_DAYS * s->m1;
+	size_t		i;
+
+	if (s->n <= max)
+		return w;
+	for (i = s->n - max; i < s->n && !day_start(s, i, s->m1); i++)
+		;
+	w.y += i;
+	w.ds += i;
+	w.ws += i;
+	w.n -= i;
+	return w;
 }
 
 /*

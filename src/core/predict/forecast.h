@@ -23,8 +23,9 @@
  *
  * Fitting: alpha, delta, omega in [0.0009, 0.9991] (logistic transform of
  * a clamped u) and phi in (-1, 1) (tanh) minimise the sum of squared
- * one-step errors over the whole history, by Nelder-Mead from three fixed
- * starts (deterministic, no random numbers).  Initial states from the first two weeks (daily-only:
+ * one-step errors over the history (its last ME_FC_FIT_MAX_DAYS days at
+ * most: a bounded cost per series), by Nelder-Mead from three fixed starts
+ * (deterministic, no random numbers).  Initial states from the first two weeks (daily-only:
  * first week): l = their mean, d[j] = mean of y - l over slot j, w[k] = mean
  * of y - l - d over weekly slot k (0 for a slot never seen).
  *
@@ -67,6 +68,7 @@
 #define ME_FC_MIN_POOLED 20			/* fewer pooled errors: Gaussian bounds */
 #define ME_FC_MAPE_MIN_SHARE 0.1	/* MAPE skips |actual| < 10 % of mean |y| */
 #define ME_FC_MAX_EVALS 300			/* Nelder-Mead evaluations per start */
+#define ME_FC_FIT_MAX_DAYS 91		/* a fit uses the last 13 weeks at most */
 
 typedef enum MeFcStatus
 {
@@ -104,7 +106,7 @@ typedef struct MeFcModel
 	double		omega;
 	double		phi;
 	double		sigma;			/* RMS of the one-step errors */
-	size_t		n;				/* observations fitted */
+	size_t		n;				/* observations fitted (the window's) */
 	int			evals;			/* objective evaluations spent */
 } MeFcModel;
 

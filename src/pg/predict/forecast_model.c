@@ -77,7 +77,11 @@ model_load(const FcKey *k, MeFcMethod method, const FcGrid *g, MeFcModel *m)
 	return id;
 }
 
-/* Replace k's stored model by m (fitted on the grid's history); its id. */
+/*
+ * Store m (fitted on the grid's history) as k's model, replacing the one
+ * stored: one upsert, so that two sessions fitting the same series at once
+ * do not collide; a new fit gets a new model_id.  Returns it.
+ */
 static int64
 model_store(const FcKey *k, const FcGrid *g, const MeFcModel *m)
 {
@@ -87,12 +91,10 @@ model_store(const FcKey *k, const FcGrid *g, const MeFcModel *m)
 	char		nulls[16] = "               ";
 	bool		isnull;
 	int64		id;
+	char	   *sql;
 
 	key_args(k, args, nulls);
 	args[3] = CStringGetTextDatum(me_fc_method_name(m->method));
-	if (SPI_execute_with_args("DELETE FROM meter_etl.forecast_model WHERE" KEY_WHERE,
-							  4, types, args, nulls, false, 0) != SPI_OK_DELETE)
-		elog(ERROR, "could not delete from meter_etl.forecast_model");
 	args[4] = Int32GetDatum((int32) (g->step / USECS_PER_SEC));
 	args[5] = BoolGetDatum(m->weekly);
 	args[6] = Float8GetDatum(m->alpha);
@@ -104,13 +106,20 @@ model_store(const FcKey *k, const FcGrid *g, const MeFcModel *m)
 	args[12] = TimestampTzGetDatum(g->from);
 	args[13] = TimestampTzGetDatum(fc_grid_ts(g, g->n));
 	args[14] = Int32GetDatum(m->evals);
-	if (SPI_execute_with_args("INSERT INTO meter_etl.forecast_model (meter_key, channel_id, group_name,"
-							  " method, interval_s, weekly, alpha, delta, omega, phi, sigma, n,"
-							  " history_from, history_to, evals)"
-							  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
-							  " RETURNING model_id",
-							  15, types, args, nulls, false, 1) != SPI_OK_INSERT_RETURNING)
-		elog(ERROR, "could not insert into meter_etl.forecast_model");
+	sql = psprintf("INSERT INTO meter_etl.forecast_model AS f (meter_key, channel_id, group_name,"
+				   " method, interval_s, weekly, alpha, delta, omega, phi, sigma, n,"
+				   " history_from, history_to, evals)"
+				   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+				   " ON CONFLICT %s DO UPDATE SET model_id = DEFAULT,"
+				   " interval_s = excluded.interval_s, weekly = excluded.weekly, alpha = excluded.alpha,"
+				   " delta = excluded.delta, omega = excluded.omega, phi = excluded.phi,"
+				   " sigma = excluded.sigma, n = excluded.n, history_from = excluded.history_from,"
+				   " history_to = excluded.history_to, evals = excluded.evals, fitted_at = now()"
+				   " RETURNING model_id",
+				   k->group ? "(group_name, method) WHERE group_name IS NOT NULL" :
+				   "(meter_key, channel_id, method) WHERE group_name IS NULL");
+	if (SPI_execute_with_args(sql, 15, types, args, nulls, false, 1) != SPI_OK_INSERT_RETURNING)
+		elog(ERROR, "could not store a model in meter_etl.forecast_model");
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	SPI_freetuptable(SPI_tuptable);
 	return id;
