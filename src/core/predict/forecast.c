@@ -42,6 +42,7 @@ typedef struct State
 	double		last;
 	double	   *d;				/* m1 */
 	double	   *w;				/* m2 */
+	int		   *cnt;			/* m2, scratch of init_hw */
 } State;
 
 /* ------------------------------------------------------------ names */
@@ -148,7 +149,7 @@ me_fc_slots(const int64_t *ts, size_t n, int64_t interval_us, MeZone *zone,
  * index, else at the same daily index, else the previous value; leading
  * holes take the first present value.  Nothing to fill from: all zero.
  */
-void
+MeFcStatus
 me_fc_fill(double *y, const bool *present, const MeFcSeries *s)
 {
 	int			m2 = 7 * s->m1;
@@ -157,6 +158,12 @@ me_fc_fill(double *y, const bool *present, const MeFcSeries *s)
 	double		first = 0.0,
 				last = NAN;
 
+	if (lw == NULL || ld == NULL)
+	{
+		me_free(lw);
+		me_free(ld);
+		return ME_FC_NO_MEMORY;
+	}
 	for (int k = 0; k < m2; k++)
 		lw[k] = NAN;
 	for (int k = 0; k < s->m1; k++)
@@ -177,6 +184,7 @@ me_fc_fill(double *y, const bool *present, const MeFcSeries *s)
 	}
 	me_free(lw);
 	me_free(ld);
+	return ME_FC_OK;
 }
 
 /* ------------------------------------------------------------ the filter */
@@ -188,7 +196,8 @@ state_alloc(State *st, int m1)
 	st->m2 = 7 * m1;
 	st->d = me_alloc(sizeof(double) * m1);
 	st->w = me_alloc(sizeof(double) * st->m2);
-	return st->d != NULL && st->w != NULL;
+	st->cnt = me_alloc(sizeof(int) * st->m2);
+	return st->d != NULL && st->w != NULL && st->cnt != NULL;
 }
 
 static void
@@ -196,6 +205,7 @@ state_free(State *st)
 {
 	me_free(st->d);
 	me_free(st->w);
+	me_free(st->cnt);
 }
 
 /*
@@ -208,7 +218,7 @@ init_hw(State *st, const MeFcSeries *s, bool weekly)
 {
 	size_t		win = weekly ? 2 * (size_t) st->m2 : 7 * (size_t) st->m1;
 	double		sum = 0.0;
-	int		   *cnt = me_alloc(sizeof(int) * st->m2);
+	int		   *cnt = st->cnt;
 
 	if (win > s->n)
 		win = s->n;
@@ -238,7 +248,6 @@ init_hw(State *st, const MeFcSeries *s, bool weekly)
 	}
 	st->e = 0.0;
 	st->last = s->y[0];
-	me_free(cnt);
 }
 
 /* The seasonal-naive tables start empty. */
@@ -767,6 +776,11 @@ me_fc_forecast(const MeFcSeries *s, const MeFcModel *m, const int32_t *fds,
 	err = me_alloc(sizeof(double) * (norig * herr + 1));
 	f = me_alloc(sizeof(double) * (h > herr ? h : herr));
 	pool = me_alloc(sizeof(double) * (norig * herr + 1));
+	if (err == NULL || f == NULL || pool == NULL)
+	{
+		rc = ME_FC_NO_MEMORY;
+		goto done;
+	}
 	sum_sq = run_with_origins(&st, s, &p, orig, norig, herr, err, f);
 	path(&st, &p, fds, fws, h, f);
 	nonneg = min_of(s->y, s->n) >= 0.0;
@@ -776,11 +790,12 @@ me_fc_forecast(const MeFcSeries *s, const MeFcModel *m, const int32_t *fds,
 		bounds(&out[k], err, norig, herr, k, &p, sqrt(sum_sq / (double) s->n), pool);
 		tidy(&out[k], nonneg);
 	}
+done:
 	me_free(err);
 	me_free(f);
 	me_free(pool);
 	state_free(&st);
-	return ME_FC_OK;
+	return rc;
 }
 
 /* ------------------------------------------------------------ backtests */
@@ -860,6 +875,8 @@ me_fc_backtest(const MeFcSeries *s, MeFcMethod method, int days, MeFcModel *m,
 	if (days < 1 || s == NULL || s->m1 < 1)
 		return ME_FC_BAD_ARG;
 	orig = me_alloc(sizeof(size_t) * days);
+	if (orig == NULL)
+		return ME_FC_NO_MEMORY;
 	norig = last_day_starts(s, 1, 1, days, orig);
 	hist = *s;
 	hist.n = norig > 0 ? orig[0] : 0;
@@ -868,15 +885,27 @@ me_fc_backtest(const MeFcSeries *s, MeFcMethod method, int days, MeFcModel *m,
 		me_free(orig);
 		return rc;
 	}
-	if ((rc = me_fc_check(s)) != ME_FC_OK || !state_alloc(&st, s->m1))
+	if ((rc = me_fc_check(s)) != ME_FC_OK)
 	{
 		me_free(orig);
-		return rc != ME_FC_OK ? rc : ME_FC_NO_MEMORY;
+		return rc;
+	}
+	if (!state_alloc(&st, s->m1))
+	{
+		state_free(&st);
+		me_free(orig);
+		return ME_FC_NO_MEMORY;
 	}
 	acc->scale = naive_scale(s, hist.n);
 	ape_floor = ME_FC_MAPE_MIN_SHARE * mean_abs(s->y, hist.n);
 	params_of_model(m, m->weekly, &p);
 	f = me_alloc(sizeof(double) * (2 * (size_t) s->m1 + 2));
+	if (f == NULL)
+	{
+		me_free(orig);
+		state_free(&st);
+		return ME_FC_NO_MEMORY;
+	}
 	state_init(&st, &hist, &p);
 	for (size_t i = 0; i < s->n; i++)
 	{
@@ -948,6 +977,12 @@ me_fc_fit_forecast_grid(const double *y, size_t n, int m1, int dow0, MeFcMethod 
 		return ME_FC_BAD_ARG;
 	ds = me_alloc(sizeof(int32_t) * (n + h));
 	ws = me_alloc(sizeof(int32_t) * (n + h));
+	if (ds == NULL || ws == NULL)
+	{
+		me_free(ds);
+		me_free(ws);
+		return ME_FC_NO_MEMORY;
+	}
 	for (size_t i = 0; i < n + h; i++)
 	{
 		ds[i] = (int32_t) (i % m1);

@@ -140,7 +140,7 @@ extern const char *me_fc_status_text(MeFcStatus st);
 extern MeFcStatus me_fc_check(const MeFcSeries *s);
 extern MeFcStatus me_fc_slots(const int64_t *ts, size_t n, int64_t interval_us, MeZone *zone,
 							  int32_t *ds, int32_t *ws);
-extern void me_fc_fill(double *y, const bool *present, const MeFcSeries *s);
+extern MeFcStatus me_fc_fill(double *y, const bool *present, const MeFcSeries *s);
 extern MeFcStatus me_fc_fit(const MeFcSeries *s, MeFcMethod method, MeFcModel *m);
 extern MeFcStatus me_fc_forecast(const MeFcSeries *s, const MeFcModel *m,
 								 const int32_t *fds, const int32_t *fws, size_t h,

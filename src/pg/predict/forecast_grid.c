@@ -74,7 +74,7 @@ fc_grid_finish(FcGrid *g, MeZone *zone)
 	fc_error(me_fc_slots((const int64_t *) ts, total, g->step, zone, g->ds, g->ws));
 	pfree(ts);
 	fc_series(g, &s);
-	me_fc_fill(g->y, g->present, &s);
+	fc_error(me_fc_fill(g->y, g->present, &s));
 }
 
 /* The core's view of the grid's history. */
