@@ -54,6 +54,7 @@ struct FcCall
 	MeFcAccuracy pool;
 	int			nseries;
 	int			skipped;		/* series with under 2 days of readings */
+	FcModels	models;			/* prepared statements on forecast_model */
 	MeDetErrCtx ectx;
 };
 
@@ -237,7 +238,7 @@ forecast_sink(FcCall *c, const char *series, const char *meter_id, const char *c
 	MeFcModel	m;
 	MeFcSeries	s;
 	MeFcPoint  *out = palloc(sizeof(MeFcPoint) * (g->h + 1));
-	int64		id = fc_model_get(key, c->method, g, c->refit, &m);
+	int64		id = fc_model_get(&c->models, key, c->method, g, c->refit, &m);
 
 	fc_series(g, &s);
 	fc_error(me_fc_forecast(&s, &m, g->ds + g->n, g->ws + g->n, g->h, out));

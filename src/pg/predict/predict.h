@@ -52,8 +52,16 @@ extern int64 fc_horizon_arg(FunctionCallInfo fcinfo, int argno);
 extern void fc_check_history(int64 from, int64 to, int days_before, const char *from_name,
 							 const char *to_name);
 
-/* forecast_model.c */
-extern int64 fc_model_get(const FcKey *k, MeFcMethod method, const FcGrid *g, bool refit,
-						  MeFcModel *m);
+/* forecast_model.c: the model statements, prepared on first use in a call */
+typedef struct FcModels
+{
+	SPIPlanPtr	load_meter;
+	SPIPlanPtr	load_group;
+	SPIPlanPtr	store_meter;
+	SPIPlanPtr	store_group;
+} FcModels;
+
+extern int64 fc_model_get(FcModels *ms, const FcKey *k, MeFcMethod method, const FcGrid *g,
+						  bool refit, MeFcModel *m);
 
 #endif							/* ME_PREDICT_H */
