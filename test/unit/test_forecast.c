@@ -319,6 +319,12 @@ test_backtest(void **state)
 	me_fc_accuracy_add(&pool, &sn);
 	me_fc_accuracy_finish(&pool, &mae, &rmse, &mape, &mape);
 	assert_int_equal(pool.n, 2 * 28 * 24);
+	/* a history ending 5 hours into a day: that part day is no origin */
+	r.s.n -= 19;
+	assert_int_equal(me_fc_backtest(&r.s, ME_FC_HW2, 28, &m, &hw), ME_FC_OK);
+	assert_int_equal(hw.n, 28 * 24);	/* 28 whole days, the part day left out */
+	assert_int_equal(m.n, 27 * 24);
+	r.s.n += 19;
 	/* too few days before the first origin */
 	assert_int_equal(me_fc_backtest(&r.s, ME_FC_HW2, 55, &m, &hw), ME_FC_TOO_SHORT);
 	assert_int_equal(me_fc_backtest(&r.s, ME_FC_HW2, 0, &m, &hw), ME_FC_BAD_ARG);

@@ -566,6 +566,17 @@ day_start(const MeFcSeries *s, size_t i, int m1)
 	return i == 0 || s->ws[i] / m1 != s->ws[i - 1] / m1;
 }
 
+/* Observations from day start i to the next day start (or the end), at most 2 days. */
+static size_t
+day_length(const MeFcSeries *s, size_t i)
+{
+	size_t		j = i + 1;
+
+	while (j < s->n && j - i < 2 * (size_t) s->m1 && !day_start(s, j, s->m1))
+		j++;
+	return j - i;
+}
+
 /* The tail of s a fit uses: from the first day start of its last ME_FC_FIT_MAX_DAYS days. */
 static MeFcSeries
 fit_window(const MeFcSeries *s)
@@ -850,8 +861,8 @@ mean_abs(const double *y, size_t n)
 
 /*
  * Rolling-origin day-ahead backtest: the origins are the last `days` local
- * day starts of s, each forecasting its own local day (to the next day
- * start or the end).  The method is fitted once on the history before the
+ * day starts of s followed by a whole day (23 hours at least), each
+ * forecasting its own local day (to the next day start).  The method is fitted once on the history before the
  * first origin (m receives the fit) and the filter runs on through the
  * origins with those parameters.  MASE is scaled by the seasonal-naive MAE
  * of that history; MAPE counts actuals with |y| >= ME_FC_MAPE_MIN_SHARE x
@@ -877,7 +888,8 @@ me_fc_backtest(const MeFcSeries *s, MeFcMethod method, int days, MeFcModel *m,
 	orig = me_alloc(sizeof(size_t) * days);
 	if (orig == NULL)
 		return ME_FC_NO_MEMORY;
-	norig = last_day_starts(s, 1, 1, days, orig);
+	/* whole local days only: at least 23 hours after each origin */
+	norig = last_day_starts(s, 1, (size_t) s->m1 - (size_t) s->m1 / 24, days, orig);
 	hist = *s;
 	hist.n = norig > 0 ? orig[0] : 0;
 	if ((rc = me_fc_fit(&hist, method, m)) != ME_FC_OK)
@@ -911,11 +923,8 @@ me_fc_backtest(const MeFcSeries *s, MeFcMethod method, int days, MeFcModel *m,
 	{
 		if (next < norig && orig[next] == i)
 		{
-			size_t		end = next + 1 < norig ? orig[next + 1] : s->n;
-			size_t		h = end - i;
+			size_t		h = day_length(s, i);
 
-			if (h > 2 * (size_t) s->m1 + 2)
-				h = 2 * (size_t) s->m1 + 2;
 			path(&st, &p, s->ds + i, s->ws + i, h, f);
 			for (size_t k = 0; k < h; k++)
 				accumulate(acc, s->y[i + k], f[k], ape_floor);
