@@ -140,6 +140,14 @@ SELECT meter_etl.forecast_run(history_to => '2024-02-25', method => 'snaive') AS
 SELECT method, count(*) AS points, count(DISTINCT model_id) AS models,
        bool_and(model_id IN (SELECT model_id FROM meter_etl.forecast_model)) AS models_stored
   FROM meter_etl.forecast_point GROUP BY 1 ORDER BY 1;
+-- the next day's run fills in the fleet's actual total of the 25th (the sum of the readings)
+SELECT meter_etl.forecast_run(history_to => '2024-02-26', history => '42 days') AS rows_written;
+SELECT series, method, ts_local::date AS day, count(*) AS slots, count(actual_kw) AS with_actual
+  FROM meter_etl.v_forecast_vs_actual GROUP BY 1, 2, 3 ORDER BY 1, 2, 3;
+SELECT count(*) AS fleet_slots, bool_and(abs(v.actual_kw - x.kw) < 1e-9) AS sum_of_readings
+  FROM meter_etl.v_forecast_vs_actual v
+  JOIN (SELECT ts, sum(kw) AS kw FROM fx GROUP BY ts) x USING (ts)
+ WHERE v.series = 'fleet' AND v.method = 'hw2';
 
 -- ---------------------------------------------------------------- refusals
 SELECT q, pg_temp.refused(q) FROM (VALUES

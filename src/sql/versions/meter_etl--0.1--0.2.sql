@@ -3123,11 +3123,14 @@ CREATE TABLE forecast_point (
     hi95        double precision NOT NULL,
     made_at     timestamptz NOT NULL DEFAULT now(),
     model_id    bigint,
+    actual_kw   double precision,
     PRIMARY KEY (series, method, ts)
 );
 CREATE INDEX forecast_point_ts_idx ON forecast_point (ts);
 COMMENT ON TABLE forecast_point IS
   'Forecasts written by forecast_run(): one row per series, method and slot; a later run replaces the forecast of a slot it covers again';
+COMMENT ON COLUMN forecast_point.actual_kw IS
+  'The fleet total: the actual total over the slot, filled in by forecast_run() once its history_to is past the slot (and refreshed for the 2 days before it, for late readings); NULL for meter channels, whose actuals v_forecast_vs_actual reads from reading';
 
 -- fits and forecasts are user data: dumped with the database
 SELECT pg_catalog.pg_extension_config_dump('forecast_model', '');
@@ -3184,6 +3187,9 @@ SET search_path = meter_etl, pg_catalog, pg_temp
 AS $$
 DECLARE
   v_rows bigint;
+  v_lo timestamptz;
+  v_hi timestamptz;
+  v_iv integer;
 BEGIN
   IF history IS NULL OR fleet IS NULL OR history_to IS NULL THEN
     RAISE EXCEPTION '% must not be null',
@@ -3192,6 +3198,23 @@ BEGIN
   END IF;
   IF history <= interval '0' THEN
     RAISE EXCEPTION 'history must be positive' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  -- the fleet's actual total of its past slots: one scan of their readings
+  -- (a lookup per slot would scan a day's partition per slot)
+  SELECT pg_catalog.min(p.ts), pg_catalog.max(p.ts), pg_catalog.max(p.interval_s) INTO v_lo, v_hi, v_iv
+    FROM meter_etl.forecast_point p
+   WHERE p.series = 'fleet' AND p.ts >= forecast_run.history_to - forecast_run.history
+     AND p.ts + pg_catalog.make_interval(secs => p.interval_s) <= forecast_run.history_to
+     AND (p.actual_kw IS NULL OR p.ts >= forecast_run.history_to - interval '2 days');
+  IF v_lo IS NOT NULL THEN
+    UPDATE meter_etl.forecast_point p SET actual_kw = a.kw
+      FROM (SELECT pg_catalog.date_bin(pg_catalog.make_interval(secs => v_iv), r.ts, timestamptz '2000-01-01 UTC') AS slot,
+                   pg_catalog.sum(r.kw * m.interval_s) / v_iv AS kw
+              FROM meter_etl.reading r JOIN meter_etl.meter m ON m.meter_key = r.meter_key
+             WHERE r.channel_id = 1 AND r.ts >= v_lo AND r.ts < v_hi + pg_catalog.make_interval(secs => v_iv)
+             GROUP BY 1) a
+     WHERE p.series = 'fleet' AND p.ts = a.slot AND p.ts BETWEEN v_lo AND v_hi AND p.interval_s = v_iv
+       AND (p.actual_kw IS NULL OR p.ts >= forecast_run.history_to - interval '2 days');
   END IF;
   -- the meter channels, and with fleet their total (the second call runs only then)
   INSERT INTO meter_etl.forecast_point (series, method, ts, meter_id, channel, interval_s, forecast_kw,
@@ -3214,7 +3237,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION forecast_run(text[], interval, interval, text, boolean, timestamptz) IS
-  'Scheduled step (pg_cron): forecasts every meter channel (or those in meters) and, with fleet, their import total for horizon after history_to from the history before it, into forecast_point; returns the rows written';
+  'Scheduled step (pg_cron): forecasts every meter channel (or those in meters) and, with fleet, their import total for horizon after history_to from the history before it, into forecast_point, and fills in the fleet''s actual total of past slots; returns the forecast rows written';
 
 -- ---------------------------------------------------------------- view
 
@@ -3228,14 +3251,9 @@ SELECT p.series, p.meter_id, p.channel, p.method, p.ts,
   LEFT JOIN meter_etl.meter m ON m.meter_id = p.meter_id
   LEFT JOIN meter_etl.channel c ON c.name = p.channel
   LEFT JOIN LATERAL (
-    SELECT CASE
-             WHEN p.meter_id IS NOT NULL THEN
-               (SELECT r.kw FROM meter_etl.reading r
-                 WHERE r.meter_key = m.meter_key AND r.channel_id = c.channel_id AND r.ts = p.ts)
-             WHEN p.series = 'fleet' THEN
-               (SELECT pg_catalog.sum(r.kw * rm.interval_s) / p.interval_s
-                  FROM meter_etl.reading r JOIN meter_etl.meter rm ON rm.meter_key = r.meter_key
-                 WHERE r.channel_id = 1 AND r.ts >= p.ts AND r.ts < p.ts + pg_catalog.make_interval(secs => p.interval_s))
+    SELECT CASE WHEN p.meter_id IS NULL THEN p.actual_kw
+                ELSE (SELECT r.kw FROM meter_etl.reading r
+                       WHERE r.meter_key = m.meter_key AND r.channel_id = c.channel_id AND r.ts = p.ts)
            END AS kw) a ON true;
 COMMENT ON VIEW v_forecast_vs_actual IS
   'Forecasts written by forecast_run() beside the readings that came: per series and slot the forecast, its 80 % and 95 % intervals, the actual kW and the error';
@@ -3250,7 +3268,7 @@ COMMENT ON COLUMN v_forecast_vs_actual.lo80 IS 'Lower bound of the 80 % predicti
 COMMENT ON COLUMN v_forecast_vs_actual.hi80 IS 'Upper bound of the 80 % prediction interval, kW';
 COMMENT ON COLUMN v_forecast_vs_actual.lo95 IS 'Lower bound of the 95 % prediction interval, kW';
 COMMENT ON COLUMN v_forecast_vs_actual.hi95 IS 'Upper bound of the 95 % prediction interval, kW';
-COMMENT ON COLUMN v_forecast_vs_actual.actual_kw IS 'The reading of the slot (for fleet: the import readings of every meter, averaged over the slot); NULL until it arrives';
+COMMENT ON COLUMN v_forecast_vs_actual.actual_kw IS 'The reading of the slot, kW; for fleet the total of every meter''s import readings over the slot, as forecast_run() filled it in (forecast_point.actual_kw); NULL until known';
 COMMENT ON COLUMN v_forecast_vs_actual.error_kw IS 'actual_kw - forecast_kw';
 COMMENT ON COLUMN v_forecast_vs_actual.made_at IS 'When forecast_run() wrote the forecast';
 COMMENT ON COLUMN v_forecast_vs_actual.model_id IS 'The forecast_model row whose parameters made it';
