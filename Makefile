@@ -19,16 +19,20 @@ READER_SRCS = $(addprefix src/core/read/,reader.c reader_fields.c reader_long.c 
 READ_SRCS = $(addprefix src/core/read/,parse.c tzconv.c rules.c csvmap.c parser_thread.c) $(READER_SRCS)
 SERIES_SRCS = $(addprefix src/core/series/,series.c series_fill.c series_outlier.c series_faults.c orderstat.c)
 PARQUET_SRCS = $(sort $(wildcard src/core/parquet/*.c))
-# predictive analytics (#20): forecasting
-PREDICT_SRCS = src/core/predict/forecast.c
 # the report's charts run in the client (bin/meter-etl-report), not the server
 REPORT_SRCS = src/core/me_alloc.c $(addprefix src/core/report/,me_str.c svg_chart.c)
+# issue #20 anomaly scores: isolation forest and day features
+PREDICT_SRCS += src/core/predict/iforest.c src/core/predict/dayfeatures.c
 PURE_SRCS = src/core/me_alloc.c src/core/confine.c src/core/keyruns.c \
-	$(READ_SRCS) $(SERIES_SRCS) $(PARQUET_SRCS) \
-	$(PREDICT_SRCS)
+	$(READ_SRCS) $(SERIES_SRCS) $(PARQUET_SRCS)
+# issue 20, load-profile segmentation: k-means and the profiles it clusters
+PREDICT_SRCS += src/core/predict/kmeans.c src/core/predict/loadprofile.c
+# issue 20, load forecasting: double-seasonal Holt-Winters
+PREDICT_SRCS += src/core/predict/forecast.c
+PURE_SRCS += $(PREDICT_SRCS)
 GLUE_SRCS = src/pg/meter_etl.c src/pg/guc.c \
-	$(sort $(wildcard src/pg/ingest/*.c src/pg/detect/*.c src/pg/archive/*.c)) \
-	$(sort $(wildcard src/pg/predict/*.c))
+	$(sort $(wildcard src/pg/ingest/*.c src/pg/detect/*.c src/pg/archive/*.c))
+GLUE_SRCS += $(sort $(wildcard src/pg/predict/*.c))
 HEADERS = $(shell find src -name '*.h')
 
 # SKIP="src/x.c src/sql/30_x.sql" leaves work in progress out of a build
@@ -100,7 +104,9 @@ test_pq_async_SRCS = $(test_parquet_SRCS)
 test_keyruns_SRCS = src/core/keyruns.c
 test_confine_SRCS = src/core/confine.c
 test_svg_chart_SRCS = $(REPORT_SRCS)
-test_forecast_SRCS = src/core/me_alloc.c src/core/read/tzconv.c src/core/series/series.c $(PREDICT_SRCS)
+test_iforest_SRCS = src/core/me_alloc.c src/core/predict/iforest.c src/core/predict/dayfeatures.c
+test_kmeans_SRCS = $(test_series_SRCS) src/core/predict/kmeans.c src/core/predict/loadprofile.c
+test_forecast_SRCS = src/core/me_alloc.c src/core/read/tzconv.c src/core/series/series.c src/core/predict/forecast.c
 # the parser thread's allocation failures are injected through realloc
 test_parser_thread_LDFLAGS = -Wl,--wrap=realloc
 

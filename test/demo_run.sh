@@ -193,9 +193,16 @@ SQL
 t=$(date +%s%N)
 LAST=$(date -d "$START + $(( DAYS - 1 )) days" +%F)
 q "SELECT count(*) FROM meter_etl.refresh_results('$START', '$LAST')" >/dev/null
+# an example tariff (not a real one: yours goes in tou_tariff and tou_period)
+# for the report's time-of-use split
+q "INSERT INTO meter_etl.tou_tariff (tariff, default_period, description)
+     VALUES ('demo_tou', 'shoulder', 'example three-period tariff of the demo') ON CONFLICT DO NOTHING"
+q "INSERT INTO meter_etl.tou_period (tariff, period, days, start_time, end_time) VALUES
+     ('demo_tou', 'peak', '{1,2,3,4,5}', '16:00', '19:00'), ('demo_tou', 'off_peak', '{1,2,3,4,5,6,7}', '00:00', '07:00')
+   ON CONFLICT DO NOTHING"
 bin/meter-etl-report --from "$START" --to "$LAST" --zone Europe/London -o "$OUT/report.html" >/dev/null
 report_ms=$(ms "$t")
-echo "== report: $OUT/report.html (the $DAYS days with faults: fleet load and daily peaks, energy, data quality, faults with a chart per meter; $(secs "$report_ms"))"
+echo "== report: $OUT/report.html (the $DAYS days with faults: fleet load and daily peaks, energy, time-of-use split, data quality, faults with a chart per meter; $(secs "$report_ms"))"
 
 # what an engineer opens next, next to the raw deliveries and the labels
 p -c "\\copy (SELECT f.file_name, q.line_no, q.reason, q.detail, q.raw_line FROM meter_etl.quarantine q JOIN meter_etl.raw_file f USING (file_id) ORDER BY q.quarantine_id) TO '$OUT/quarantine.csv' WITH (FORMAT csv, HEADER true)" \

@@ -5,7 +5,8 @@
 #   determinism (same seed => byte-identical, other seed => different),
 #   header, row counts (DST-aware), every label kind present in a heavy run,
 #   every labelled line matches its kind, unlabelled lines are clean, gaps and
-#   per-meter runs look as labelled, and the 50,000 x 1 day timing.
+#   per-meter runs look as labelled, --archetypes and --anomaly-days, and the
+#   50,000 x 1 day timing.
 #
 # Environment: GEN_TIME_LIMIT (seconds, default 4) for the timing run.
 set -euo pipefail
@@ -331,6 +332,31 @@ if $GEN --interval 20 >/dev/null 2>&1 || $GEN --start 2024-02-30 >/dev/null 2>&1
 	$GEN --faults lots >/dev/null 2>&1 || $GEN --meters 0 >/dev/null 2>&1; then
 	fail "invalid arguments accepted"
 else ok "invalid arguments rejected"; fi
+
+# ------------------------------------------------- archetypes, anomalous days
+# (issue 20) the options change nothing else: the fault-free readings of a
+# fleet with anomalous days differ from the plain fleet's only on the
+# labelled days; every meter has one archetype label; no clean reading is
+# negative (PV homes import less at midday, they never read below zero)
+$GEN --meters 100 --days 7 --seed 3 --faults none --out "$TMP/p.csv" 2>/dev/null
+$GEN --meters 100 --days 7 --seed 3 --faults none --anomaly-days 10 --out "$TMP/q.csv" --labels "$TMP/q.lab" 2>/dev/null
+$GEN --meters 100 --days 7 --seed 3 --faults none --archetypes --anomaly-days 10 \
+	--out "$TMP/r.csv" --labels "$TMP/r.lab" 2>/dev/null
+$GEN --meters 100 --days 7 --seed 3 --faults none --archetypes --anomaly-days 10 \
+	--out "$TMP/s.csv" --labels "$TMP/s.lab" 2>/dev/null
+if [ "$(grep -c '^anomaly_day,' "$TMP/q.lab")" -eq 10 ] && ! grep -q '^archetype,' "$TMP/q.lab" &&
+	awk -F, 'FNR == 1 { f++ } f == 1 && /^anomaly_day,/ { a[$2] = 1; next }
+		f == 2 { p[FNR] = $0; next }
+		f == 3 && $0 != p[FNR] { if (!($1 in a)) bad = 1; d++ }
+		END { exit bad || d == 0 }' "$TMP/q.lab" "$TMP/p.csv" "$TMP/q.csv"; then
+	ok "--anomaly-days 10 on 100 meters: 10 labelled days, readings of other meters unchanged"
+else fail "--anomaly-days: wrong labels or readings changed off the labelled meters"; fi
+if cmp -s "$TMP/r.csv" "$TMP/s.csv" && cmp -s "$TMP/r.lab" "$TMP/s.lab" &&
+	[ "$(grep -c '^archetype,' "$TMP/r.lab")" -eq 100 ] &&
+	[ "$(grep '^archetype,' "$TMP/r.lab" | cut -d, -f6 | sort -u | wc -l)" -eq 6 ] &&
+	! awk -F, 'NR > 1 && $3 ~ /^-/ { found = 1 } END { exit !found }' "$TMP/r.csv"; then
+	ok "--archetypes: deterministic, one of 6 archetypes per meter, no negative reading"
+else fail "--archetypes: labels, determinism or negative readings"; fi
 
 # ------------------------------------------------------------ timing
 start_ns=$(date +%s%N)

@@ -3,7 +3,8 @@
 # Debian bookworm: PostgreSQL 15 server and headers, libcsv, cmocka, zstd,
 # pg_cron, valgrind, clang (fuzzing, sanitizers), Node.js (Parquet
 # interoperability checks with DuckDB and hyparquet), Python 3 (the
-# detection-order property test) and Chromium (the report's browser test;
+# detection-order property test; scikit-learn and statsmodels, the peers of
+# the analytics quality checks and benchmarks) and Chromium (the report's browser test;
 # tests only, never a dependency of the extension).  Idempotent; only calls
 # apt-get when something is missing, and apt-get update only when the
 # install fails (a fresh machine or container has no package lists yet).
@@ -15,7 +16,8 @@ set -euo pipefail
 
 pkgs=(build-essential pkg-config postgresql-15 postgresql-server-dev-15 postgresql-common
       postgresql-contrib libpq-dev libcsv-dev libcmocka-dev libzstd-dev postgresql-15-cron
-      valgrind clang libclang-rt-dev ca-certificates python3 chromium fonts-dejavu-core)
+      valgrind clang libclang-rt-dev ca-certificates python3 chromium fonts-dejavu-core
+      python3-sklearn python3-statsmodels)
 if [ "${1:-}" = --list ]; then
   printf '%s\n' "${pkgs[@]}" nodejs npm
   exit 0

@@ -8,6 +8,13 @@
  * our own xoshiro256** streams, one value stream and one fault stream per
  * meter, so the clean readings do not depend on --order or --faults.
  *
+ * --archetypes gives each meter a household archetype with its own daily
+ * shape and --anomaly-days labelled anomalous days (issue 20, ground truth
+ * for segmentation and anomaly scores), as label rows of kinds
+ * "archetype" and "anomaly_day" (line_no empty, detail archetype=NAME or
+ * type=NAME) ahead of the fault labels.  Both draw from streams of their
+ * own: without them the output is what it always was, byte for byte.
+ *
  * Time grid: regular in UTC, from local midnight (Europe/London) of the first
  * day to local midnight after the last, so a local day has 92/96/100 rows at
  * 15 minutes.  Timestamps are written as Europe/London local time with an
@@ -200,6 +207,14 @@ typedef struct meter
 	int			cur_day;
 	double		day_f;
 
+	/* --archetypes / --anomaly-days (both off: arch -1, no anomalies) */
+	int			arch;			/* household archetype, or -1 */
+	double		bump_scale;		/* archetypes: appliance bumps in proportion to the home */
+	int			anom_today;		/* anomaly type of cur_day, or -1 */
+	int			nanom;
+	int		   *anom_day;		/* local day index of each anomalous day */
+	int		   *anom_type;
+
 	/* faults */
 	int			mf;				/* K_STUCK_ZERO.. or -1 */
 	int64_t		fa,
@@ -240,6 +255,8 @@ static double opt_shift_factors[16];	/* --shift-factors: chosen at random */
 static int	opt_n_shift_factors = 0;
 static const char *opt_prefix = "M";
 static bool opt_power_only = false;	/* --units power: W and kW only */
+static bool opt_archetypes = false;	/* --archetypes: household archetypes */
+static int	opt_anomaly_days = 0;	/* --anomaly-days N: per 100 meters */
 
 static int64_t N;				/* intervals in the series */
 static int64_t W0;				/* first interval where faults may occur */
@@ -511,9 +528,13 @@ bell(double h, double c, double w)
 	return exp(-0.5 * z * z);
 }
 
+static double arch_shape(const meter_t *M, double h, bool weekend);
+
 static inline double
 shape(const meter_t *M, double h, bool weekend)
 {
+	if (M->arch >= 0)
+		return arch_shape(M, h, weekend);
 	if (weekend)
 		return M->am * 0.75 * bell(h, M->mc + 1.5, M->mw * 1.5) +
 			M->amid_we * bell(h, 13.5, 3.5) +
@@ -521,6 +542,84 @@ shape(const meter_t *M, double h, bool weekend)
 	return M->am * bell(h, M->mc, M->mw) +
 		M->amid * bell(h, 13.0, 3.0) +
 		M->ae * bell(h, M->ec, M->ew);
+}
+
+/*
+ * Household archetypes (--archetypes): each has its own daily shape, so
+ * that segmentation has a ground truth.  PV export homes import little
+ * around midday; their import is reduced, never negative (a negative
+ * reading on the import channel is quarantined as negative_value).
+ */
+enum archetype
+{
+	A_WORKING_COUPLE, A_FAMILY, A_RETIRED, A_NIGHT_SHIFT, A_ELECTRIC_HEATING, A_PV_EXPORT,
+	NARCH
+};
+static const char *const arch_name[NARCH] = {
+	"working_couple", "family", "retired", "night_shift", "electric_heating", "pv_export"
+};
+static uint64_t arch_count[NARCH];
+
+/* Labelled anomalous days (--anomaly-days): kinds the fault matcher ignores. */
+enum anomaly
+{
+	D_PARTY, D_AWAY, D_HEATER_ON, NANOM
+};
+static const char *const anom_name[NANOM] = {"party", "away", "heater_left_on"};
+static uint64_t anom_count[NANOM];
+
+/* a bell around c on the 24-hour circle (night-time peaks wrap midnight) */
+static inline double
+bell24(double h, double c, double w)
+{
+	double		d = fabs(h - c);
+
+	return bell(d > 12.0 ? 24.0 - d : d, 0.0, w);
+}
+
+/* a smooth step up at a and down at b (hours, a < b) */
+static inline double
+window(double h, double a, double b)
+{
+	return 1.0 / (1.0 + exp(-(h - a) * 3.0)) - 1.0 / (1.0 + exp(-(h - b) * 3.0));
+}
+
+/* The archetype's daily shape (relative; meter_init scales it to the meter's mean). */
+static double
+arch_shape(const meter_t *M, double h, bool weekend)
+{
+	switch (M->arch)
+	{
+		case A_WORKING_COUPLE:
+			if (weekend)
+				return 0.6 * bell(h, 9.5, 1.5) + 0.6 * bell(h, 13.5, 3.0) + 1.4 * bell(h, 19.0, 1.6);
+			return 0.8 * bell(h, 7.0, 0.7) + 0.05 * bell(h, 13.0, 3.0) + 1.6 * bell(h, 19.5, 1.5);
+		case A_FAMILY:
+		case A_PV_EXPORT:
+			if (weekend)
+				return 0.9 * bell(h, 9.0, 1.5) + 1.0 * bell(h, 13.0, 3.0) + 1.6 * bell(h, 18.5, 1.8);
+			return 1.0 * bell(h, 7.3, 0.9) + 0.35 * bell(h, 12.5, 2.5) + 0.9 * bell(h, 16.5, 1.2) +
+				1.8 * bell(h, 18.7, 1.6);
+		case A_RETIRED:
+			return 0.6 * bell(h, 8.8, 1.2) + 1.0 * bell(h, 12.5, 2.8) + 0.9 * bell(h, 17.3, 1.5);
+		case A_NIGHT_SHIFT:
+			if (weekend)
+				return 0.6 * bell(h, 10.0, 1.5) + 0.6 * bell(h, 14.0, 3.0) + 1.2 * bell(h, 19.5, 2.0) +
+					0.6 * bell24(h, 0.5, 2.0);
+			return 1.3 * bell24(h, 0.5, 2.0) + 0.8 * bell(h, 7.5, 0.8) + 0.15 * bell(h, 12.0, 2.0) +
+				0.8 * bell(h, 17.0, 1.2);
+		case A_ELECTRIC_HEATING:
+			/* storage heaters charge on the night tariff */
+			return 2.5 * window(h, 0.5, 7.0) + 0.5 * bell(h, 7.5, 1.0) + 1.0 * bell(h, 18.5, 1.6);
+	}
+	return 0.0;
+}
+
+/* Share of the load a PV home still imports at local hour h. */
+static inline double
+pv_import_share(double h)
+{
+	return 1.0 - 0.9 * bell(h, 13.0, 2.3);
 }
 
 static void
@@ -557,6 +656,25 @@ meter_init(meter_t *M, int idx)
 	M->bump_p = rng_range(r, 0.005, 0.02) * opt_interval / 15.0;
 	M->cur_day = -1;
 	M->day_f = 1.0;
+	M->arch = -1;
+	M->anom_today = -1;
+	if (opt_archetypes)
+	{
+		/* a stream of its own: the value stream draws what it always drew */
+		rng_t		ra;
+
+		rng_seed(&ra, opt_seed, (UINT64_C(1) << 40) + (uint64_t) idx);
+		M->arch = (int) rng_int(&ra, 0, NARCH - 1);
+		arch_count[M->arch]++;
+		/*
+		 * The shape must show: a base load of most of the mean would make
+		 * every archetype flat, and a 2 kW kettle in a 0.1 kW home would
+		 * hide its shape in any average.
+		 */
+		if (M->base > 0.3 * mean)
+			M->base = 0.3 * mean;
+		M->bump_scale = mean < 1.5 ? mean / 1.5 : 1.0;
+	}
 
 	/* scale the shape so the long-run mean is about `mean` */
 	for (int k = 0; k < 48; k++)
@@ -573,6 +691,33 @@ meter_init(meter_t *M, int idx)
 	M->last_ok = -1;
 }
 
+/* The anomaly type of local day d of the meter, or -1. */
+static int
+anomaly_on(const meter_t *M, int d)
+{
+	for (int k = 0; k < M->nanom; k++)
+		if (M->anom_day[k] == d)
+			return M->anom_type[k];
+	return -1;
+}
+
+/* The load x at local hour h on an anomalous day (no random draw: the stream stays as it was). */
+static double
+anomalous(const meter_t *M, double x, double h)
+{
+	switch (M->anom_today)
+	{
+		case D_PARTY:
+			return h >= 18.0 ? x * 3.0 : x;
+		case D_AWAY:
+			/* nobody home: the fridge and standby only */
+			return 0.3 * M->base * M->day_f;
+		case D_HEATER_ON:
+			return h < 7.0 || h >= 22.0 ? x + 2.0 : x;
+	}
+	return x;
+}
+
 static inline double
 model(meter_t *M, int64_t i)
 {
@@ -584,9 +729,15 @@ model(meter_t *M, int64_t i)
 	{
 		M->cur_day = g_day[i];
 		M->day_f = 1.0 + 0.08 * rng_gauss(r);
+		if (M->nanom > 0)
+			M->anom_today = anomaly_on(M, M->cur_day);
 	}
 	x = (M->base + M->scale * shape(M, h, g_weekend[i])) * g_fac[i] * M->day_f;
 	x *= 1.0 + M->noise * rng_gauss(r);
+	if (M->arch == A_PV_EXPORT)
+		x *= pv_import_share(h);
+	if (M->anom_today >= 0)
+		x = anomalous(M, x, h);
 
 	/* appliance bumps: kettle, oven, washing machine... */
 	if (M->bump_left > 0)
@@ -599,6 +750,8 @@ model(meter_t *M, int64_t i)
 		int			dur = (int) rng_int(r, 15, 90);
 
 		M->bump_kw = rng_range(r, 0.5, 2.2);
+		if (M->arch >= 0)
+			M->bump_kw *= M->bump_scale;
 		M->bump_left = (dur - 1) / opt_interval;	/* further intervals */
 		x += M->bump_kw * (dur < opt_interval ? (double) dur / opt_interval : 1.0);
 	}
@@ -956,6 +1109,86 @@ meter_fault_count(double rate)
 	return c;
 }
 
+/* Room for one more anomalous day of a meter. */
+static void
+anomaly_grow(meter_t *M)
+{
+	int		   *d = realloc(M->anom_day, sizeof(int) * (M->nanom + 1));
+	int		   *t = d ? realloc(M->anom_type, sizeof(int) * (M->nanom + 1)) : NULL;
+
+	if (!d || !t)
+	{
+		fprintf(stderr, "meter-etl-gen: out of memory\n");
+		exit(1);
+	}
+	M->anom_day = d;
+	M->anom_type = t;
+}
+
+/*
+ * --anomaly-days N: N anomalous days per 100 meters on distinct (meter,
+ * local day) pairs after the history, from a stream of their own, so the
+ * readings of every other day are those without the option.
+ */
+static void
+plan_anomalies(void)
+{
+	rng_t		r;
+	int64_t		total = llround(opt_anomaly_days * (double) opt_meters / 100.0);
+
+	rng_seed(&r, opt_seed, UINT64_C(3) << 40);
+	for (int64_t a = 0; a < total; a++)
+		for (int tries = 0; tries < 100; tries++)
+		{
+			meter_t    *M = &meters[rng_int(&r, 0, opt_meters - 1)];
+			int			d = (int) rng_int(&r, opt_history, ndays - 1);
+
+			if (anomaly_on(M, d) >= 0)
+				continue;
+			anomaly_grow(M);
+			M->anom_day[M->nanom] = d;
+			M->anom_type[M->nanom] = (int) rng_int(&r, 0, NANOM - 1);
+			anom_count[M->anom_type[M->nanom]]++;
+			M->nanom++;
+			break;
+		}
+}
+
+/* A label row of a kind outside the fault kinds (archetype, anomaly_day). */
+static void
+label_extra(const char *kind, const meter_t *M, int64_t ia, int64_t ib, const char *detail)
+{
+	char		a[32],
+				b[32];
+
+	fmt_iso(a, ts_of(ia), 0);
+	fmt_iso(b, ts_of(ib), 0);
+	fprintf(lab_fp, "%s,%s,,%s,%s,%s\n", kind, M->id, a, b, detail);
+}
+
+/* The archetype of every meter and its anomalous days, ahead of the fault labels. */
+static void
+label_households(void)
+{
+	char		d[64];
+
+	for (int m = 0; m < opt_meters && lab_fp; m++)
+	{
+		const meter_t *M = &meters[m];
+
+		if (M->arch >= 0)
+		{
+			snprintf(d, sizeof(d), "archetype=%s", arch_name[M->arch]);
+			label_extra("archetype", M, 0, N - 1, d);
+		}
+		for (int k = 0; k < M->nanom; k++)
+		{
+			snprintf(d, sizeof(d), "type=%s", anom_name[M->anom_type[k]]);
+			label_extra("anomaly_day", M, g_dstart[M->anom_day[k]], g_dstart[M->anom_day[k] + 1] - 1, d);
+		}
+	}
+}
+
 static void
 plan_faults(void)
 {
@@ -1152,7 +1385,12 @@ usage(FILE *fp)
 			"  --shift-factors F,..  level-shift factors, one picked per meter (default 2.5-4\n"
 			"                        or 0.2-0.35)\n"
 			"  --meter-prefix P      meter id prefix (default M)\n"
-			"  --units all|power     all: W, kW and kWh meters (default); power: W and kW only\n");
+			"  --units all|power     all: W, kW and kWh meters (default); power: W and kW only\n"
+			"  --archetypes          household archetypes (working_couple, family, retired,\n"
+			"                        night_shift, electric_heating, pv_export) with their own\n"
+			"                        daily shapes, as archetype label rows\n"
+			"  --anomaly-days N      N anomalous days per 100 meters (party, away,\n"
+			"                        heater_left_on), as anomaly_day label rows\n");
 }
 
 static long long
@@ -1243,6 +1481,8 @@ parse_args(int argc, char **argv)
 		{"shift-factors", required_argument, NULL, 'F'},
 		{"meter-prefix", required_argument, NULL, 'p'},
 		{"units", required_argument, NULL, 'u'},
+		{"archetypes", no_argument, NULL, 'a'},
+		{"anomaly-days", required_argument, NULL, 'D'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}
 	};
@@ -1353,6 +1593,12 @@ parse_args(int argc, char **argv)
 				}
 				opt_power_only = strcmp(optarg, "power") == 0;
 				break;
+			case 'a':
+				opt_archetypes = true;
+				break;
+			case 'D':
+				opt_anomaly_days = (int) parse_int("anomaly-days", optarg, 0, 100000);
+				break;
 			case 'h':
 				usage(stdout);
 				exit(0);
@@ -1395,6 +1641,8 @@ main(int argc, char **argv)
 		meter_init(&meters[m], m);
 	if (opt_faults)
 		plan_faults();
+	if (opt_anomaly_days > 0)
+		plan_anomalies();
 
 	out_fp = stdout;
 	if (opt_out && !(out_fp = fopen(opt_out, "wb")))
@@ -1411,6 +1659,7 @@ main(int argc, char **argv)
 		}
 		setvbuf(lab_fp, NULL, _IOFBF, 1 << 16);
 		fputs("kind,meter_id,line_no,start_ts,end_ts,detail\n", lab_fp);
+		label_households();
 	}
 
 	emit(header, (int) sizeof(header) - 1);
@@ -1452,6 +1701,10 @@ main(int argc, char **argv)
 			(unsigned long long) missing_rows);
 	for (int k = 0; k < NKINDS; k++)
 		fprintf(stderr, " %s=%llu", kind_name[k], (unsigned long long) kind_count[k]);
+	for (int a = 0; opt_archetypes && a < NARCH; a++)
+		fprintf(stderr, " %s=%llu", arch_name[a], (unsigned long long) arch_count[a]);
+	for (int a = 0; opt_anomaly_days > 0 && a < NANOM; a++)
+		fprintf(stderr, " %s=%llu", anom_name[a], (unsigned long long) anom_count[a]);
 	fputc('\n', stderr);
 	return 0;
 }

@@ -2,7 +2,7 @@
  * meter_etl_report.c - bin/meter-etl-report: one self-contained HTML report
  *
  *   meter-etl-report [-d CONNINFO] --from DATE --to DATE [--zone TZ]
- *                    [--channel NAME] [--max-meters N] [-o FILE]
+ *                    [--channel NAME] [--tariff NAME] [--max-meters N] [-o FILE]
  *
  * Reads only the result views a meter_etl_reader may read, for the local
  * days from..to (both included) in the zone, and writes one HTML file with
@@ -39,6 +39,7 @@ typedef struct Report
 	const char *params[6];
 	int			days;
 	int			max_meters;
+	const char *tariff;			/* --tariff; NULL: the first by name */
 	MeStr		html;
 	MeTick	   *ticks;			/* local midnights, from the server */
 	size_t		n_ticks;
@@ -300,7 +301,7 @@ sec_fleet(Report *r)
 }
 
 /* One chart of daily bars: x from DAY_EPOCH, a stacked series per column of cols. */
-#define MAX_BAR_SERIES 4
+#define MAX_BAR_SERIES 6
 static void
 daily_bars(Report *r, PGresult *days, const char *id, const char *title, const char *unit,
 		   const int *cols, const char *const *names, const char *const *colors, int n_series)
@@ -344,6 +345,116 @@ sec_energy(Report *r, PGresult *days)
 	section(r, "energy", "Daily energy", "Energy per local day, kWh; estimates fill short gaps.");
 	daily_bars(r, days, "chart-energy", "Energy per local day", "kWh", cols, names, colors, 2);
 	me_str_puts(&r->html, "</section>\n");
+}
+
+/* The tariff the report splits energy by: --tariff, else the first by name. */
+static char *
+tou_tariff(Report *r)
+{
+	PGresult   *res = query(r, "could not read the tariffs",
+							"SELECT tariff FROM meter_etl.v_tou_period"
+							" WHERE $5::text IS NULL OR tariff = $5 ORDER BY tariff LIMIT 1", r->tariff, NULL);
+	char	   *t = PQntuples(res) ? strdup(PQgetvalue(res, 0, 0)) : NULL;
+
+	if (PQntuples(res) && t == NULL)
+		die(r, "out of memory");
+	PQclear(res);
+	if (t == NULL && r->tariff)
+	{
+		fprintf(stderr, "meter-etl-report: tariff \"%s\" does not exist (meter_etl.v_tou_period)\n", r->tariff);
+		exit(2);
+	}
+	return t;
+}
+
+/*
+ * Energy per local day split by the tariff's time-of-use periods
+ * (v_energy_tou_day, from the hourly rollups; the meters' local days).  A
+ * stacked bar per day, a series per period: all series on the range's
+ * days, NaN (no bar) where a period had no energy.
+ */
+static void
+sec_tou(Report *r)
+{
+	static const char *const colors[MAX_BAR_SERIES] = {
+		"#d62728", "#ff7f0e", "#2ca02c", "#1f77b4", "#9467bd", "#8c564b"
+	};
+	char	   *tariff = tou_tariff(r);
+	char		max_series[16];
+	PGresult   *res;
+	MeSeries	s[MAX_BAR_SERIES];
+	double	   *ys[MAX_BAR_SERIES];
+	double	   *x;
+	int			ns = 0;
+	MeChart		c = {0};
+
+	section(r, "tou", "Energy by time-of-use period",
+			"Energy per local day (the meters' zone) in each period of the tariff, kWh, estimates included.");
+	if (tariff == NULL)
+	{
+		me_str_puts(&r->html, "<p class=\"note\">No time-of-use tariff is defined (meter_etl.tou_tariff and "
+					"tou_period): nothing to split by.</p>\n</section>\n");
+		return;
+	}
+	/* at most MAX_BAR_SERIES periods drawn: the rest are summed as "other" */
+	snprintf(max_series, sizeof(max_series), "%d", MAX_BAR_SERIES);
+	res = query(r, "could not read the time-of-use energy",
+				"WITH e AS (SELECT e.local_date, e.period, sum(e.energy_kwh) AS kwh"
+				"             FROM meter_etl.v_energy_tou_day e"
+				"            WHERE e.tariff = $5 AND e.channel = $4 AND e.local_date BETWEEN $1 AND $2"
+				"            GROUP BY 1, 2),"
+				"     p AS (SELECT period, dense_rank() OVER (ORDER BY period) AS k, count(*) OVER () AS n"
+				"             FROM (SELECT DISTINCT period FROM e) d),"
+				"     q AS (SELECT CASE WHEN p.n <= $6::int THEN p.k ELSE least(p.k, $6::int) END AS slot,"
+				"                  CASE WHEN p.n <= $6::int OR p.k < $6::int THEN p.period ELSE 'other' END AS name,"
+				"                  e.local_date - $1 AS d, e.kwh FROM e JOIN p USING (period))"
+				" SELECT name, d, sum(kwh) FROM q GROUP BY slot, name, d ORDER BY slot, d", tariff, max_series);
+	x = malloc(sizeof(double) * (r->days ? r->days : 1));
+	if (x == NULL)
+		die(r, "out of memory");
+	for (int d = 0; d < r->days; d++)
+		x[d] = r->ticks[d].x;
+	for (int i = 0; i < PQntuples(res); i++)
+	{
+		int			d = atoi(PQgetvalue(res, i, 1));
+
+		if (ns == 0 || strcmp(s[ns - 1].name, PQgetvalue(res, i, 0)) != 0)
+		{
+			if (ns == MAX_BAR_SERIES)
+				die(r, "too many time-of-use periods");
+			ys[ns] = malloc(sizeof(double) * (r->days ? r->days : 1));
+			if (ys[ns] == NULL)
+				die(r, "out of memory");
+			for (int k = 0; k < r->days; k++)
+				ys[ns][k] = NAN;
+			s[ns] = (MeSeries) {PQgetvalue(res, i, 0), colors[ns], ME_SERIES_BARS, x, ys[ns], NULL, r->days};
+			ns++;
+		}
+		if (d >= 0 && d < r->days)
+			ys[ns - 1][d] = strtod(PQgetvalue(res, i, 2), NULL);
+	}
+	me_str_puts(&r->html, "<p class=\"note\">Tariff ");
+	me_str_escape(&r->html, tariff);
+	me_str_puts(&r->html, ".</p>\n");
+	c.id = "chart-tou";
+	c.title = "Energy per local day by time-of-use period";
+	c.y_label = "kWh";
+	c.width = CHART_W;
+	c.height = CHART_H;
+	c.series = s;
+	c.n_series = ns;
+	c.stacked = true;
+	c.bar_width = 86400 * 0.8;
+	if (ns > 0)
+		emit_chart(r, &c);
+	else
+		me_str_puts(&r->html, "<p class=\"note\">No energy in the rollups for these days.</p>\n");
+	me_str_puts(&r->html, "</section>\n");
+	for (int k = 0; k < ns; k++)
+		free(ys[k]);
+	free(x);
+	free(tariff);
+	PQclear(res);
 }
 
 /*
@@ -661,7 +772,8 @@ page_head(Report *r)
 	me_str_puts(&r->html, ", channel ");
 	me_str_escape(&r->html, r->params[3]);
 	me_str_puts(&r->html, ". Sections: <a href=\"#figures\">key figures</a> · <a href=\"#fleet\">fleet load</a> · "
-				"<a href=\"#energy\">daily energy</a> · <a href=\"#quality\">data quality</a> · "
+				"<a href=\"#energy\">daily energy</a> · <a href=\"#tou\">time of use</a> · "
+				"<a href=\"#quality\">data quality</a> · "
 				"<a href=\"#faults\">faults and anomalies</a> · <a href=\"#meters\">meters</a></p>\n");
 }
 
@@ -669,9 +781,10 @@ static void
 usage(FILE *f)
 {
 	fprintf(f, "usage: meter-etl-report [-d CONNINFO] --from DATE --to DATE [--zone TZ]\n"
-			"                        [--channel NAME] [--max-meters N] [-o FILE]\n"
+			"                        [--channel NAME] [--tariff NAME] [--max-meters N] [-o FILE]\n"
 			"Writes one self-contained HTML report (inline SVG, no script) of the local days\n"
 			"DATE..DATE (both included) in TZ (default UTC) for the channel (default import).\n"
+			"Energy is split by the time-of-use periods of NAME (default: the first tariff).\n"
 			"Reads only the result views of meter_etl_reader. Default FILE: meter_etl_report.html\n");
 }
 
@@ -711,7 +824,8 @@ main(int argc, char **argv)
 		{"dbname", required_argument, NULL, 'd'}, {"from", required_argument, NULL, 'f'},
 		{"to", required_argument, NULL, 't'}, {"zone", required_argument, NULL, 'z'},
 		{"channel", required_argument, NULL, 'c'}, {"max-meters", required_argument, NULL, 'm'},
-		{"output", required_argument, NULL, 'o'}, {"help", no_argument, NULL, 'h'}, {0}
+		{"output", required_argument, NULL, 'o'}, {"tariff", required_argument, NULL, 'T'},
+		{"help", no_argument, NULL, 'h'}, {0}
 	};
 	Report		r = {0};
 	PGresult   *days;
@@ -733,6 +847,7 @@ main(int argc, char **argv)
 			case 'z': r.params[2] = optarg; break;
 			case 'c': r.params[3] = optarg; break;
 			case 'o': out = optarg; break;
+			case 'T': r.tariff = optarg; break;
 			case 'm':
 				errno = 0;
 				r.max_meters = (int) strtol(optarg, &end, 10);
@@ -761,6 +876,7 @@ main(int argc, char **argv)
 	sec_figures(&r, days);
 	sec_fleet(&r);
 	sec_energy(&r, days);
+	sec_tou(&r);
 	sec_quality(&r, days);
 	PQclear(days);
 	sec_meters(&r);

@@ -841,6 +841,7 @@ BEGIN
   VALUES ('range', from_ts, to_ts, cardinality(v_keys), meter_etl.detect_settings())
   RETURNING * INTO v_run;
   PERFORM meter_etl.detect_apply(v_run.run_id, from_ts, to_ts, v_keys);
+  PERFORM meter_etl.rollup_refresh();   -- flags and estimates reach the rollups
   UPDATE meter_etl.detect_run r SET status = 'ok', finished_at = clock_timestamp()
    WHERE r.run_id = v_run.run_id RETURNING * INTO v_run;
   RETURN v_run;
@@ -900,6 +901,7 @@ BEGIN
     FROM meter_etl.ingest_extent e WHERE e.ingest_run_id = ANY (v_runs);
   INSERT INTO meter_etl.detect_done (ingest_run_id, detect_run_id)
   SELECT unnest(v_runs), v_run.run_id;
+  PERFORM meter_etl.rollup_refresh();   -- flags and estimates reach the rollups
   UPDATE meter_etl.detect_run r SET status = 'ok', finished_at = clock_timestamp(),
          from_ts = v_run.from_ts, to_ts = v_run.to_ts,
          meters = (SELECT count(DISTINCT e.meter_key) FROM meter_etl.ingest_extent e
@@ -1016,6 +1018,16 @@ BEGIN
            AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_timezone_abbrevs z WHERE z.abbrev = peak_periods.time_zone) THEN
     RAISE EXCEPTION 'time zone "%" is not recognized', peak_periods.time_zone
       USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  -- hour and day buckets of the whole fleet come from the rollups when they
+  -- give the same answer (35_rollup.sql: rollup_answers says when)
+  IF peak_periods.meters IS NULL
+     AND meter_etl.rollup_answers(peak_periods.from_ts, peak_periods.to_ts, peak_periods.bucket,
+                                  peak_periods.channel, peak_periods.exclude_flagged, peak_periods.time_zone) THEN
+    RETURN QUERY SELECT * FROM meter_etl.rollup_peaks(peak_periods.from_ts, peak_periods.to_ts, peak_periods.bucket,
+                                                      peak_periods.top_n, peak_periods.per_day, peak_periods.channel,
+                                                      peak_periods.exclude_flagged, peak_periods.time_zone);
+    RETURN;
   END IF;
   RETURN QUERY
   WITH ch AS (

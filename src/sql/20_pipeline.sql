@@ -140,6 +140,8 @@ BEGIN
         v_err := NULL;
         v_state := NULL;
       END;
+    ELSE
+      PERFORM meter_etl.rollup_refresh();   -- detection would have done it
     END IF;
     UPDATE meter_etl.pipeline_run
        SET status = 'ok', finished_at = clock_timestamp(), ingest_run_id = r.run_id,

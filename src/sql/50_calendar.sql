@@ -203,6 +203,38 @@ COMMENT ON FUNCTION tou_period_check() IS
 CREATE CONSTRAINT TRIGGER tou_period_no_overlap AFTER INSERT OR UPDATE ON tou_period
   FOR EACH ROW EXECUTE FUNCTION tou_period_check();
 
+-- The choice itself, on rows given: one place for tou_period_of() and the
+-- view of energy by period (which reads the periods as its owner, so a
+-- reader needs no table).
+CREATE FUNCTION tou_period_pick(periods tou_period[], default_period text, day date, local_time time,
+                                dow integer, prev_dow integer)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = meter_etl, pg_catalog, pg_temp
+AS $$
+BEGIN
+  -- periods may be NULL (a tariff without periods: its default applies)
+  IF tou_period_pick.default_period IS NULL OR tou_period_pick.day IS NULL OR tou_period_pick.local_time IS NULL
+     OR tou_period_pick.dow IS NULL OR tou_period_pick.prev_dow IS NULL THEN
+    RAISE EXCEPTION 'default_period, day, local_time, dow and prev_dow must not be null'
+      USING ERRCODE = 'null_value_not_allowed';
+  END IF;
+  RETURN (SELECT coalesce((SELECT p.period
+                       FROM unnest(tou_period_pick.periods) AS p
+                      WHERE (tou_period_pick.dow = ANY (p.days) AND daterange(p.valid_from, p.valid_to) @> tou_period_pick.day
+                             AND tou_period_pick.local_time >= p.start_time
+                             AND (p.end_time < p.start_time OR tou_period_pick.local_time < p.end_time))
+                         OR (p.end_time < p.start_time AND tou_period_pick.local_time < p.end_time
+                             AND tou_period_pick.prev_dow = ANY (p.days)
+                             AND daterange(p.valid_from, p.valid_to) @> tou_period_pick.day - 1)
+                      ORDER BY p.period
+                      LIMIT 1),
+                    tou_period_pick.default_period));
+END
+$$;
+COMMENT ON FUNCTION tou_period_pick(tou_period[], text, date, time, integer, integer) IS
+  'The period among a tariff''s periods at a local date and time whose ISO weekday is dow (prev_dow: the day before''s; 7 on holidays when the tariff says so), else default_period: what tou_period_of() answers';
+
 CREATE FUNCTION tou_period_of(tariff text, time_zone text, ts timestamptz)
 RETURNS text
 LANGUAGE plpgsql STABLE
@@ -236,16 +268,10 @@ BEGIN
                            ELSE extract(isodow FROM x.d)::integer END AS dow
             FROM unnest(ARRAY[v_day, v_day - 1]) AS x(d)
             LEFT JOIN meter_etl.holiday h ON h.time_zone = tou_period_of.time_zone AND h.day = x.d) g;
-  SELECT p.period INTO v_period
-    FROM meter_etl.tou_period p
-   WHERE p.tariff = v_tariff.tariff
-     AND ((v_dow = ANY (p.days) AND daterange(p.valid_from, p.valid_to) @> v_day
-           AND v_time >= p.start_time AND (p.end_time < p.start_time OR v_time < p.end_time))
-          OR (p.end_time < p.start_time AND v_time < p.end_time
-              AND v_prev = ANY (p.days) AND daterange(p.valid_from, p.valid_to) @> v_day - 1))
-   ORDER BY p.period
-   LIMIT 1;
-  RETURN coalesce(v_period, v_tariff.default_period);
+  SELECT meter_etl.tou_period_pick(array_agg(p), v_tariff.default_period, v_day, v_time, v_dow, v_prev)
+    INTO v_period
+    FROM meter_etl.tou_period p WHERE p.tariff = v_tariff.tariff;
+  RETURN v_period;
 END
 $$;
 COMMENT ON FUNCTION tou_period_of(text, text, timestamptz) IS

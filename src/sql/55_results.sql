@@ -345,24 +345,8 @@ $$;
 COMMENT ON FUNCTION dq_meters(date, date) IS
   'The data-quality scorecard per meter over the UTC dates [from_date, to_date] (as refresh_results() stored them), worst first: lowest completeness, then lowest validity, then most missing';
 
-CREATE VIEW v_meter AS
-SELECT m.meter_id, coalesce(m.time_zone, 'UTC') AS time_zone, m.interval_s / 60 AS interval_minutes,
-       f.first_reading_at, m.last_reading_at,
-       (SELECT array_agg(c.name ORDER BY c.channel_id) FROM meter_status s JOIN channel c USING (channel_id)
-         WHERE s.meter_key = m.meter_key) AS channels,
-       NULL::text AS segment, m.created_at
-  FROM meter m
- CROSS JOIN LATERAL (SELECT min(e.ts_min) AS first_reading_at FROM ingest_extent e
-                      WHERE e.meter_key = m.meter_key) f;
-COMMENT ON VIEW v_meter IS 'Meter dimension: one row per meter';
-COMMENT ON COLUMN v_meter.meter_id IS 'Meter id as the files name it';
-COMMENT ON COLUMN v_meter.time_zone IS 'IANA time zone of the meter''s profile (UTC when it had none): the zone of its local days';
-COMMENT ON COLUMN v_meter.interval_minutes IS 'Reading interval in minutes';
-COMMENT ON COLUMN v_meter.first_reading_at IS 'Earliest reading stored by ingest';
-COMMENT ON COLUMN v_meter.last_reading_at IS 'Newest reading stored by ingest';
-COMMENT ON COLUMN v_meter.channels IS 'Channels detection has seen for the meter (NULL before its first detection)';
-COMMENT ON COLUMN v_meter.segment IS 'Customer segment: always NULL until meter segmentation exists (kept so that dashboards need no change then)';
-COMMENT ON COLUMN v_meter.created_at IS 'When the meter was first registered';
+-- v_meter, the meter dimension, is in 74_segments.sql: it joins each
+-- meter's load-profile segment (meter_segment).
 
 CREATE VIEW v_meter_health AS
 SELECT m.meter_id, c.name AS channel, s.status, s.reason, s.since, s.as_of, s.last_reading_ts AS last_reading_at,

@@ -58,16 +58,30 @@ GRANT SELECT ON v_reading, v_file_accounting, v_quarantine_summary,
       v_meter_status, v_gap, v_fault, v_usage_anomaly, v_reading_filled, v_meter_day,
       v_meter_freshness, v_ingest_progress, v_archive_coverage, v_pipeline_health,
       v_calendar, v_tou_period, v_meter, v_meter_health, v_dq_day, v_dq_file_day, v_dq_meter_day,
-      v_peak_period, v_daily_peak
+      v_peak_period, v_daily_peak, v_consumption_hour, v_consumption_day, v_consumption_month,
+      v_fleet_load_hour, v_fleet_energy_day, v_fleet_load_interval, v_energy_tou_day
    TO meter_etl_reader;
--- calendar_days reads no table (v_calendar calls it); dq_meters reads only
--- v_dq_meter_day, with the caller's privileges
-GRANT EXECUTE ON FUNCTION calendar_days(text, date, date, text), dq_meters(date, date) TO meter_etl_reader;
+-- calendar_days and tou_period_pick read no table (v_calendar and
+-- v_energy_tou_day call them); dq_meters reads only v_dq_meter_day, with
+-- the caller's privileges
+GRANT EXECUTE ON FUNCTION calendar_days(text, date, date, text), dq_meters(date, date),
+      tou_period_pick(tou_period[], text, date, time, integer, integer) TO meter_etl_reader;
 GRANT EXECUTE ON FUNCTION flag_names(integer),
       interpolate_array(timestamptz[], double precision[], interval, interval, timestamptz, timestamptz, boolean, text),
       rolling_outliers_array(double precision[], text, integer, boolean, double precision, integer, double precision, text, boolean),
       detect_faulty_meters_array(timestamptz[], double precision[], interval, text[], text, interval, interval, integer, double precision, double precision, integer, interval, integer)
    TO meter_etl_reader;
+
+-- issue #20, anomaly scores: the top anomalies per day, and the forest on
+-- the caller's own arrays (reads no table)
+GRANT SELECT ON v_anomaly_top TO meter_etl_reader;
+GRANT EXECUTE ON FUNCTION isolation_forest_array(double precision[], integer, integer, bigint)
+   TO meter_etl_reader;
+-- Analytics, load-profile segmentation (issue 20): readers see the segments
+-- (v_meter.segment, v_segment_profile) and may cluster their own arrays;
+-- load_profiles() writes meter_segment, so it stays the admin's.
+GRANT SELECT ON v_segment_profile TO meter_etl_reader;
+GRANT EXECUTE ON FUNCTION kmeans_array(double precision[], integer, integer, bigint) TO meter_etl_reader;
 
 -- forecasting (#20): readers see the forecasts beside the actuals, and may
 -- forecast their own arrays (forecast_array reads no table)

@@ -27,6 +27,10 @@ chmod 644 "$WORK/fleet.csv"
 bin/meter-etl-load --ingest "$WORK/fleet.csv" | grep -q "format=generic" || fail "fleet not ingested"
 q "SELECT count(*) FROM meter_etl.detect('2024-03-25 00:00 Europe/London', '2024-04-01 00:00 Europe/London')" >/dev/null
 q "SELECT count(*) FROM meter_etl.refresh_results('2024-03-25', '2024-03-31')" >/dev/null
+# a tariff of three periods: peak on weekday evenings, off-peak every night
+q "INSERT INTO meter_etl.tou_tariff (tariff, default_period) VALUES ('home', 'shoulder')"
+q "INSERT INTO meter_etl.tou_period (tariff, period, days, start_time, end_time) VALUES
+     ('home', 'peak', '{1,2,3,4,5}', '16:00', '19:00'), ('home', 'off_peak', '{1,2,3,4,5,6,7}', '00:00', '07:00')"
 
 q "DROP ROLE IF EXISTS report_user" 2>/dev/null || true
 q "CREATE ROLE report_user LOGIN PASSWORD 'report' IN ROLE meter_etl_reader"
@@ -57,6 +61,10 @@ meters=$(q "WITH rng AS (SELECT '2024-03-25'::timestamp AT TIME ZONE 'Europe/Lon
               (SELECT meter_id, channel, start_ts, end_ts FROM meter_etl.v_fault
                UNION ALL SELECT meter_id, channel, start_ts, end_ts FROM meter_etl.v_usage_anomaly) e, rng
              WHERE e.start_ts < rng.t AND coalesce(e.end_ts, 'infinity') > rng.f")
+tou() { q "SELECT count(DISTINCT local_date) FROM meter_etl.v_energy_tou_day
+             WHERE tariff = 'home' AND channel = 'import' AND period = '$1' AND local_date BETWEEN '2024-03-25' AND '2024-03-31'"; }
+tou_peak=$(tou peak); tou_off=$(tou off_peak); tou_sh=$(tou shoulder)
+check "weekdays with peak energy" 5 "$tou_peak"
 dq_days=$(q "SELECT count(*) FROM meter_etl.v_dq_day WHERE day BETWEEN '2024-03-25' AND '2024-03-31' AND completeness_pct IS NOT NULL AND validity_pct IS NOT NULL")
 check "a DST week of 7 local days" 7 "$days"
 check "the scorecard's days" 7 "$dq_days"
@@ -66,6 +74,7 @@ expect=$(cat <<JSON
 {"charts": {
   "chart-fleet": {"fleet load": $hours, "daily peak": $days},
   "chart-energy": {"measured": $act_days, "estimated": $est_days},
+  "chart-tou": {"off_peak": $tou_off, "peak": $tou_peak, "shoulder": $tou_sh},
   "chart-quality": {"clean": $days, "estimated": $days, "flagged": $days},
   "chart-scorecard": {"completeness %": $dq_days, "validity %": $dq_days}},
  "meter_charts": $meters}
@@ -88,6 +97,7 @@ bad "from must not be later" --from 2024-03-31 --to 2024-03-25
 bad "unrecognized time zone" --from 2024-03-25 --to 2024-03-31 --zone Mars/Olympus
 bad "usage" --from 2024-03-25
 bad "max-meters" --from 2024-03-25 --to 2024-03-31 --max-meters -1
+bad "tariff \"nope\" does not exist" --from 2024-03-25 --to 2024-03-31 --tariff nope
 rc=0; bin/meter-etl-report -d "$READER" --from 2024-02-30 --to 2024-03-31 -o "$WORK/x.html" 2>"$WORK/err" || rc=$?
 [ "$rc" -ne 0 ] && grep -q "out of range\|invalid" "$WORK/err" || fail "an invalid date: exit $rc, $(cat "$WORK/err")"
 echo "ok   refused: an invalid date ($(head -1 "$WORK/err"))"

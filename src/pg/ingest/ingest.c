@@ -39,6 +39,7 @@
 #include "pg/guc.h"
 #include "profile.h"
 #include "quarantine.h"
+#include "rollup.h"
 #include "stage.h"
 #include "store.h"
 #include "pg/meter_etl.h"
@@ -94,6 +95,7 @@ typedef struct IngestState
 	int			capquar;
 	MemoryContext batch_cxt;
 	MeStore    *store;
+	MeRollup   *rollup;		/* the meter-days stored (rollup.c) */
 	int64		rows_clean;
 	int64		rows_duplicate;
 	int64		rows_quarantined;
@@ -378,6 +380,7 @@ flush_rows(IngestState *is, int n)
 				m->first_ts = r->ts;
 			m->stored = true;
 			count_day(is, r->ts, false);
+			me_rollup_add(is->rollup, r->meter_key, r->channel_id, r->ts, r->kw, r->flags);
 		}
 		else if (r->outcome == ME_OUT_DUPLICATE)
 		{
@@ -1069,6 +1072,7 @@ meter_etl_ingest(PG_FUNCTION_ARGS)
 	errcb.previous = error_context_stack;
 	error_context_stack = &errcb;
 	is.store = me_store_begin(is.file_id, is.run_id);
+	is.rollup = me_rollup_begin(is.prof->time_zone);
 	is.size = is.raw.size_bytes;
 	report_progress(&is, 0);
 	if (!me_parallel_parse ||
@@ -1082,6 +1086,7 @@ meter_etl_ingest(PG_FUNCTION_ARGS)
 	}
 	flush_batch(&is);
 	me_store_end(is.store);
+	me_rollup_end(is.rollup);
 	fill_conflict_lines(&is);
 	pgstat_progress_end_command();
 	update_freshness(&is);

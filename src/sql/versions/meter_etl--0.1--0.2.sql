@@ -298,6 +298,8 @@ BEGIN
         v_err := NULL;
         v_state := NULL;
       END;
+    ELSE
+      PERFORM meter_etl.rollup_refresh();   -- detection would have done it
     END IF;
     UPDATE meter_etl.pipeline_run
        SET status = 'ok', finished_at = clock_timestamp(), ingest_run_id = r.run_id,
@@ -419,6 +421,16 @@ BEGIN
            AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_timezone_abbrevs z WHERE z.abbrev = peak_periods.time_zone) THEN
     RAISE EXCEPTION 'time zone "%" is not recognized', peak_periods.time_zone
       USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  -- hour and day buckets of the whole fleet come from the rollups when they
+  -- give the same answer (35_rollup.sql: rollup_answers says when)
+  IF peak_periods.meters IS NULL
+     AND meter_etl.rollup_answers(peak_periods.from_ts, peak_periods.to_ts, peak_periods.bucket,
+                                  peak_periods.channel, peak_periods.exclude_flagged, peak_periods.time_zone) THEN
+    RETURN QUERY SELECT * FROM meter_etl.rollup_peaks(peak_periods.from_ts, peak_periods.to_ts, peak_periods.bucket,
+                                                      peak_periods.top_n, peak_periods.per_day, peak_periods.channel,
+                                                      peak_periods.exclude_flagged, peak_periods.time_zone);
+    RETURN;
   END IF;
   RETURN QUERY
   WITH ch AS (
@@ -1128,6 +1140,7 @@ BEGIN
   VALUES ('range', from_ts, to_ts, cardinality(v_keys), meter_etl.detect_settings())
   RETURNING * INTO v_run;
   PERFORM meter_etl.detect_apply(v_run.run_id, from_ts, to_ts, v_keys);
+  PERFORM meter_etl.rollup_refresh();   -- flags and estimates reach the rollups
   UPDATE meter_etl.detect_run r SET status = 'ok', finished_at = clock_timestamp()
    WHERE r.run_id = v_run.run_id RETURNING * INTO v_run;
   RETURN v_run;
@@ -1813,6 +1826,918 @@ GRANT USAGE, SELECT ON SEQUENCE reingest_run_reingest_id_seq TO meter_etl_admin;
 GRANT EXECUTE ON FUNCTION reingest(bigint, text) TO meter_etl_admin;
 
 -- ======================================================================
+-- Rollups (issue 19): per meter-day with hour slots, per fleet hour and day
+-- ======================================================================
+-- The new objects are the fresh script's (35_rollup.sql), in the same
+-- words; detect() (above), detect_pending() and process_file() end with
+-- rollup_refresh().  Existing readings are rolled up by
+-- SELECT * FROM meter_etl.rollup_rebuild(from_date, to_date).
+
+-- ======================================================================
+-- Rollups: what BI tools read instead of a billion readings
+-- (doc/rollup.md says why they look like this)
+-- ======================================================================
+-- One row per meter, channel and local day of the meter's zone, with the
+-- day's hours as arrays (slot h = hour h after local midnight: a UTC hour
+-- in every whole-hour zone; 23 or 25 slots on DST days).  A row per hour
+-- would be a quarter of the readings again, and writing it would cost the
+-- ingest a third more; a row per meter-day costs it about 1/100th of the
+-- readings' rows.
+--
+-- How they stay current:
+--   ingest (C)   adds what it stored as a delta row per meter-day it
+--                touched (sums add up; rollup_refresh merges the rows)
+--   every other change of reading or estimate (detection's flags and
+--                estimates, reingest, COPY, UPDATE, DELETE) goes through
+--                statement triggers into rollup_change, and rollup_refresh
+--                recomputes those meter-days from the readings
+--   the fleet tables (per zone, channel and hour / day) are recomputed by
+--                rollup_refresh for the days marked in rollup_fleet_dirty
+-- detect() and detect_pending() end with rollup_refresh(), so the pipeline
+-- keeps everything current; after a bare ingest() call it yourself (or let
+-- pg_cron).
+
+CREATE TABLE rollup_meter_day (
+    meter_key        integer NOT NULL,
+    channel_id       smallint NOT NULL,
+    day              date NOT NULL,
+    start_ts         timestamptz NOT NULL,
+    kw_sum           double precision NOT NULL,
+    kw_sum_flagged   double precision NOT NULL,
+    kw_max           double precision,
+    readings         integer NOT NULL,
+    estimated        integer NOT NULL,
+    flagged          integer NOT NULL,
+    hour_kw_sum      double precision[] NOT NULL,
+    hour_kw_sum_flagged double precision[],
+    hour_kw_max      double precision[] NOT NULL,
+    hour_readings    integer[] NOT NULL,
+    hour_estimated   integer[],
+    hour_flagged     integer[],
+    CHECK (pg_catalog.cardinality(hour_kw_sum) BETWEEN 1 AND 26)
+);
+CREATE INDEX rollup_meter_day_key_idx ON rollup_meter_day (meter_key, channel_id, day);
+CREATE INDEX rollup_meter_day_day_idx ON rollup_meter_day (day);
+-- hour_kw_sum_flagged, hour_estimated and hour_flagged are NULL when zero
+-- in every slot (most meter-days: a third less to write per ingest);
+-- readers unnest them as zeros, as many as hour_kw_sum.
+COMMENT ON TABLE rollup_meter_day IS
+  'Rollup per meter, channel and local day of the meter''s zone, with its hours as arrays (slot h = hour h after local midnight). Sums over readings and estimates; more than one row for a meter-day until rollup_refresh() merges them (the views sum them). Read through v_consumption_hour, v_consumption_day, v_consumption_month';
+COMMENT ON COLUMN rollup_meter_day.day IS 'Local date in the meter''s zone (meter.time_zone, UTC when NULL)';
+COMMENT ON COLUMN rollup_meter_day.start_ts IS 'The instant the local day starts (local midnight)';
+COMMENT ON COLUMN rollup_meter_day.kw_sum IS 'Sum of the kW of the day''s readings and estimates (energy = kw_sum * interval / 1 h)';
+COMMENT ON COLUMN rollup_meter_day.kw_sum_flagged IS 'The part of kw_sum from readings flagged outlier or suspect_meter';
+COMMENT ON COLUMN rollup_meter_day.kw_max IS 'Highest kW of a reading or estimate';
+COMMENT ON COLUMN rollup_meter_day.readings IS 'Readings (actuals) in the day';
+COMMENT ON COLUMN rollup_meter_day.estimated IS 'Estimates (meter_etl.estimate) filling slots without a reading';
+COMMENT ON COLUMN rollup_meter_day.flagged IS 'Readings flagged outlier or suspect_meter (flags & 6)';
+COMMENT ON COLUMN rollup_meter_day.hour_kw_sum IS 'kw_sum per hour slot';
+COMMENT ON COLUMN rollup_meter_day.hour_kw_sum_flagged IS 'kw_sum_flagged per hour slot (NULL: 0 in every slot)';
+COMMENT ON COLUMN rollup_meter_day.hour_kw_max IS 'kw_max per hour slot (NULL: nothing in the hour)';
+COMMENT ON COLUMN rollup_meter_day.hour_readings IS 'readings per hour slot';
+COMMENT ON COLUMN rollup_meter_day.hour_estimated IS 'estimated per hour slot (NULL: 0 in every slot)';
+COMMENT ON COLUMN rollup_meter_day.hour_flagged IS 'flagged per hour slot (NULL: 0 in every slot)';
+
+CREATE TABLE rollup_change (
+    meter_key  integer NOT NULL,
+    channel_id smallint NOT NULL,
+    day        date NOT NULL,
+    PRIMARY KEY (meter_key, channel_id, day)
+);
+COMMENT ON TABLE rollup_change IS
+  'Meter-days whose rollup rollup_refresh() must recompute from the readings (written by the statement triggers on reading and estimate)';
+
+CREATE TABLE rollup_fleet_dirty (
+    time_zone text NOT NULL,
+    day       date NOT NULL,
+    PRIMARY KEY (time_zone, day)
+);
+COMMENT ON TABLE rollup_fleet_dirty IS
+  'Local days of a zone whose fleet rollups rollup_refresh() must recompute';
+
+CREATE TABLE rollup_fleet_hour (
+    time_zone        text NOT NULL,
+    channel_id       smallint NOT NULL,
+    hour_ts          timestamptz NOT NULL,
+    day              date NOT NULL,
+    kwh              double precision NOT NULL,
+    kwh_flagged      double precision NOT NULL,
+    demand_kw        double precision NOT NULL,
+    demand_kw_clean  double precision NOT NULL,
+    meters           integer NOT NULL,
+    meters_clean     integer NOT NULL,
+    meters_day       integer NOT NULL,
+    meters_estimated integer NOT NULL,
+    meters_flagged   integer NOT NULL,
+    meters_excluded  integer NOT NULL,
+    readings         bigint NOT NULL,
+    estimated        bigint NOT NULL,
+    flagged          bigint NOT NULL,
+    PRIMARY KEY (time_zone, channel_id, hour_ts)
+);
+CREATE INDEX rollup_fleet_hour_ts_idx ON rollup_fleet_hour (channel_id, hour_ts);
+COMMENT ON TABLE rollup_fleet_hour IS
+  'Fleet rollup per meters'' zone, channel and hour (recomputed by rollup_refresh() from rollup_meter_day); read through v_fleet_load_hour';
+
+CREATE TABLE rollup_fleet_day (
+    time_zone        text NOT NULL,
+    channel_id       smallint NOT NULL,
+    day              date NOT NULL,
+    start_ts         timestamptz NOT NULL,
+    kwh              double precision NOT NULL,
+    kwh_flagged      double precision NOT NULL,
+    demand_kw        double precision NOT NULL,
+    demand_kw_clean  double precision NOT NULL,
+    peak_kw          double precision,
+    peak_hour_ts     timestamptz,
+    meters           integer NOT NULL,
+    meters_clean     integer NOT NULL,
+    readings         bigint NOT NULL,
+    estimated        bigint NOT NULL,
+    flagged          bigint NOT NULL,
+    PRIMARY KEY (time_zone, channel_id, day)
+);
+CREATE INDEX rollup_fleet_day_ts_idx ON rollup_fleet_day (channel_id, start_ts);
+COMMENT ON TABLE rollup_fleet_day IS
+  'Fleet rollup per meters'' zone, channel and local day (recomputed by rollup_refresh()); read through v_fleet_energy_day';
+
+CREATE TABLE rollup_incomplete (
+    since timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE rollup_incomplete IS
+  'A row while the rollups do not cover the whole store (after ALTER EXTENSION UPDATE from 0.1 with readings stored): rollup_rebuild() over the store''s dates removes it, and until then peak_periods reads the readings';
+
+-- ---------------------------------------------------------------- changes
+
+-- The statement triggers: every change of reading or estimate outside the
+-- C ingest (which writes its own delta rows) marks the meter-days it
+-- touched.  Transition tables, so a COPY of a million rows costs one
+-- grouped INSERT, not a million.
+CREATE FUNCTION rollup_note_change()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = meter_etl, pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF TG_OP IN ('INSERT', 'UPDATE') THEN
+    INSERT INTO meter_etl.rollup_change (meter_key, channel_id, day)
+    SELECT DISTINCT n.meter_key, n.channel_id, (n.ts AT TIME ZONE coalesce(m.time_zone, 'UTC'))::date
+      FROM new_rows n JOIN meter_etl.meter m ON m.meter_key = n.meter_key
+    ON CONFLICT DO NOTHING;
+  END IF;
+  IF TG_OP IN ('UPDATE', 'DELETE') THEN
+    INSERT INTO meter_etl.rollup_change (meter_key, channel_id, day)
+    SELECT DISTINCT o.meter_key, o.channel_id, (o.ts AT TIME ZONE coalesce(m.time_zone, 'UTC'))::date
+      FROM old_rows o JOIN meter_etl.meter m ON m.meter_key = o.meter_key
+    ON CONFLICT DO NOTHING;
+  END IF;
+  RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION rollup_note_change() IS
+  'AFTER statement trigger on reading and estimate: marks the meter-days a statement changed in rollup_change';
+
+CREATE TRIGGER rollup_reading_insert AFTER INSERT ON reading
+  REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION rollup_note_change();
+CREATE TRIGGER rollup_reading_update AFTER UPDATE ON reading
+  REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION rollup_note_change();
+CREATE TRIGGER rollup_reading_delete AFTER DELETE ON reading
+  REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION rollup_note_change();
+CREATE TRIGGER rollup_estimate_insert AFTER INSERT ON estimate
+  REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION rollup_note_change();
+CREATE TRIGGER rollup_estimate_update AFTER UPDATE ON estimate
+  REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION rollup_note_change();
+CREATE TRIGGER rollup_estimate_delete AFTER DELETE ON estimate
+  REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION rollup_note_change();
+
+-- A fault episode or a gap leaves a meter out of the fleet's clean demand
+-- on the local days it overlaps (as peak_periods does): those days' fleet
+-- rows change with it.
+CREATE FUNCTION rollup_note_episode()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = meter_etl, pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF TG_OP IN ('INSERT', 'UPDATE') THEN
+    INSERT INTO meter_etl.rollup_fleet_dirty (time_zone, day)
+    SELECT DISTINCT z.tz, d::date
+      FROM new_rows n JOIN meter_etl.meter m ON m.meter_key = n.meter_key
+     CROSS JOIN LATERAL (SELECT coalesce(m.time_zone, 'UTC') AS tz) z
+     CROSS JOIN LATERAL pg_catalog.generate_series((n.start_ts AT TIME ZONE z.tz)::date,
+                                                   ((n.end_ts - interval '1 microsecond') AT TIME ZONE z.tz)::date,
+                                                   interval '1 day') AS d
+     WHERE n.end_ts > n.start_ts
+    ON CONFLICT DO NOTHING;
+  END IF;
+  IF TG_OP IN ('UPDATE', 'DELETE') THEN
+    INSERT INTO meter_etl.rollup_fleet_dirty (time_zone, day)
+    SELECT DISTINCT z.tz, d::date
+      FROM old_rows o JOIN meter_etl.meter m ON m.meter_key = o.meter_key
+     CROSS JOIN LATERAL (SELECT coalesce(m.time_zone, 'UTC') AS tz) z
+     CROSS JOIN LATERAL pg_catalog.generate_series((o.start_ts AT TIME ZONE z.tz)::date,
+                                                   ((o.end_ts - interval '1 microsecond') AT TIME ZONE z.tz)::date,
+                                                   interval '1 day') AS d
+     WHERE o.end_ts > o.start_ts
+    ON CONFLICT DO NOTHING;
+  END IF;
+  RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION rollup_note_episode() IS
+  'AFTER statement trigger on fault and gap: marks the local days an episode overlaps in rollup_fleet_dirty';
+
+CREATE TRIGGER rollup_fault_insert AFTER INSERT ON fault
+  REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION rollup_note_episode();
+CREATE TRIGGER rollup_fault_update AFTER UPDATE ON fault
+  REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION rollup_note_episode();
+CREATE TRIGGER rollup_fault_delete AFTER DELETE ON fault
+  REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION rollup_note_episode();
+CREATE TRIGGER rollup_gap_insert AFTER INSERT ON gap
+  REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION rollup_note_episode();
+CREATE TRIGGER rollup_gap_update AFTER UPDATE ON gap
+  REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION rollup_note_episode();
+CREATE TRIGGER rollup_gap_delete AFTER DELETE ON gap
+  REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION rollup_note_episode();
+
+-- ---------------------------------------------------------------- ingest
+
+-- Called by the C ingest once per batch of meter-days, with the hour slots
+-- of all of them flattened (offs[i] + 1 .. offs[i] + nslots[i]) and each
+-- day's totals beside (kw_max NaN for an empty hour: see rollup.c).  A delta computed in a zone that is not the meter's
+-- own (a meter delivered under two profiles) goes to rollup_change instead,
+-- to be recomputed; so does a meter-day with estimates (a reading for an
+-- estimated slot replaces the estimate).
+CREATE FUNCTION rollup_add(time_zone text, meter_keys integer[], channel_ids smallint[], days date[],
+                           start_ts timestamptz[], nslots integer[], offs integer[],
+                           kw_sum double precision[], kw_sum_flagged double precision[],
+                           kw_max double precision[], readings integer[], flagged integer[],
+                           day_kw_sum double precision[], day_kw_sum_flagged double precision[],
+                           day_kw_max double precision[], day_readings integer[], day_flagged integer[])
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = meter_etl, pg_catalog, pg_temp
+SET jit = off
+-- a custom plan per call: it holds the arrays as flat constants.  The
+-- generic plan PL/pgSQL switches to after five calls reads them as
+-- parameters, and every slice of an (expanded) array parameter flattens
+-- the whole array first: 16,384 meter-days took 15 s instead of 0.3 s.
+SET plan_cache_mode = force_custom_plan
+AS $$
+DECLARE
+  v_n integer;
+BEGIN
+  IF rollup_add.time_zone IS NULL OR meter_keys IS NULL OR channel_ids IS NULL OR days IS NULL
+     OR rollup_add.start_ts IS NULL OR nslots IS NULL OR offs IS NULL OR rollup_add.kw_sum IS NULL
+     OR rollup_add.kw_sum_flagged IS NULL OR rollup_add.kw_max IS NULL OR rollup_add.readings IS NULL
+     OR rollup_add.flagged IS NULL OR day_kw_sum IS NULL OR day_kw_sum_flagged IS NULL
+     OR day_kw_max IS NULL OR day_readings IS NULL OR day_flagged IS NULL THEN
+    RAISE EXCEPTION 'rollup_add arguments must not be null' USING ERRCODE = 'null_value_not_allowed';
+  END IF;
+  INSERT INTO meter_etl.rollup_meter_day
+    (meter_key, channel_id, day, start_ts, kw_sum, kw_sum_flagged, kw_max, readings, estimated, flagged,
+     hour_kw_sum, hour_kw_sum_flagged, hour_kw_max, hour_readings, hour_estimated, hour_flagged)
+  SELECT u.k, u.c, u.d, u.s, u.ts, u.tsf, u.tmx, u.tn, 0, u.tf,
+         rollup_add.kw_sum[u.o + 1 : u.o + u.ns],
+         CASE WHEN u.tf > 0 THEN rollup_add.kw_sum_flagged[u.o + 1 : u.o + u.ns] END,
+         pg_catalog.array_replace(rollup_add.kw_max[u.o + 1 : u.o + u.ns], 'NaN'::double precision, NULL),
+         rollup_add.readings[u.o + 1 : u.o + u.ns],
+         NULL, CASE WHEN u.tf > 0 THEN rollup_add.flagged[u.o + 1 : u.o + u.ns] END
+    FROM unnest(meter_keys, channel_ids, days, rollup_add.start_ts, nslots, offs,
+                day_kw_sum, day_kw_sum_flagged, day_kw_max, day_readings, day_flagged)
+         AS u(k, c, d, s, ns, o, ts, tsf, tmx, tn, tf)
+    JOIN meter_etl.meter m ON m.meter_key = u.k
+   WHERE coalesce(m.time_zone, 'UTC') = rollup_add.time_zone;
+  GET DIAGNOSTICS v_n = ROW_COUNT;
+  IF v_n < pg_catalog.cardinality(meter_keys) OR EXISTS (SELECT 1 FROM meter_etl.estimate LIMIT 1) THEN
+    INSERT INTO meter_etl.rollup_change (meter_key, channel_id, day)
+    SELECT DISTINCT u.k, u.c, u.d
+      FROM unnest(meter_keys, channel_ids, days, rollup_add.start_ts, nslots) AS u(k, c, d, s, ns)
+      JOIN meter_etl.meter m ON m.meter_key = u.k
+     WHERE coalesce(m.time_zone, 'UTC') <> rollup_add.time_zone
+        OR EXISTS (SELECT 1 FROM meter_etl.estimate e
+                    WHERE e.meter_key = u.k AND e.channel_id = u.c
+                      AND e.ts >= u.s AND e.ts < u.s + u.ns * interval '1 hour')
+    ON CONFLICT DO NOTHING;
+  END IF;
+  INSERT INTO meter_etl.rollup_fleet_dirty (time_zone, day)
+  SELECT DISTINCT rollup_add.time_zone, u.d FROM unnest(days) AS u(d)
+  ON CONFLICT DO NOTHING;
+  RETURN v_n;
+END
+$$;
+COMMENT ON FUNCTION rollup_add(text, integer[], smallint[], date[], timestamptz[], integer[], integer[], double precision[], double precision[], double precision[], integer[], integer[], double precision[], double precision[], double precision[], integer[], integer[]) IS
+  'Internal (the C ingest): add delta rows for the meter-days an ingest stored readings in';
+
+-- ---------------------------------------------------------------- refresh
+
+-- Recompute the meter-days in pg_temp.me_rollup_keys (meter_key,
+-- channel_id, day) from reading and estimate, replacing their rows.
+CREATE FUNCTION rollup_recompute_keys()
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = meter_etl, pg_catalog, pg_temp
+SET jit = off
+AS $$
+DECLARE
+  v_n integer;
+BEGIN
+  CREATE TEMP TABLE me_rollup_span ON COMMIT DROP AS
+  SELECT k.meter_key, k.channel_id, k.day, s.start_ts, s.end_ts,
+         pg_catalog.ceil(extract(epoch FROM s.end_ts - s.start_ts) / 3600)::integer AS nslots
+    FROM pg_temp.me_rollup_keys k
+    JOIN meter_etl.meter m ON m.meter_key = k.meter_key
+   CROSS JOIN LATERAL (SELECT k.day::timestamp AT TIME ZONE coalesce(m.time_zone, 'UTC') AS start_ts,
+                              (k.day + 1)::timestamp AT TIME ZONE coalesce(m.time_zone, 'UTC') AS end_ts) s;
+  ANALYZE pg_temp.me_rollup_span;
+  DELETE FROM meter_etl.rollup_meter_day r USING pg_temp.me_rollup_span s
+   WHERE r.meter_key = s.meter_key AND r.channel_id = s.channel_id AND r.day = s.day;
+  INSERT INTO meter_etl.rollup_meter_day
+    (meter_key, channel_id, day, start_ts, kw_sum, kw_sum_flagged, kw_max, readings, estimated, flagged,
+     hour_kw_sum, hour_kw_sum_flagged, hour_kw_max, hour_readings, hour_estimated, hour_flagged)
+  WITH v AS (
+    SELECT s.meter_key, s.channel_id, s.day, r.kw, false AS est, r.flags & 6 <> 0 AS fl, r.ts, s.start_ts
+      FROM pg_temp.me_rollup_span s
+      JOIN meter_etl.reading r ON r.meter_key = s.meter_key AND r.channel_id = s.channel_id
+                              AND r.ts >= s.start_ts AND r.ts < s.end_ts
+    UNION ALL
+    SELECT s.meter_key, s.channel_id, s.day, e.kw, true, false, e.ts, s.start_ts
+      FROM pg_temp.me_rollup_span s
+      JOIN meter_etl.estimate e ON e.meter_key = s.meter_key AND e.channel_id = s.channel_id
+                               AND e.ts >= s.start_ts AND e.ts < s.end_ts
+     WHERE NOT EXISTS (SELECT 1 FROM meter_etl.reading a
+                        WHERE a.meter_key = e.meter_key AND a.channel_id = e.channel_id AND a.ts = e.ts)
+  ), h AS (
+    SELECT v.meter_key, v.channel_id, v.day,
+           pg_catalog.floor(extract(epoch FROM v.ts - v.start_ts) / 3600)::integer AS slot,
+           sum(v.kw) AS s, coalesce(sum(v.kw) FILTER (WHERE v.fl), 0) AS sf, max(v.kw) AS mx,
+           count(*) FILTER (WHERE NOT v.est)::integer AS n, count(*) FILTER (WHERE v.est)::integer AS e,
+           count(*) FILTER (WHERE v.fl)::integer AS f
+      FROM v GROUP BY 1, 2, 3, 4
+  )
+  SELECT s.meter_key, s.channel_id, s.day, s.start_ts,
+         coalesce(sum(h.s), 0), coalesce(sum(h.sf), 0), max(h.mx),
+         coalesce(sum(h.n), 0), coalesce(sum(h.e), 0), coalesce(sum(h.f), 0),
+         array_agg(coalesce(h.s, 0) ORDER BY g.slot), array_agg(coalesce(h.sf, 0) ORDER BY g.slot),
+         array_agg(h.mx ORDER BY g.slot), array_agg(coalesce(h.n, 0) ORDER BY g.slot),
+         array_agg(coalesce(h.e, 0) ORDER BY g.slot), array_agg(coalesce(h.f, 0) ORDER BY g.slot)
+    FROM pg_temp.me_rollup_span s
+   CROSS JOIN LATERAL pg_catalog.generate_series(0, s.nslots - 1) AS g(slot)
+    LEFT JOIN h ON h.meter_key = s.meter_key AND h.channel_id = s.channel_id AND h.day = s.day AND h.slot = g.slot
+   GROUP BY s.meter_key, s.channel_id, s.day, s.start_ts
+  HAVING count(h.slot) > 0;
+  GET DIAGNOSTICS v_n = ROW_COUNT;
+  INSERT INTO meter_etl.rollup_fleet_dirty (time_zone, day)
+  SELECT DISTINCT coalesce(m.time_zone, 'UTC'), s.day
+    FROM pg_temp.me_rollup_span s JOIN meter_etl.meter m ON m.meter_key = s.meter_key
+  ON CONFLICT DO NOTHING;
+  DROP TABLE pg_temp.me_rollup_span;
+  RETURN v_n;
+END
+$$;
+COMMENT ON FUNCTION rollup_recompute_keys() IS
+  'Internal: recompute the rollup of the meter-days in pg_temp.me_rollup_keys from reading and estimate';
+
+-- Merge the delta rows of the meter-days of one zone's day into one row
+-- each (sums add up, maxima take the larger), so that the fleet sees one
+-- row per meter.
+CREATE FUNCTION rollup_merge_day(time_zone text, day date)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = meter_etl, pg_catalog, pg_temp
+SET jit = off
+AS $$
+DECLARE
+  v_n integer;
+BEGIN
+  IF rollup_merge_day.time_zone IS NULL OR rollup_merge_day.day IS NULL THEN
+    RAISE EXCEPTION 'time_zone and day must not be null' USING ERRCODE = 'null_value_not_allowed';
+  END IF;
+  CREATE TEMP TABLE me_rollup_merged ON COMMIT DROP AS
+  WITH dup AS (
+    SELECT r.meter_key, r.channel_id
+      FROM meter_etl.rollup_meter_day r JOIN meter_etl.meter m ON m.meter_key = r.meter_key
+     WHERE r.day = rollup_merge_day.day AND coalesce(m.time_zone, 'UTC') = rollup_merge_day.time_zone
+     GROUP BY 1, 2 HAVING count(*) > 1
+  ), del AS (
+    DELETE FROM meter_etl.rollup_meter_day r USING dup
+     WHERE r.meter_key = dup.meter_key AND r.channel_id = dup.channel_id AND r.day = rollup_merge_day.day
+    RETURNING r.*
+  ), slots AS (
+    SELECT d.meter_key, d.channel_id, d.start_ts, u.i,
+           sum(u.s) AS s, sum(u.sf) AS sf, max(u.mx) AS mx, sum(u.n)::integer AS n,
+           sum(u.e)::integer AS e, sum(u.f)::integer AS f
+      FROM del d
+     CROSS JOIN LATERAL unnest(d.hour_kw_sum, coalesce(d.hour_kw_sum_flagged, pg_catalog.array_fill(0::double precision, ARRAY[pg_catalog.cardinality(d.hour_kw_sum)])),
+                               d.hour_kw_max, d.hour_readings,
+                               coalesce(d.hour_estimated, pg_catalog.array_fill(0, ARRAY[pg_catalog.cardinality(d.hour_kw_sum)])),
+                               coalesce(d.hour_flagged, pg_catalog.array_fill(0, ARRAY[pg_catalog.cardinality(d.hour_kw_sum)])))
+                WITH ORDINALITY AS u(s, sf, mx, n, e, f, i)
+     GROUP BY 1, 2, 3, 4
+  )
+  SELECT s.meter_key, s.channel_id, s.start_ts,
+         sum(s.s) AS kw_sum, sum(s.sf) AS kw_sum_flagged, max(s.mx) AS kw_max,
+         sum(s.n)::integer AS readings, sum(s.e)::integer AS estimated, sum(s.f)::integer AS flagged,
+         array_agg(s.s ORDER BY s.i) AS a_s, array_agg(s.sf ORDER BY s.i) AS a_sf,
+         array_agg(s.mx ORDER BY s.i) AS a_mx, array_agg(s.n ORDER BY s.i) AS a_n,
+         array_agg(s.e ORDER BY s.i) AS a_e, array_agg(s.f ORDER BY s.i) AS a_f
+    FROM slots s GROUP BY 1, 2, 3;
+  INSERT INTO meter_etl.rollup_meter_day
+    (meter_key, channel_id, day, start_ts, kw_sum, kw_sum_flagged, kw_max, readings, estimated, flagged,
+     hour_kw_sum, hour_kw_sum_flagged, hour_kw_max, hour_readings, hour_estimated, hour_flagged)
+  SELECT x.meter_key, x.channel_id, rollup_merge_day.day, x.start_ts, x.kw_sum, x.kw_sum_flagged, x.kw_max,
+         x.readings, x.estimated, x.flagged, x.a_s, x.a_sf, x.a_mx, x.a_n, x.a_e, x.a_f
+    FROM pg_temp.me_rollup_merged x;
+  GET DIAGNOSTICS v_n = ROW_COUNT;
+  DROP TABLE pg_temp.me_rollup_merged;
+  RETURN v_n;
+END
+$$;
+COMMENT ON FUNCTION rollup_merge_day(text, date) IS
+  'Internal: merge the delta rows of each meter-day of one zone''s local day into one row';
+
+-- Recompute the fleet rows of one zone's day from its meter rows (merged
+-- first).  demand_kw is what peak_periods calls demand with
+-- exclude_flagged => false (the sum over meters of their mean kW in the
+-- hour); demand_kw_clean with exclude_flagged => true (flagged readings
+-- left out, and meters with a fault episode or gap that day).
+CREATE FUNCTION rollup_fleet_recompute(time_zone text, day date)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = meter_etl, pg_catalog, pg_temp
+SET jit = off
+AS $$
+DECLARE
+  v_n     integer;
+  v_start timestamptz := rollup_fleet_recompute.day::timestamp AT TIME ZONE rollup_fleet_recompute.time_zone;
+  v_end   timestamptz := (rollup_fleet_recompute.day + 1)::timestamp AT TIME ZONE rollup_fleet_recompute.time_zone;
+BEGIN
+  IF rollup_fleet_recompute.time_zone IS NULL OR rollup_fleet_recompute.day IS NULL THEN
+    RAISE EXCEPTION 'time_zone and day must not be null' USING ERRCODE = 'null_value_not_allowed';
+  END IF;
+  PERFORM meter_etl.rollup_merge_day(rollup_fleet_recompute.time_zone, rollup_fleet_recompute.day);
+  DELETE FROM meter_etl.rollup_fleet_hour f
+   WHERE f.time_zone = rollup_fleet_recompute.time_zone AND f.day = rollup_fleet_recompute.day;
+  DELETE FROM meter_etl.rollup_fleet_day f
+   WHERE f.time_zone = rollup_fleet_recompute.time_zone AND f.day = rollup_fleet_recompute.day;
+  CREATE TEMP TABLE me_rollup_md ON COMMIT DROP AS
+  SELECT r.*, m.interval_s,
+         EXISTS (SELECT 1 FROM meter_etl.fault f
+                  WHERE f.meter_key = r.meter_key AND f.channel_id = r.channel_id AND f.kind <> 'usage_anomaly'
+                    AND f.end_ts > v_start AND f.start_ts < v_end)
+         OR EXISTS (SELECT 1 FROM meter_etl.gap g
+                     WHERE g.meter_key = r.meter_key AND g.channel_id = r.channel_id
+                       AND g.end_ts > v_start AND g.start_ts < v_end) AS excluded
+    FROM meter_etl.rollup_meter_day r JOIN meter_etl.meter m ON m.meter_key = r.meter_key
+   WHERE r.day = rollup_fleet_recompute.day AND coalesce(m.time_zone, 'UTC') = rollup_fleet_recompute.time_zone;
+  INSERT INTO meter_etl.rollup_fleet_hour
+    (time_zone, channel_id, hour_ts, day, kwh, kwh_flagged, demand_kw, demand_kw_clean, meters, meters_clean,
+     meters_day, meters_estimated, meters_flagged, meters_excluded, readings, estimated, flagged)
+  SELECT rollup_fleet_recompute.time_zone, d.channel_id, d.start_ts + (u.i - 1) * interval '1 hour',
+         rollup_fleet_recompute.day,
+         sum(u.s * d.interval_s / 3600.0), sum(u.sf * d.interval_s / 3600.0),
+         coalesce(sum(u.s / (u.n + u.e)) FILTER (WHERE u.n + u.e > 0), 0),
+         coalesce(sum((u.s - u.sf) / (u.n + u.e - u.f)) FILTER (WHERE u.n + u.e - u.f > 0 AND NOT d.excluded), 0),
+         count(*) FILTER (WHERE u.n + u.e > 0)::integer,
+         count(*) FILTER (WHERE u.n + u.e - u.f > 0 AND NOT d.excluded)::integer,
+         count(*)::integer,
+         count(*) FILTER (WHERE u.e > 0)::integer, count(*) FILTER (WHERE u.f > 0)::integer,
+         count(*) FILTER (WHERE d.excluded)::integer,
+         sum(u.n), sum(u.e), sum(u.f)
+    FROM pg_temp.me_rollup_md d
+   CROSS JOIN LATERAL unnest(d.hour_kw_sum, coalesce(d.hour_kw_sum_flagged, pg_catalog.array_fill(0::double precision, ARRAY[pg_catalog.cardinality(d.hour_kw_sum)])),
+                             d.hour_readings, coalesce(d.hour_estimated, pg_catalog.array_fill(0, ARRAY[pg_catalog.cardinality(d.hour_kw_sum)])),
+                             coalesce(d.hour_flagged, pg_catalog.array_fill(0, ARRAY[pg_catalog.cardinality(d.hour_kw_sum)])))
+              WITH ORDINALITY AS u(s, sf, n, e, f, i)
+   GROUP BY d.channel_id, u.i, d.start_ts;
+  GET DIAGNOSTICS v_n = ROW_COUNT;
+  INSERT INTO meter_etl.rollup_fleet_day
+    (time_zone, channel_id, day, start_ts, kwh, kwh_flagged, demand_kw, demand_kw_clean, peak_kw, peak_hour_ts,
+     meters, meters_clean, readings, estimated, flagged)
+  SELECT rollup_fleet_recompute.time_zone, d.channel_id, rollup_fleet_recompute.day, v_start,
+         sum(d.kw_sum * d.interval_s / 3600.0), sum(d.kw_sum_flagged * d.interval_s / 3600.0),
+         coalesce(sum(d.kw_sum / (d.readings + d.estimated)) FILTER (WHERE d.readings + d.estimated > 0), 0),
+         coalesce(sum((d.kw_sum - d.kw_sum_flagged) / (d.readings + d.estimated - d.flagged))
+                  FILTER (WHERE d.readings + d.estimated - d.flagged > 0 AND NOT d.excluded), 0),
+         p.demand_kw, p.hour_ts,
+         count(*) FILTER (WHERE d.readings + d.estimated > 0)::integer,
+         count(*) FILTER (WHERE d.readings + d.estimated - d.flagged > 0 AND NOT d.excluded)::integer,
+         sum(d.readings), sum(d.estimated), sum(d.flagged)
+    FROM pg_temp.me_rollup_md d
+    LEFT JOIN LATERAL (SELECT h.demand_kw, h.hour_ts FROM meter_etl.rollup_fleet_hour h
+                        WHERE h.time_zone = rollup_fleet_recompute.time_zone AND h.channel_id = d.channel_id
+                          AND h.day = rollup_fleet_recompute.day
+                        ORDER BY h.demand_kw DESC, h.hour_ts LIMIT 1) p ON true
+   GROUP BY d.channel_id, p.demand_kw, p.hour_ts;
+  DROP TABLE pg_temp.me_rollup_md;
+  RETURN v_n;
+END
+$$;
+COMMENT ON FUNCTION rollup_fleet_recompute(text, date) IS
+  'Internal: recompute rollup_fleet_hour and rollup_fleet_day of one zone''s local day from rollup_meter_day';
+
+CREATE FUNCTION rollup_refresh()
+RETURNS TABLE (meter_days integer, fleet_days integer)
+LANGUAGE plpgsql VOLATILE
+SET search_path = meter_etl, pg_catalog, pg_temp
+SET jit = off
+AS $$
+DECLARE
+  v_md integer := 0;
+  v_fd integer := 0;
+  d    record;
+BEGIN
+  -- one refresh at a time: two would recompute the same rows
+  PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('meter_etl.rollup_refresh', 7411));
+  CREATE TEMP TABLE me_rollup_keys ON COMMIT DROP AS
+  WITH del AS (DELETE FROM meter_etl.rollup_change RETURNING *) SELECT * FROM del;
+  IF EXISTS (SELECT 1 FROM pg_temp.me_rollup_keys) THEN
+    v_md := meter_etl.rollup_recompute_keys();
+  END IF;
+  DROP TABLE pg_temp.me_rollup_keys;
+  FOR d IN WITH del AS (DELETE FROM meter_etl.rollup_fleet_dirty RETURNING *)
+           SELECT * FROM del ORDER BY time_zone, day LOOP
+    PERFORM meter_etl.rollup_fleet_recompute(d.time_zone, d.day);
+    v_fd := v_fd + 1;
+  END LOOP;
+  RETURN QUERY SELECT v_md, v_fd;
+END
+$$;
+COMMENT ON FUNCTION rollup_refresh() IS
+  'Bring the rollups up to date: recompute the meter-days changed outside the ingest (rollup_change), merge delta rows, and recompute the fleet rows of every day marked (rollup_fleet_dirty). detect() and detect_pending() call it; returns the meter-days and fleet days recomputed';
+
+CREATE FUNCTION rollup_rebuild(from_date date, to_date date)
+RETURNS TABLE (meter_days integer, fleet_days integer)
+LANGUAGE plpgsql VOLATILE
+SET search_path = meter_etl, pg_catalog, pg_temp
+SET jit = off
+AS $$
+BEGIN
+  IF from_date IS NULL OR to_date IS NULL THEN
+    RAISE EXCEPTION 'from_date and to_date must not be null' USING ERRCODE = 'null_value_not_allowed';
+  ELSIF from_date > to_date THEN
+    RAISE EXCEPTION 'from_date must not be later than to_date' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('meter_etl.rollup_refresh', 7411));
+  -- every meter-day in range that has data or a rollup row (the UTC days
+  -- one day wider: a local day reaches into the UTC days beside it)
+  INSERT INTO meter_etl.rollup_change (meter_key, channel_id, day)
+  SELECT x.meter_key, x.channel_id, x.day FROM (
+    SELECT r.meter_key, r.channel_id, (r.ts AT TIME ZONE coalesce(m.time_zone, 'UTC'))::date AS day
+      FROM meter_etl.reading r JOIN meter_etl.meter m ON m.meter_key = r.meter_key
+     WHERE r.ts >= (from_date - 1)::timestamp AT TIME ZONE 'UTC' AND r.ts < (to_date + 2)::timestamp AT TIME ZONE 'UTC'
+    UNION
+    SELECT e.meter_key, e.channel_id, (e.ts AT TIME ZONE coalesce(m.time_zone, 'UTC'))::date
+      FROM meter_etl.estimate e JOIN meter_etl.meter m ON m.meter_key = e.meter_key
+     WHERE e.ts >= (from_date - 1)::timestamp AT TIME ZONE 'UTC' AND e.ts < (to_date + 2)::timestamp AT TIME ZONE 'UTC'
+    UNION
+    SELECT r.meter_key, r.channel_id, r.day FROM meter_etl.rollup_meter_day r
+     WHERE r.day BETWEEN from_date AND to_date) x
+   WHERE x.day BETWEEN from_date AND to_date
+  ON CONFLICT DO NOTHING;
+  -- fleet days with no meter row left must go too
+  INSERT INTO meter_etl.rollup_fleet_dirty (time_zone, day)
+  SELECT DISTINCT f.time_zone, f.day FROM meter_etl.rollup_fleet_day f WHERE f.day BETWEEN from_date AND to_date
+  ON CONFLICT DO NOTHING;
+  -- a rebuild of every date the store holds makes the rollups whole
+  IF EXISTS (SELECT 1 FROM meter_etl.rollup_incomplete)
+     AND NOT EXISTS (SELECT 1 FROM meter_etl.reading r
+                      WHERE r.ts < (from_date - 1)::timestamp AT TIME ZONE 'UTC'
+                         OR r.ts >= (to_date + 2)::timestamp AT TIME ZONE 'UTC')
+     AND NOT EXISTS (SELECT 1 FROM meter_etl.estimate e
+                      WHERE e.ts < (from_date - 1)::timestamp AT TIME ZONE 'UTC'
+                         OR e.ts >= (to_date + 2)::timestamp AT TIME ZONE 'UTC') THEN
+    DELETE FROM meter_etl.rollup_incomplete;
+  END IF;
+  RETURN QUERY SELECT * FROM meter_etl.rollup_refresh();
+END
+$$;
+COMMENT ON FUNCTION rollup_rebuild(date, date) IS
+  'Recompute every rollup of the local dates [from_date, to_date] from reading and estimate (after a restore, or to check the incremental ones)';
+
+-- ---------------------------------------------------------------- peaks
+
+-- Whether the rollups answer peak_periods() exactly: the whole fleet, hour
+-- buckets in whole-hour zones or day buckets of UTC meters (date_bin's days
+-- are UTC days), a range on bucket boundaries, nothing pending, and for
+-- exclude_flagged the meters'' zone is the caller's (the days a fault or
+-- gap leaves a meter out are local days).
+CREATE FUNCTION rollup_answers(from_ts timestamptz, to_ts timestamptz, bucket interval, channel text,
+                               exclude_flagged boolean, time_zone text)
+RETURNS boolean
+LANGUAGE plpgsql STABLE
+SET search_path = meter_etl, pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF from_ts IS NULL OR to_ts IS NULL OR bucket IS NULL OR channel IS NULL OR exclude_flagged IS NULL
+     OR time_zone IS NULL THEN
+    RAISE EXCEPTION 'rollup_answers arguments must not be null' USING ERRCODE = 'null_value_not_allowed';
+  END IF;
+  RETURN rollup_answers.bucket IN (interval '1 hour', interval '1 day')
+     AND pg_catalog.date_bin(rollup_answers.bucket, rollup_answers.from_ts, timestamptz '2000-01-01 00:00:00+00') = rollup_answers.from_ts
+     AND pg_catalog.date_bin(rollup_answers.bucket, rollup_answers.to_ts, timestamptz '2000-01-01 00:00:00+00') = rollup_answers.to_ts
+     AND NOT EXISTS (SELECT 1 FROM meter_etl.rollup_incomplete)
+     AND NOT EXISTS (SELECT 1 FROM meter_etl.rollup_change)
+     AND NOT EXISTS (SELECT 1 FROM meter_etl.rollup_fleet_dirty)
+     AND NOT EXISTS (SELECT 1 FROM meter_etl.rollup_fleet_day f JOIN meter_etl.channel c ON c.channel_id = f.channel_id
+                      WHERE c.name = rollup_answers.channel
+                        AND f.start_ts < rollup_answers.to_ts + interval '1 day'
+                        AND f.start_ts > rollup_answers.from_ts - interval '2 days'
+                        AND ((rollup_answers.exclude_flagged AND f.time_zone <> rollup_answers.time_zone)
+                             OR (rollup_answers.bucket = interval '1 day' AND f.time_zone <> 'UTC')
+                             OR pg_catalog.date_bin(interval '1 hour', f.start_ts, timestamptz '2000-01-01 00:00:00+00') <> f.start_ts));
+END
+$$;
+COMMENT ON FUNCTION rollup_answers(timestamptz, timestamptz, interval, text, boolean, text) IS
+  'Internal: whether rollup_peaks() gives what peak_periods() computes from the readings for these arguments';
+
+CREATE FUNCTION rollup_peaks(from_ts timestamptz, to_ts timestamptz, bucket interval, top_n integer,
+                             per_day boolean, channel text, exclude_flagged boolean, time_zone text)
+RETURNS TABLE (period_start timestamptz, period_end timestamptz, demand_kw double precision,
+               meters_counted integer, day date, rank integer)
+LANGUAGE plpgsql STABLE
+SET search_path = meter_etl, pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+BEGIN
+  IF from_ts IS NULL OR to_ts IS NULL OR bucket IS NULL OR top_n IS NULL OR per_day IS NULL
+     OR channel IS NULL OR exclude_flagged IS NULL OR time_zone IS NULL THEN
+    RAISE EXCEPTION 'rollup_peaks arguments must not be null' USING ERRCODE = 'null_value_not_allowed';
+  END IF;
+  RETURN QUERY
+  WITH b AS (
+    SELECT h.hour_ts AS b,
+           sum(CASE WHEN rollup_peaks.exclude_flagged THEN h.demand_kw_clean ELSE h.demand_kw END) AS demand,
+           sum(CASE WHEN rollup_peaks.exclude_flagged THEN h.meters_clean ELSE h.meters END)::integer AS n
+      FROM meter_etl.rollup_fleet_hour h JOIN meter_etl.channel c ON c.channel_id = h.channel_id
+     WHERE rollup_peaks.bucket = interval '1 hour' AND c.name = rollup_peaks.channel
+       AND h.hour_ts >= rollup_peaks.from_ts AND h.hour_ts < rollup_peaks.to_ts
+     GROUP BY h.hour_ts
+    UNION ALL
+    SELECT f.start_ts,
+           sum(CASE WHEN rollup_peaks.exclude_flagged THEN f.demand_kw_clean ELSE f.demand_kw END),
+           sum(CASE WHEN rollup_peaks.exclude_flagged THEN f.meters_clean ELSE f.meters END)::integer
+      FROM meter_etl.rollup_fleet_day f JOIN meter_etl.channel c ON c.channel_id = f.channel_id
+     WHERE rollup_peaks.bucket = interval '1 day' AND c.name = rollup_peaks.channel
+       AND f.start_ts >= rollup_peaks.from_ts AND f.start_ts < rollup_peaks.to_ts
+     GROUP BY f.start_ts
+  ), fleet AS (
+    SELECT b.b, b.demand, b.n, (b.b AT TIME ZONE rollup_peaks.time_zone)::date AS day FROM b WHERE b.n > 0
+  ), ranked AS (
+    SELECT f.*, row_number() OVER (PARTITION BY CASE WHEN rollup_peaks.per_day THEN f.day END
+                                   ORDER BY f.demand DESC, f.b)::integer AS rk
+      FROM fleet f
+  )
+  SELECT k.b, k.b + rollup_peaks.bucket, k.demand, k.n, k.day, k.rk
+    FROM ranked k
+   WHERE k.rk <= rollup_peaks.top_n
+   ORDER BY CASE WHEN rollup_peaks.per_day THEN k.day END, k.rk;
+END
+$$;
+COMMENT ON FUNCTION rollup_peaks(timestamptz, timestamptz, interval, integer, boolean, text, boolean, text) IS
+  'Internal: peak_periods() of the whole fleet from rollup_fleet_hour / rollup_fleet_day (when rollup_answers() says they agree)';
+
+-- ---------------------------------------------------------------- views
+
+CREATE VIEW v_consumption_hour AS
+SELECT m.meter_id, c.name AS channel, r.day AS local_date, (u.i - 1)::integer AS hour_of_day,
+       r.start_ts + (u.i - 1) * interval '1 hour' AS hour_start,
+       sum(u.s) * m.interval_s / 3600.0 AS energy_kwh,
+       sum(u.s) / nullif(sum(u.n + u.e), 0) AS mean_kw,
+       max(u.mx) AS max_kw,
+       sum(u.n)::integer AS readings, sum(u.e)::integer AS estimated, sum(u.f)::integer AS flagged
+  FROM rollup_meter_day r
+  JOIN meter m ON m.meter_key = r.meter_key
+  JOIN channel c ON c.channel_id = r.channel_id
+ CROSS JOIN LATERAL unnest(r.hour_kw_sum, r.hour_kw_max, r.hour_readings,
+                           coalesce(r.hour_estimated, pg_catalog.array_fill(0, ARRAY[pg_catalog.cardinality(r.hour_kw_sum)])),
+                           coalesce(r.hour_flagged, pg_catalog.array_fill(0, ARRAY[pg_catalog.cardinality(r.hour_kw_sum)])))
+       WITH ORDINALITY AS u(s, mx, n, e, f, i)
+ GROUP BY m.meter_id, m.interval_s, c.name, r.day, r.start_ts, u.i
+HAVING sum(u.n + u.e) > 0;
+COMMENT ON VIEW v_consumption_hour IS
+  'Consumption per meter, channel and hour (from the rollups; filter on meter_id and local_date for speed)';
+COMMENT ON COLUMN v_consumption_hour.meter_id IS 'Meter id';
+COMMENT ON COLUMN v_consumption_hour.channel IS 'Channel name';
+COMMENT ON COLUMN v_consumption_hour.local_date IS 'Local date in the meter''s zone';
+COMMENT ON COLUMN v_consumption_hour.hour_of_day IS 'Hours since local midnight (0-22 / 0-24 on DST days; the local clock hour on other days)';
+COMMENT ON COLUMN v_consumption_hour.hour_start IS 'Start of the hour (timestamptz)';
+COMMENT ON COLUMN v_consumption_hour.energy_kwh IS 'Energy in kWh, estimates included';
+COMMENT ON COLUMN v_consumption_hour.mean_kw IS 'Mean kW of the hour''s readings and estimates';
+COMMENT ON COLUMN v_consumption_hour.max_kw IS 'Highest kW of a reading or estimate in the hour';
+COMMENT ON COLUMN v_consumption_hour.readings IS 'Readings (actuals) in the hour';
+COMMENT ON COLUMN v_consumption_hour.estimated IS 'Estimates in the hour';
+COMMENT ON COLUMN v_consumption_hour.flagged IS 'Readings flagged outlier or suspect_meter';
+
+CREATE VIEW v_consumption_day AS
+SELECT m.meter_id, c.name AS channel, r.day AS local_date,
+       sum(r.kw_sum) * m.interval_s / 3600.0 AS energy_kwh,
+       sum(r.kw_sum) / nullif(sum(r.readings + r.estimated), 0) AS mean_kw,
+       max(r.kw_max) AS max_kw,
+       sum(r.readings)::integer AS readings, sum(r.estimated)::integer AS estimated,
+       sum(r.flagged)::integer AS flagged,
+       round(extract(epoch FROM (r.day + 1)::timestamp AT TIME ZONE coalesce(m.time_zone, 'UTC')
+                              - r.day::timestamp AT TIME ZONE coalesce(m.time_zone, 'UTC')))::integer
+         / m.interval_s AS expected
+  FROM rollup_meter_day r
+  JOIN meter m ON m.meter_key = r.meter_key
+  JOIN channel c ON c.channel_id = r.channel_id
+ GROUP BY m.meter_id, m.interval_s, m.time_zone, c.name, r.day;
+COMMENT ON VIEW v_consumption_day IS 'Consumption per meter, channel and local day (from the rollups)';
+COMMENT ON COLUMN v_consumption_day.meter_id IS 'Meter id';
+COMMENT ON COLUMN v_consumption_day.channel IS 'Channel name';
+COMMENT ON COLUMN v_consumption_day.local_date IS 'Local date in the meter''s zone';
+COMMENT ON COLUMN v_consumption_day.energy_kwh IS 'Energy in kWh, estimates included';
+COMMENT ON COLUMN v_consumption_day.mean_kw IS 'Mean kW of the day''s readings and estimates';
+COMMENT ON COLUMN v_consumption_day.max_kw IS 'Highest kW of a reading or estimate';
+COMMENT ON COLUMN v_consumption_day.readings IS 'Readings (actuals)';
+COMMENT ON COLUMN v_consumption_day.estimated IS 'Estimates';
+COMMENT ON COLUMN v_consumption_day.flagged IS 'Readings flagged outlier or suspect_meter';
+COMMENT ON COLUMN v_consumption_day.expected IS 'Slots in the local day at the meter''s interval (92/96/100 at 15 minutes)';
+
+CREATE VIEW v_consumption_month AS
+SELECT d.meter_id, d.channel, pg_catalog.date_trunc('month', d.local_date)::date AS month,
+       sum(d.energy_kwh) AS energy_kwh, max(d.max_kw) AS max_kw, count(*)::integer AS days,
+       sum(d.readings)::integer AS readings, sum(d.estimated)::integer AS estimated,
+       sum(d.flagged)::integer AS flagged
+  FROM v_consumption_day d
+ GROUP BY d.meter_id, d.channel, 3;
+COMMENT ON VIEW v_consumption_month IS 'Consumption per meter, channel and local calendar month (from the rollups)';
+COMMENT ON COLUMN v_consumption_month.meter_id IS 'Meter id';
+COMMENT ON COLUMN v_consumption_month.channel IS 'Channel name';
+COMMENT ON COLUMN v_consumption_month.month IS 'First local date of the month';
+COMMENT ON COLUMN v_consumption_month.energy_kwh IS 'Energy in kWh, estimates included';
+COMMENT ON COLUMN v_consumption_month.max_kw IS 'Highest kW of a reading or estimate';
+COMMENT ON COLUMN v_consumption_month.days IS 'Days of the month with data';
+COMMENT ON COLUMN v_consumption_month.readings IS 'Readings (actuals)';
+COMMENT ON COLUMN v_consumption_month.estimated IS 'Estimates';
+COMMENT ON COLUMN v_consumption_month.flagged IS 'Readings flagged outlier or suspect_meter';
+
+CREATE VIEW v_fleet_load_hour AS
+SELECT f.time_zone, c.name AS channel, f.hour_ts AS hour_start, f.day AS local_date,
+       f.kwh AS load_kw, f.kwh - f.kwh_flagged AS load_kw_unflagged, f.demand_kw, f.demand_kw_clean,
+       f.kwh AS energy_kwh, f.meters, f.meters_clean, f.meters_day - f.meters AS meters_missing,
+       f.meters_estimated, f.meters_flagged, f.meters_excluded,
+       f.readings::bigint AS readings, f.estimated::bigint AS estimated, f.flagged::bigint AS flagged
+  FROM rollup_fleet_hour f JOIN channel c ON c.channel_id = f.channel_id;
+COMMENT ON VIEW v_fleet_load_hour IS
+  'Fleet load per hour, per meters'' zone and channel (from the rollups, current after rollup_refresh()): sum over zones for the whole fleet';
+COMMENT ON COLUMN v_fleet_load_hour.time_zone IS 'The meters'' zone (local dates are in it)';
+COMMENT ON COLUMN v_fleet_load_hour.channel IS 'Channel name';
+COMMENT ON COLUMN v_fleet_load_hour.hour_start IS 'Start of the hour (timestamptz)';
+COMMENT ON COLUMN v_fleet_load_hour.local_date IS 'Local date of the hour in time_zone';
+COMMENT ON COLUMN v_fleet_load_hour.load_kw IS 'Average fleet load over the hour in kW (its energy / 1 h), estimates included';
+COMMENT ON COLUMN v_fleet_load_hour.load_kw_unflagged IS 'load_kw without the readings flagged outlier or suspect_meter';
+COMMENT ON COLUMN v_fleet_load_hour.demand_kw IS 'Sum over meters of their mean kW in the hour (peak_periods'' demand, exclude_flagged => false)';
+COMMENT ON COLUMN v_fleet_load_hour.demand_kw_clean IS 'The same without flagged readings and without meters that had a fault episode or gap that day (peak_periods'' default)';
+COMMENT ON COLUMN v_fleet_load_hour.energy_kwh IS 'Fleet energy in the hour in kWh';
+COMMENT ON COLUMN v_fleet_load_hour.meters IS 'Meters with a reading or estimate in the hour';
+COMMENT ON COLUMN v_fleet_load_hour.meters_clean IS 'Meters counted in demand_kw_clean';
+COMMENT ON COLUMN v_fleet_load_hour.meters_missing IS 'Meters with data that day but none in this hour (excluded: missing)';
+COMMENT ON COLUMN v_fleet_load_hour.meters_estimated IS 'Meters with an estimate in the hour';
+COMMENT ON COLUMN v_fleet_load_hour.meters_flagged IS 'Meters with a flagged reading in the hour (excluded from load_kw_unflagged and demand_kw_clean)';
+COMMENT ON COLUMN v_fleet_load_hour.meters_excluded IS 'Meters left out of demand_kw_clean for a fault episode or gap that day';
+COMMENT ON COLUMN v_fleet_load_hour.readings IS 'Readings (actuals)';
+COMMENT ON COLUMN v_fleet_load_hour.estimated IS 'Estimates';
+COMMENT ON COLUMN v_fleet_load_hour.flagged IS 'Flagged readings';
+
+CREATE VIEW v_fleet_energy_day AS
+SELECT f.time_zone, c.name AS channel, f.day AS local_date, f.kwh AS energy_kwh,
+       f.kwh - f.kwh_flagged AS energy_kwh_unflagged, f.peak_kw, f.peak_hour_ts AS peak_hour_start,
+       f.meters, f.readings::bigint AS readings, f.estimated::bigint AS estimated, f.flagged::bigint AS flagged
+  FROM rollup_fleet_day f JOIN channel c ON c.channel_id = f.channel_id;
+COMMENT ON VIEW v_fleet_energy_day IS
+  'Fleet energy per local day, per meters'' zone and channel (from the rollups, current after rollup_refresh())';
+COMMENT ON COLUMN v_fleet_energy_day.time_zone IS 'The meters'' zone';
+COMMENT ON COLUMN v_fleet_energy_day.channel IS 'Channel name';
+COMMENT ON COLUMN v_fleet_energy_day.local_date IS 'Local date in time_zone';
+COMMENT ON COLUMN v_fleet_energy_day.energy_kwh IS 'Fleet energy in kWh, estimates included';
+COMMENT ON COLUMN v_fleet_energy_day.energy_kwh_unflagged IS 'energy_kwh without readings flagged outlier or suspect_meter';
+COMMENT ON COLUMN v_fleet_energy_day.peak_kw IS 'The day''s highest hourly fleet demand in kW (demand_kw of v_fleet_load_hour)';
+COMMENT ON COLUMN v_fleet_energy_day.peak_hour_start IS 'Start of that hour';
+COMMENT ON COLUMN v_fleet_energy_day.meters IS 'Meters with data that day';
+COMMENT ON COLUMN v_fleet_energy_day.readings IS 'Readings (actuals)';
+COMMENT ON COLUMN v_fleet_energy_day.estimated IS 'Estimates';
+COMMENT ON COLUMN v_fleet_energy_day.flagged IS 'Flagged readings';
+
+-- Fleet load per reading interval reads the store itself: intervals finer
+-- than an hour are not rolled up (a 15-minute fleet row per zone would be
+-- cheap, but which interval? meters of 15, 30 and 60 minutes mix).
+CREATE VIEW v_fleet_load_interval AS
+SELECT x.ts AS interval_start, c.name AS channel, sum(x.kw) AS load_kw,
+       sum(x.kw) FILTER (WHERE x.flags & 6 = 0) AS load_kw_unflagged,
+       count(*)::integer AS meters, count(*) FILTER (WHERE x.est)::integer AS meters_estimated,
+       count(*) FILTER (WHERE x.flags & 6 <> 0)::integer AS meters_flagged
+  FROM (SELECT r.ts, r.channel_id, r.kw, r.flags, false AS est FROM reading r
+        UNION ALL
+        SELECT e.ts, e.channel_id, e.kw, 0::smallint, true FROM estimate e
+         WHERE NOT EXISTS (SELECT 1 FROM reading a
+                            WHERE a.meter_key = e.meter_key AND a.channel_id = e.channel_id AND a.ts = e.ts)) x
+  JOIN channel c ON c.channel_id = x.channel_id
+ GROUP BY x.ts, c.name;
+COMMENT ON VIEW v_fleet_load_interval IS
+  'Fleet load per reading interval start (reads reading and estimate, not the rollups: filter on interval_start)';
+COMMENT ON COLUMN v_fleet_load_interval.interval_start IS 'Interval start (timestamptz)';
+COMMENT ON COLUMN v_fleet_load_interval.channel IS 'Channel name';
+COMMENT ON COLUMN v_fleet_load_interval.load_kw IS 'Sum of the meters'' kW in the interval, estimates included';
+COMMENT ON COLUMN v_fleet_load_interval.load_kw_unflagged IS 'load_kw without readings flagged outlier or suspect_meter';
+COMMENT ON COLUMN v_fleet_load_interval.meters IS 'Meters with a reading or estimate starting at interval_start';
+COMMENT ON COLUMN v_fleet_load_interval.meters_estimated IS 'Of those, meters whose value is an estimate';
+COMMENT ON COLUMN v_fleet_load_interval.meters_flagged IS 'Of those, meters whose reading is flagged (excluded from load_kw_unflagged)';
+
+SELECT pg_catalog.pg_extension_config_dump('rollup_meter_day', '');
+SELECT pg_catalog.pg_extension_config_dump('rollup_change', '');
+SELECT pg_catalog.pg_extension_config_dump('rollup_fleet_dirty', '');
+SELECT pg_catalog.pg_extension_config_dump('rollup_fleet_hour', '');
+SELECT pg_catalog.pg_extension_config_dump('rollup_fleet_day', '');
+SELECT pg_catalog.pg_extension_config_dump('rollup_incomplete', '');
+
+REVOKE ALL ON FUNCTION rollup_add(text, integer[], smallint[], date[], timestamptz[], integer[], integer[], double precision[], double precision[], double precision[], integer[], integer[], double precision[], double precision[], double precision[], integer[], integer[]) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION detect_pending(max_runs integer DEFAULT NULL)
+RETURNS detect_run
+LANGUAGE plpgsql VOLATILE
+SET search_path = meter_etl, pg_catalog, pg_temp
+SET jit = off
+AS $$
+DECLARE
+  v_runs bigint[];
+  v_run  meter_etl.detect_run;
+  g      record;
+BEGIN
+  PERFORM pg_advisory_xact_lock(hashtextextended('meter_etl.detect', 7411));
+  SELECT array_agg(i.run_id ORDER BY i.run_id) INTO v_runs
+    FROM (SELECT i.run_id FROM meter_etl.ingest_run i
+           WHERE i.status = 'ok'
+             AND NOT EXISTS (SELECT 1 FROM meter_etl.detect_done d WHERE d.ingest_run_id = i.run_id)
+           ORDER BY i.run_id LIMIT max_runs) i;
+  IF v_runs IS NULL THEN
+    RETURN NULL;
+  END IF;
+  -- runs whose extents ingest did not record: find them in the store (one scan)
+  INSERT INTO meter_etl.ingest_extent (ingest_run_id, meter_key, ts_min, ts_max)
+  SELECT i.run_id, r.meter_key, min(r.ts), max(r.ts)
+    FROM meter_etl.ingest_run i
+    JOIN meter_etl.reading r ON r.file_id = i.file_id
+   WHERE i.run_id = ANY (v_runs)
+     AND NOT EXISTS (SELECT 1 FROM meter_etl.ingest_extent e WHERE e.ingest_run_id = i.run_id)
+   GROUP BY i.run_id, r.meter_key;
+  INSERT INTO meter_etl.detect_run (mode, ingest_runs, settings)
+  VALUES ('pending', v_runs, meter_etl.detect_settings())
+  RETURNING * INTO v_run;
+  -- per meter: from the day before its new readings to the end of them;
+  -- meters with the same days are detected together
+  FOR g IN
+    SELECT x.lo, max(x.hi) AS hi, array_agg(x.meter_key ORDER BY x.meter_key) AS keys
+      FROM (SELECT e.meter_key,
+                   date_trunc('day', min(e.ts_min), 'UTC') - interval '1 day' AS lo,
+                   max(e.ts_max) + make_interval(secs => max(m.interval_s)) AS hi,
+                   date_trunc('day', max(e.ts_max), 'UTC') AS hi_day
+              FROM meter_etl.ingest_extent e JOIN meter_etl.meter m USING (meter_key)
+             WHERE e.ingest_run_id = ANY (v_runs)
+             GROUP BY e.meter_key) x
+     GROUP BY x.lo, x.hi_day
+     ORDER BY x.lo, x.hi_day
+  LOOP
+    PERFORM meter_etl.detect_apply(v_run.run_id, g.lo, g.hi, g.keys);
+  END LOOP;
+  SELECT min(e.ts_min), max(e.ts_max) INTO v_run.from_ts, v_run.to_ts
+    FROM meter_etl.ingest_extent e WHERE e.ingest_run_id = ANY (v_runs);
+  INSERT INTO meter_etl.detect_done (ingest_run_id, detect_run_id)
+  SELECT unnest(v_runs), v_run.run_id;
+  PERFORM meter_etl.rollup_refresh();   -- flags and estimates reach the rollups
+  UPDATE meter_etl.detect_run r SET status = 'ok', finished_at = clock_timestamp(),
+         from_ts = v_run.from_ts, to_ts = v_run.to_ts,
+         meters = (SELECT count(DISTINCT e.meter_key) FROM meter_etl.ingest_extent e
+                    WHERE e.ingest_run_id = ANY (v_runs))
+   WHERE r.run_id = v_run.run_id RETURNING * INTO v_run;
+  RETURN v_run;
+END
+$$;
+COMMENT ON FUNCTION detect_pending(integer) IS
+  'Incremental detection: for the ingest runs not yet processed, recompute only their meters, from the day before their readings to the end of them; NULL when nothing is pending';
+
+REVOKE ALL ON FUNCTION rollup_note_change(), rollup_note_episode(), rollup_recompute_keys(),
+      rollup_merge_day(text, date), rollup_fleet_recompute(text, date), rollup_refresh(),
+      rollup_rebuild(date, date), rollup_answers(timestamptz, timestamptz, interval, text, boolean, text),
+      rollup_peaks(timestamptz, timestamptz, interval, integer, boolean, text, boolean, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION rollup_note_change(), rollup_note_episode(), rollup_recompute_keys(),
+      rollup_merge_day(text, date), rollup_fleet_recompute(text, date), rollup_refresh(),
+      rollup_rebuild(date, date), rollup_answers(timestamptz, timestamptz, interval, text, boolean, text),
+      rollup_peaks(timestamptz, timestamptz, interval, integer, boolean, text, boolean, text),
+      rollup_add(text, integer[], smallint[], date[], timestamptz[], integer[], integer[], double precision[], double precision[], double precision[], integer[], integer[], double precision[], double precision[], double precision[], integer[], integer[])
+   TO meter_etl_admin;
+GRANT SELECT, INSERT, UPDATE, DELETE ON rollup_meter_day, rollup_change, rollup_fleet_dirty, rollup_fleet_hour,
+      rollup_fleet_day, rollup_incomplete, v_consumption_hour, v_consumption_day, v_consumption_month, v_fleet_load_hour,
+      v_fleet_energy_day, v_fleet_load_interval TO meter_etl_admin;
+GRANT SELECT ON v_consumption_hour, v_consumption_day, v_consumption_month, v_fleet_load_hour,
+      v_fleet_energy_day, v_fleet_load_interval TO meter_etl_reader;
+-- readings stored before the rollups existed: not rolled up until
+-- rollup_rebuild() covers their dates (peak_periods reads the readings)
+INSERT INTO rollup_incomplete
+SELECT now() WHERE EXISTS (SELECT 1 FROM reading) OR EXISTS (SELECT 1 FROM estimate);
+
+-- ======================================================================
 -- Results for BI (issue 19)
 -- ======================================================================
 -- The calendar and time-of-use periods, the data-quality scorecard, the
@@ -2024,6 +2949,38 @@ COMMENT ON FUNCTION tou_period_check() IS
 CREATE CONSTRAINT TRIGGER tou_period_no_overlap AFTER INSERT OR UPDATE ON tou_period
   FOR EACH ROW EXECUTE FUNCTION tou_period_check();
 
+-- The choice itself, on rows given: one place for tou_period_of() and the
+-- view of energy by period (which reads the periods as its owner, so a
+-- reader needs no table).
+CREATE FUNCTION tou_period_pick(periods tou_period[], default_period text, day date, local_time time,
+                                dow integer, prev_dow integer)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = meter_etl, pg_catalog, pg_temp
+AS $$
+BEGIN
+  -- periods may be NULL (a tariff without periods: its default applies)
+  IF tou_period_pick.default_period IS NULL OR tou_period_pick.day IS NULL OR tou_period_pick.local_time IS NULL
+     OR tou_period_pick.dow IS NULL OR tou_period_pick.prev_dow IS NULL THEN
+    RAISE EXCEPTION 'default_period, day, local_time, dow and prev_dow must not be null'
+      USING ERRCODE = 'null_value_not_allowed';
+  END IF;
+  RETURN (SELECT coalesce((SELECT p.period
+                       FROM unnest(tou_period_pick.periods) AS p
+                      WHERE (tou_period_pick.dow = ANY (p.days) AND daterange(p.valid_from, p.valid_to) @> tou_period_pick.day
+                             AND tou_period_pick.local_time >= p.start_time
+                             AND (p.end_time < p.start_time OR tou_period_pick.local_time < p.end_time))
+                         OR (p.end_time < p.start_time AND tou_period_pick.local_time < p.end_time
+                             AND tou_period_pick.prev_dow = ANY (p.days)
+                             AND daterange(p.valid_from, p.valid_to) @> tou_period_pick.day - 1)
+                      ORDER BY p.period
+                      LIMIT 1),
+                    tou_period_pick.default_period));
+END
+$$;
+COMMENT ON FUNCTION tou_period_pick(tou_period[], text, date, time, integer, integer) IS
+  'The period among a tariff''s periods at a local date and time whose ISO weekday is dow (prev_dow: the day before''s; 7 on holidays when the tariff says so), else default_period: what tou_period_of() answers';
+
 CREATE FUNCTION tou_period_of(tariff text, time_zone text, ts timestamptz)
 RETURNS text
 LANGUAGE plpgsql STABLE
@@ -2057,16 +3014,10 @@ BEGIN
                            ELSE extract(isodow FROM x.d)::integer END AS dow
             FROM unnest(ARRAY[v_day, v_day - 1]) AS x(d)
             LEFT JOIN meter_etl.holiday h ON h.time_zone = tou_period_of.time_zone AND h.day = x.d) g;
-  SELECT p.period INTO v_period
-    FROM meter_etl.tou_period p
-   WHERE p.tariff = v_tariff.tariff
-     AND ((v_dow = ANY (p.days) AND daterange(p.valid_from, p.valid_to) @> v_day
-           AND v_time >= p.start_time AND (p.end_time < p.start_time OR v_time < p.end_time))
-          OR (p.end_time < p.start_time AND v_time < p.end_time
-              AND v_prev = ANY (p.days) AND daterange(p.valid_from, p.valid_to) @> v_day - 1))
-   ORDER BY p.period
-   LIMIT 1;
-  RETURN coalesce(v_period, v_tariff.default_period);
+  SELECT meter_etl.tou_period_pick(array_agg(p), v_tariff.default_period, v_day, v_time, v_dow, v_prev)
+    INTO v_period
+    FROM meter_etl.tou_period p WHERE p.tariff = v_tariff.tariff;
+  RETURN v_period;
 END
 $$;
 COMMENT ON FUNCTION tou_period_of(text, text, timestamptz) IS
@@ -2535,6 +3486,51 @@ SELECT pg_catalog.pg_extension_config_dump('dq_day', '');
 SELECT pg_catalog.pg_extension_config_dump('dq_file_day', '');
 SELECT pg_catalog.pg_extension_config_dump('dq_meter_day', '');
 SELECT pg_catalog.pg_extension_config_dump('peak_day', '');
+
+-- ======================================================================
+-- Energy by time-of-use period (the rollups' hours mapped to a tariff)
+-- ======================================================================
+-- Each hour of a meter's rollup goes to the tariff's period at the hour's
+-- start in the meter's zone, as tou_period_of() maps it (tou_period_pick:
+-- holidays, validity, periods past midnight).  The view covers every tariff: filter on tariff and
+-- meter_id (a meter-year is 8,760 hour lookups per tariff).
+
+CREATE VIEW v_energy_tou_day AS
+SELECT t.tariff, h.meter_id, h.channel, h.local_date, x.period,
+       sum(h.energy_kwh) AS energy_kwh, count(*)::integer AS hours,
+       sum(h.readings)::integer AS readings, sum(h.estimated)::integer AS estimated
+  FROM (SELECT t.tariff, t.default_period, t.holidays_as_weekend,
+               (SELECT array_agg(p) FROM tou_period p WHERE p.tariff = t.tariff) AS periods
+          FROM tou_tariff t) t
+ CROSS JOIN v_consumption_hour h
+  JOIN meter m ON m.meter_id = h.meter_id
+ CROSS JOIN LATERAL (SELECT h.hour_start AT TIME ZONE coalesce(m.time_zone, 'UTC') AS lt,
+                            coalesce(m.time_zone, 'UTC') AS tz) l
+ CROSS JOIN LATERAL (
+       SELECT meter_etl.tou_period_pick(t.periods, t.default_period, l.lt::date, l.lt::time,
+                (SELECT CASE WHEN t.holidays_as_weekend AND count(hd.day) > 0 THEN 7
+                             ELSE extract(isodow FROM l.lt::date)::integer END
+                   FROM holiday hd WHERE hd.time_zone = l.tz AND hd.day = l.lt::date),
+                (SELECT CASE WHEN t.holidays_as_weekend AND count(hd.day) > 0 THEN 7
+                             ELSE extract(isodow FROM l.lt::date - 1)::integer END
+                   FROM holiday hd WHERE hd.time_zone = l.tz AND hd.day = l.lt::date - 1)) AS period) x
+ GROUP BY t.tariff, h.meter_id, h.channel, h.local_date, x.period;
+COMMENT ON VIEW v_energy_tou_day IS
+  'Energy per tariff, meter, channel, local day and time-of-use period (from the hourly rollups; filter on tariff and meter_id)';
+COMMENT ON COLUMN v_energy_tou_day.tariff IS 'Tariff (tou_tariff)';
+COMMENT ON COLUMN v_energy_tou_day.meter_id IS 'Meter id';
+COMMENT ON COLUMN v_energy_tou_day.channel IS 'Channel name';
+COMMENT ON COLUMN v_energy_tou_day.local_date IS 'Local date in the meter''s zone';
+COMMENT ON COLUMN v_energy_tou_day.period IS 'The tariff''s period at the start of each hour summed';
+COMMENT ON COLUMN v_energy_tou_day.energy_kwh IS 'Energy in kWh in the period that day, estimates included';
+COMMENT ON COLUMN v_energy_tou_day.hours IS 'Hours of the day with data in the period';
+COMMENT ON COLUMN v_energy_tou_day.readings IS 'Readings (actuals)';
+COMMENT ON COLUMN v_energy_tou_day.estimated IS 'Estimates';
+GRANT SELECT, INSERT, UPDATE, DELETE ON v_energy_tou_day TO meter_etl_admin;
+GRANT SELECT ON v_energy_tou_day TO meter_etl_reader;
+REVOKE ALL ON FUNCTION tou_period_pick(tou_period[], text, date, time, integer, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION tou_period_pick(tou_period[], text, date, time, integer, integer)
+   TO meter_etl_admin, meter_etl_reader;
 
 -- ======================================================================
 -- The result-view contract (issue 19): every column of every v_* view is
@@ -3066,10 +4062,314 @@ ALTER FUNCTION interpolate(timestamp with time zone,timestamp with time zone,tex
 ALTER FUNCTION peak_periods(timestamp with time zone,timestamp with time zone,interval,integer,boolean,text[],text,boolean,text) SET jit = off;
 ALTER FUNCTION rolling_outliers(timestamp with time zone,timestamp with time zone,text[],text,integer,boolean,double precision,integer,double precision,text,boolean) SET jit = off;
 
+
+-- ======================================================================
+-- Anomaly scores: isolation forest over meter-days (issue #20, anomaly part)
+-- ======================================================================
+
+-- ======================================================================
+-- Anomaly scores (issue #20): an isolation forest over meter-days
+-- (C cores in src/core/predict/, glue in src/pg/predict/)
+--
+-- Per meter channel and local day seven features (daily energy,
+-- peak/mean, night/day, zero share, largest step, residual against the
+-- meter's hour-of-week profile and against its peers' profile shape) and
+-- an isolation-forest score (Liu, Ting & Zhou 2008) in (0, 1], high =
+-- unusual.  A separate step, not part of detect(): the forest is fitted
+-- over the whole fleet's days of a range, which needs whole local days
+-- and two passes over their readings, while detect() runs per file on
+-- whatever just arrived.  Schedule score_anomalies() nightly after
+-- detect().
+-- ======================================================================
+
+CREATE FUNCTION isolation_forest_array(features double precision[],
+                                       trees integer DEFAULT 100,
+                                       sample_size integer DEFAULT 256,
+                                       seed bigint DEFAULT 0)
+RETURNS double precision[]
+AS 'MODULE_PATHNAME', 'meter_etl_isolation_forest_array'
+LANGUAGE C IMMUTABLE PARALLEL SAFE
+SET search_path = meter_etl, pg_catalog, pg_temp;
+COMMENT ON FUNCTION isolation_forest_array(double precision[], integer, integer, bigint) IS
+  'Isolation-forest scores of any points: features is a 2-D array, one row per point (no NULL, NaN or infinity); trees trees, each on a subsample of min(sample_size, rows) rows drawn without replacement, depth limit ceil(log2 subsample); returns each row''s score 2^(-E[h]/c(subsample)) in (0, 1] in row order (0.5 for identical rows), deterministic for a seed';
+
+CREATE FUNCTION anomaly_scores(from_ts timestamptz, to_ts timestamptz, meters text[] DEFAULT NULL,
+                               trees integer DEFAULT 100,
+                               sample_size integer DEFAULT 256,
+                               seed bigint DEFAULT 0)
+RETURNS TABLE (meter_id text, channel_id smallint, day date, score double precision, features jsonb)
+AS 'MODULE_PATHNAME', 'meter_etl_anomaly_scores'
+LANGUAGE C STABLE
+SET search_path = meter_etl, pg_catalog, pg_temp
+SET jit = off;
+COMMENT ON FUNCTION anomaly_scores(timestamptz, timestamptz, text[], integer, integer, bigint) IS
+  'Isolation-forest score of every whole local day (meter.time_zone) in [from_ts, to_ts) of each meter channel with readings for at least half its slots, one forest per channel over all those meter-days; features: energy_kwh (mean kW x day hours), peak_mean, night_day (00-06 local / rest), zero_share, max_step_kw, own_resid (RMS against the meter''s hour-of-week means / its mean kW), peer_resid (RMS of the day''s shape against the peers'' hour-of-week shape), and the counts readings, expected, flagged (outlier or suspect_meter) and estimated (source-estimated); readings of meter_etl.reading only (meter_etl.estimate is not read)';
+
+-- ---------------------------------------------------------------- persisted scores
+
+CREATE TABLE anomaly_run (
+    run_id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    from_ts       timestamptz NOT NULL,
+    to_ts         timestamptz NOT NULL,
+    meters        integer,
+    trees         integer NOT NULL,
+    sample_size   integer NOT NULL,
+    seed          bigint NOT NULL,
+    days_scored   bigint NOT NULL DEFAULT 0,
+    days_replaced bigint NOT NULL DEFAULT 0,
+    started_at    timestamptz NOT NULL DEFAULT clock_timestamp(),
+    finished_at   timestamptz
+);
+COMMENT ON TABLE anomaly_run IS
+  'One row per score_anomalies() call: the range, the forest''s parameters, and how many meter-days it scored and replaced';
+COMMENT ON COLUMN anomaly_run.meters IS 'Number of meters asked for; NULL = the whole fleet';
+COMMENT ON COLUMN anomaly_run.days_replaced IS 'Stored meter-days of the range deleted before the new scores were written';
+
+CREATE TABLE anomaly_score (
+    meter_key  integer NOT NULL,
+    channel_id smallint NOT NULL,
+    day        date NOT NULL,
+    score      double precision NOT NULL CHECK (score > 0 AND score <= 1),
+    features   jsonb NOT NULL,
+    run_id     bigint NOT NULL,
+    PRIMARY KEY (meter_key, channel_id, day)
+);
+CREATE INDEX anomaly_score_day_idx ON anomaly_score (day, channel_id, score DESC);
+COMMENT ON TABLE anomaly_score IS
+  'Isolation-forest score of each meter channel''s local day, as the latest score_anomalies() over that day stored it (scores are relative to the meter-days that run fitted on)';
+COMMENT ON COLUMN anomaly_score.day IS 'Local date in the meter''s time zone';
+COMMENT ON COLUMN anomaly_score.score IS 'Isolation-forest score in (0, 1]: near 1 unusual, about 0.5 or below usual';
+COMMENT ON COLUMN anomaly_score.features IS 'The day''s features and counts, as anomaly_scores() returns them';
+COMMENT ON COLUMN anomaly_score.run_id IS 'The meter_etl.anomaly_run that wrote the row';
+
+CREATE FUNCTION score_anomalies(from_ts timestamptz, to_ts timestamptz, meters text[] DEFAULT NULL,
+                                trees integer DEFAULT 100,
+                                sample_size integer DEFAULT 256,
+                                seed bigint DEFAULT 0)
+RETURNS anomaly_run
+LANGUAGE plpgsql VOLATILE
+SET search_path = meter_etl, pg_catalog, pg_temp
+SET jit = off
+AS $$
+DECLARE
+  v_run meter_etl.anomaly_run;
+  v_n   bigint;
+BEGIN
+  -- anomaly_scores() checks everything else (range, sizes, unknown meters)
+  IF from_ts IS NULL OR to_ts IS NULL THEN
+    RAISE EXCEPTION 'from_ts and to_ts must not be null' USING ERRCODE = 'null_value_not_allowed';
+  END IF;
+  IF trees IS NULL OR sample_size IS NULL OR seed IS NULL THEN
+    RAISE EXCEPTION 'trees, sample_size and seed must not be null' USING ERRCODE = 'null_value_not_allowed';
+  END IF;
+  -- one scoring at a time: they replace the same rows
+  PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('meter_etl.score_anomalies', 7411));
+  INSERT INTO meter_etl.anomaly_run (from_ts, to_ts, meters, trees, sample_size, seed)
+  VALUES (from_ts, to_ts, pg_catalog.cardinality(meters), trees, sample_size, seed)
+  RETURNING * INTO v_run;
+  -- the range's stored days: whole local days of the meters in scope, as anomaly_scores() picks them
+  DELETE FROM meter_etl.anomaly_score s USING meter_etl.meter m
+   WHERE m.meter_key = s.meter_key
+     AND (meters IS NULL OR m.meter_id = ANY (meters))
+     AND (s.day::timestamp AT TIME ZONE coalesce(m.time_zone, 'UTC')) >= from_ts
+     AND ((s.day + 1)::timestamp AT TIME ZONE coalesce(m.time_zone, 'UTC')) <= to_ts;
+  GET DIAGNOSTICS v_n = ROW_COUNT;
+  UPDATE meter_etl.anomaly_run r SET days_replaced = v_n WHERE r.run_id = v_run.run_id;
+  INSERT INTO meter_etl.anomaly_score (meter_key, channel_id, day, score, features, run_id)
+  SELECT m.meter_key, a.channel_id, a.day, a.score, a.features, v_run.run_id
+    FROM meter_etl.anomaly_scores(from_ts, to_ts, meters, trees, sample_size, seed) a
+    JOIN meter_etl.meter m ON m.meter_id = a.meter_id;
+  GET DIAGNOSTICS v_n = ROW_COUNT;
+  UPDATE meter_etl.anomaly_run r SET days_scored = v_n, finished_at = pg_catalog.clock_timestamp()
+   WHERE r.run_id = v_run.run_id RETURNING * INTO v_run;
+  RETURN v_run;
+END
+$$;
+COMMENT ON FUNCTION score_anomalies(timestamptz, timestamptz, text[], integer, integer, bigint) IS
+  'Score the whole local days in [from_ts, to_ts) with anomaly_scores() and store them in meter_etl.anomaly_score, replacing the range''s stored days of the meters in scope (idempotent for a range and seed); returns the anomaly_run row. A separate step, not called by detect()';
+
+-- the top anomalies of each local day, for BI
+CREATE VIEW v_anomaly_top AS
+SELECT t.day, t.rank, m.meter_id, c.name AS channel, t.score, t.features, t.run_id
+  FROM (SELECT s.meter_key, s.channel_id, s.day, s.score, s.features, s.run_id,
+               pg_catalog.row_number() OVER (PARTITION BY s.day, s.channel_id
+                                             ORDER BY s.score DESC, s.meter_key) AS rank
+          FROM meter_etl.anomaly_score s) t
+  JOIN meter_etl.meter m ON m.meter_key = t.meter_key
+  JOIN meter_etl.channel c ON c.channel_id = t.channel_id
+ WHERE t.rank <= 10;
+COMMENT ON VIEW v_anomaly_top IS
+  'The ten highest isolation-forest scores of each local day and channel (meter_etl.anomaly_score), ranked';
+COMMENT ON COLUMN v_anomaly_top.day IS 'Local date in the meter''s time zone';
+COMMENT ON COLUMN v_anomaly_top.rank IS 'Rank within the day and channel, 1 = most unusual (ties by meter)';
+COMMENT ON COLUMN v_anomaly_top.meter_id IS 'Meter id';
+COMMENT ON COLUMN v_anomaly_top.channel IS 'Channel name (import, export, net, solar, ...)';
+COMMENT ON COLUMN v_anomaly_top.score IS 'Isolation-forest score in (0, 1]: near 1 unusual';
+COMMENT ON COLUMN v_anomaly_top.features IS 'Why: energy_kwh (kWh), peak_mean, night_day, zero_share (0-1), max_step_kw (kW), own_resid, peer_resid (dimensionless), and the counts readings, expected, flagged, estimated';
+COMMENT ON COLUMN v_anomaly_top.run_id IS 'The meter_etl.anomaly_run that scored the day';
+
+SELECT pg_catalog.pg_extension_config_dump('anomaly_run', '');
+SELECT pg_catalog.pg_extension_config_dump('anomaly_score', '');
+
+-- privileges as 90_roles.sql gives them
+REVOKE ALL ON FUNCTION isolation_forest_array(double precision[], integer, integer, bigint),
+       anomaly_scores(timestamptz, timestamptz, text[], integer, integer, bigint),
+       score_anomalies(timestamptz, timestamptz, text[], integer, integer, bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION isolation_forest_array(double precision[], integer, integer, bigint),
+      anomaly_scores(timestamptz, timestamptz, text[], integer, integer, bigint),
+      score_anomalies(timestamptz, timestamptz, text[], integer, integer, bigint) TO meter_etl_admin;
+GRANT SELECT, INSERT, UPDATE, DELETE ON anomaly_run, anomaly_score, v_anomaly_top TO meter_etl_admin;
+GRANT USAGE, SELECT ON SEQUENCE anomaly_run_run_id_seq TO meter_etl_admin;
+GRANT SELECT ON v_anomaly_top TO meter_etl_reader;
+GRANT EXECUTE ON FUNCTION isolation_forest_array(double precision[], integer, integer, bigint)
+   TO meter_etl_reader;
+
+-- Analytics: load-profile segmentation (issue 20)
+-- ======================================================================
+-- v_meter is rebuilt by 74_segments.sql with the segment joined (its
+-- segment column becomes an integer), so the 0.2 v_meter made above goes
+-- first; the grants 90_roles.sql gives it are repeated below.
+DROP VIEW v_meter;
+-- ======================================================================
+-- Analytics: load-profile segmentation (issue 20)
+-- (C cores src/core/predict/kmeans.c and loadprofile.c, glue
+--  src/pg/predict/segments.c)
+--
+-- load_profiles() computes every meter's mean normalised daily profile
+-- (weekdays and weekends apart), clusters them with k-means and keeps the
+-- latest segmentation in meter_segment and segment_profile; v_meter shows
+-- each meter's segment, v_segment_profile the segments' shapes.
+-- ======================================================================
+
+CREATE SEQUENCE segment_run_seq;
+COMMENT ON SEQUENCE segment_run_seq IS 'Run ids of load_profiles() (meter_segment.run_id)';
+
+CREATE TABLE meter_segment (
+    meter_key   integer PRIMARY KEY REFERENCES meter (meter_key) ON DELETE CASCADE,
+    segment     integer NOT NULL CHECK (segment >= 1),
+    distance    double precision NOT NULL CHECK (distance >= 0),
+    notes       text[] NOT NULL DEFAULT '{}',
+    run_id      bigint NOT NULL,
+    from_ts     timestamptz NOT NULL,
+    to_ts       timestamptz NOT NULL,
+    k           integer NOT NULL CHECK (k >= 1),
+    computed_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE meter_segment IS
+  'The latest load-profile segmentation (load_profiles()): one row per meter that had readings in the range; each run replaces the previous one';
+COMMENT ON COLUMN meter_segment.segment IS 'Segment 1 .. k, numbered by size (1 = the most meters)';
+COMMENT ON COLUMN meter_segment.distance IS 'Euclidean distance of the meter''s normalised profile to its segment''s centroid';
+COMMENT ON COLUMN meter_segment.notes IS
+  'What the profile made up: zero_load (a day type read all zero: flat profile), slots_interpolated (slots without readings), no_weekday / no_weekend (the other day type stands in)';
+COMMENT ON COLUMN meter_segment.run_id IS 'The load_profiles() run (segment_run_seq)';
+COMMENT ON COLUMN meter_segment.from_ts IS 'Start of the readings the run profiled';
+COMMENT ON COLUMN meter_segment.to_ts IS 'End (exclusive) of the readings the run profiled';
+COMMENT ON COLUMN meter_segment.k IS 'Number of segments asked for';
+
+CREATE TABLE segment_profile (
+    segment    integer NOT NULL CHECK (segment >= 1),
+    day_type   text NOT NULL CHECK (day_type IN ('weekday', 'weekend')),
+    slot       integer NOT NULL CHECK (slot >= 0),
+    slot_start time NOT NULL,
+    value      double precision NOT NULL,
+    run_id     bigint NOT NULL,
+    PRIMARY KEY (segment, day_type, slot)
+);
+COMMENT ON TABLE segment_profile IS
+  'Centroids of the latest segmentation as daily profiles: the mean normalised load of the segment''s meters per local slot of day (1 = the day type''s mean)';
+
+SELECT pg_catalog.pg_extension_config_dump('meter_segment', '');
+SELECT pg_catalog.pg_extension_config_dump('segment_profile', '');
+SELECT pg_catalog.pg_extension_config_dump('segment_run_seq', '');
+
+CREATE FUNCTION kmeans_array(points double precision[], k integer,
+                             restarts integer DEFAULT 10,
+                             seed bigint DEFAULT 0,
+                             OUT labels integer[], OUT inertia double precision,
+                             OUT centroids double precision[])
+RETURNS record
+AS 'MODULE_PATHNAME', 'meter_etl_kmeans_array'
+LANGUAGE C IMMUTABLE PARALLEL SAFE
+SET search_path = meter_etl, pg_catalog, pg_temp;
+COMMENT ON FUNCTION kmeans_array(double precision[], integer, integer, bigint) IS
+  'k-means of the rows of a two-dimensional array (one point per row): greedy k-means++ seeding, Lloyd iterations, the best of restarts runs by inertia, deterministic for a seed; labels 1 .. k numbered by cluster size (1 = the largest), inertia the within-cluster sum of squares, centroids a k x d array';
+
+CREATE FUNCTION load_profiles(from_ts timestamptz, to_ts timestamptz, k integer, meters text[] DEFAULT NULL,
+                              restarts integer DEFAULT 10,
+                              seed bigint DEFAULT 0)
+RETURNS TABLE (run_id bigint, segment integer, meters integer, inertia double precision,
+               mean_distance double precision)
+AS 'MODULE_PATHNAME', 'meter_etl_load_profiles'
+LANGUAGE C VOLATILE
+SET search_path = meter_etl, pg_catalog, pg_temp
+SET jit = off;
+COMMENT ON FUNCTION load_profiles(timestamptz, timestamptz, integer, text[], integer, bigint) IS
+  'Segments meters by the shape of their day: each meter''s mean daily profile of its import channel (net without one) over [from_ts, to_ts), weekdays and weekends apart, at the coarsest interval in scope, each divided by its mean absolute load; k-means (kmeans_array) over the profiles; replaces meter_segment and segment_profile and returns one row per segment (its meters, within-segment sum of squares and mean distance to the centroid)';
+
+CREATE FUNCTION meter_profiles(from_ts timestamptz, to_ts timestamptz, meters text[] DEFAULT NULL)
+RETURNS TABLE (meter_id text, profile double precision[], notes text[])
+AS 'MODULE_PATHNAME', 'meter_etl_meter_profiles'
+LANGUAGE C STABLE
+SET search_path = meter_etl, pg_catalog, pg_temp
+SET jit = off;
+COMMENT ON FUNCTION meter_profiles(timestamptz, timestamptz, text[]) IS
+  'The profiles load_profiles() clusters, one row per meter with readings in [from_ts, to_ts): weekday slots then weekend slots at the coarsest interval in scope, each day type divided by its mean absolute load; notes as meter_segment.notes';
+
+CREATE VIEW v_segment_profile AS
+SELECT p.segment, p.day_type, p.slot_start, p.value, coalesce(c.meters, 0) AS meters, p.run_id
+  FROM meter_etl.segment_profile p
+  LEFT JOIN (SELECT s.segment, count(*)::integer AS meters FROM meter_etl.meter_segment s
+              GROUP BY s.segment) c USING (segment);
+COMMENT ON VIEW v_segment_profile IS
+  'Load-profile segments of the latest load_profiles() run: each segment''s normalised daily profile, one row per segment, day type and local slot';
+COMMENT ON COLUMN v_segment_profile.segment IS 'Segment 1 .. k (v_meter.segment), 1 = the most meters';
+COMMENT ON COLUMN v_segment_profile.day_type IS 'weekday (Monday to Friday) or weekend (Saturday, Sunday), in the meter''s local time';
+COMMENT ON COLUMN v_segment_profile.slot_start IS 'Local time of day the slot starts';
+COMMENT ON COLUMN v_segment_profile.value IS 'Normalised load: the slot''s mean load over the day type''s mean absolute load (1 = average, 2 = twice the average, negative = export)';
+COMMENT ON COLUMN v_segment_profile.meters IS 'Meters in the segment';
+COMMENT ON COLUMN v_segment_profile.run_id IS 'The load_profiles() run';
+
+-- The meter dimension with each meter's segment (NULL before the first
+-- load_profiles() or for a meter without readings in its range).
+CREATE VIEW v_meter AS
+SELECT m.meter_id, coalesce(m.time_zone, 'UTC') AS time_zone, m.interval_s / 60 AS interval_minutes,
+       f.first_reading_at, m.last_reading_at,
+       (SELECT array_agg(c.name ORDER BY c.channel_id) FROM meter_etl.meter_status s
+          JOIN meter_etl.channel c USING (channel_id)
+         WHERE s.meter_key = m.meter_key) AS channels,
+       g.segment, m.created_at
+  FROM meter_etl.meter m
+  LEFT JOIN meter_etl.meter_segment g USING (meter_key)
+ CROSS JOIN LATERAL (SELECT min(e.ts_min) AS first_reading_at FROM meter_etl.ingest_extent e
+                      WHERE e.meter_key = m.meter_key) f;
+COMMENT ON VIEW v_meter IS 'Meter dimension: one row per meter';
+COMMENT ON COLUMN v_meter.meter_id IS 'Meter id as the files name it';
+COMMENT ON COLUMN v_meter.time_zone IS 'IANA time zone of the meter''s profile (UTC when it had none): the zone of its local days';
+COMMENT ON COLUMN v_meter.interval_minutes IS 'Reading interval in minutes';
+COMMENT ON COLUMN v_meter.first_reading_at IS 'Earliest reading stored by ingest';
+COMMENT ON COLUMN v_meter.last_reading_at IS 'Newest reading stored by ingest';
+COMMENT ON COLUMN v_meter.channels IS 'Channels detection has seen for the meter (NULL before its first detection)';
+COMMENT ON COLUMN v_meter.segment IS 'Load-profile segment of the latest load_profiles() run (v_segment_profile), NULL until the meter is segmented';
+COMMENT ON COLUMN v_meter.created_at IS 'When the meter was first registered';
+
+REVOKE ALL ON FUNCTION kmeans_array(double precision[], integer, integer, bigint),
+      load_profiles(timestamptz, timestamptz, integer, text[], integer, bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION kmeans_array(double precision[], integer, integer, bigint),
+      load_profiles(timestamptz, timestamptz, integer, text[], integer, bigint) TO meter_etl_admin;
+GRANT SELECT, INSERT, UPDATE, DELETE ON meter_segment, segment_profile, v_meter, v_segment_profile
+   TO meter_etl_admin;
+GRANT USAGE, SELECT ON SEQUENCE segment_run_seq TO meter_etl_admin;
+GRANT SELECT ON v_meter TO meter_etl_reader;
+-- Analytics, load-profile segmentation (issue 20): readers see the segments
+-- (v_meter.segment, v_segment_profile) and may cluster their own arrays;
+-- load_profiles() writes meter_segment, so it stays the admin's.
+GRANT SELECT ON v_segment_profile TO meter_etl_reader;
+GRANT EXECUTE ON FUNCTION kmeans_array(double precision[], integer, integer, bigint) TO meter_etl_reader;
+
 -- ======================================================================
 -- Load forecasting (issue 20, forecast part): forecast_model, forecast_point,
 -- forecast_array(), forecast(), forecast_backtest(), forecast_run() and
--- v_forecast_vs_actual, as src/sql/70_forecast.sql installs them
+-- v_forecast_vs_actual, as src/sql/76_forecast.sql installs them
 -- ======================================================================
 
 CREATE TABLE forecast_model (
