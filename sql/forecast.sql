@@ -124,6 +124,12 @@ SELECT series, method, n, mase < 1 AS beats_naive, rmse >= mae AS rmse_ge_mae, m
 SELECT h.series, h.mase < s.mase AS hw_better FROM bt h JOIN bt s USING (series)
  WHERE h.method = 'hw2' AND s.method = 'snaive' ORDER BY 1;
 SELECT series, n, mase < 1 AS beats_naive FROM meter_etl.forecast_backtest(NULL, '2024-01-01', '2024-02-26', 7, fleet => true);
+-- the array form on A's readings gives the store's numbers
+SELECT a.n, a.mae = b.mae AND a.rmse = b.rmse AND a.mase = b.mase AND a.mape = b.mape AS same
+  FROM meter_etl.forecast_backtest_array((SELECT array_agg(ts ORDER BY ts) FROM fx WHERE meter_id = 'A'),
+                                         (SELECT array_agg(kw ORDER BY ts) FROM fx WHERE meter_id = 'A'), 14) a,
+       bt b
+ WHERE b.series = 'A:import' AND b.method = 'hw2';
 
 -- ---------------------------------------------------------------- persisted
 -- forecasts for 25 February made from the history before it, beside the actuals
@@ -182,6 +188,12 @@ SELECT q, pg_temp.refused(q) FROM (VALUES
   ('SELECT * FROM meter_etl.forecast_backtest(ARRAY[''A''], ''2024-02-26'', ''2024-01-01'')'),
   ('SELECT * FROM meter_etl.forecast_backtest(ARRAY[''A''], ''2024-01-01'', ''2024-02-26'', 7, ''holt'')'),
   ('SELECT * FROM meter_etl.forecast_backtest(ARRAY[''nobody''], ''2024-01-01'', ''2024-02-26'')'),
+  ('SELECT * FROM meter_etl.forecast_backtest_array(NULL, ARRAY[1.0::float8])'),
+  ('SELECT * FROM meter_etl.forecast_backtest_array(''{}'', ''{}'')'),
+  ('SELECT * FROM meter_etl.forecast_backtest_array(ARRAY[timestamptz ''2024-01-01''], ARRAY[1.0::float8], NULL)'),
+  ('SELECT * FROM meter_etl.forecast_backtest_array(ARRAY[timestamptz ''2024-01-01''], ARRAY[1.0::float8], 0)'),
+  ('SELECT * FROM meter_etl.forecast_backtest_array(ARRAY(SELECT generate_series(timestamptz ''2024-01-01'', ''2024-01-10'', ''1 hour'')), array_fill(1.0::float8, ARRAY[217]), 28, ''UTC'', ''hw2'', ''1 hour'')'),
+  ('SELECT * FROM meter_etl.forecast_backtest_array(ARRAY[timestamptz ''2024-01-01''], ARRAY[1.0::float8], 7, ''UTC'', ''ets'')'),
   ('SELECT meter_etl.forecast_run(history => NULL)'),
   ('SELECT meter_etl.forecast_run(history => ''-1 day'')'),
   ('SELECT meter_etl.forecast_run(method => ''nope'')')

@@ -111,6 +111,18 @@ SET jit = off;
 COMMENT ON FUNCTION forecast_backtest(text[], timestamptz, timestamptz, integer, text, boolean) IS
   'Rolling-origin day-ahead evaluation on [from_ts, to_ts): each of the last days local days is forecast from its start, the parameters fitted once on the history before the first; MAE and RMSE in kW, MASE against the in-sample seasonal-naive MAE (weekly lag), MAPE in % over actuals at least 10 % of the mean |kW|; one row per series and a (pooled) row';
 
+CREATE FUNCTION forecast_backtest_array(ts timestamptz[], kw double precision[],
+                                        days integer DEFAULT @ME_DEFAULT_FORECAST_BACKTEST_DAYS@,
+                                        time_zone text DEFAULT 'UTC', method text DEFAULT '@ME_DEFAULT_FORECAST_METHOD@',
+                                        step interval DEFAULT '15 minutes')
+RETURNS TABLE (n bigint, mae double precision, rmse double precision, mase double precision,
+               mape double precision)
+AS 'MODULE_PATHNAME', 'meter_etl_forecast_backtest_array'
+LANGUAGE C IMMUTABLE PARALLEL SAFE
+SET search_path = meter_etl, pg_catalog, pg_temp;
+COMMENT ON FUNCTION forecast_backtest_array(timestamptz[], double precision[], integer, text, text, interval) IS
+  'forecast_backtest() on any series: ts strictly ascending, kw NULL for a missing value (filled as forecast_array() fills it); the last days local days of time_zone are the origins';
+
 CREATE FUNCTION forecast_run(meters text[] DEFAULT NULL, history interval DEFAULT '@ME_DEFAULT_FORECAST_HISTORY_DAYS@ days',
                              horizon interval DEFAULT '1 day', method text DEFAULT '@ME_DEFAULT_FORECAST_METHOD@',
                              fleet boolean DEFAULT true, history_to timestamptz DEFAULT pg_catalog.now())

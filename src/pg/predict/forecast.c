@@ -4,6 +4,7 @@
  *   forecast_array(ts[], kw[], horizon, time_zone, method, step)  any series
  *   forecast(meters, history_from, history_to, horizon, method, fleet, refit)
  *   forecast_backtest(meters, from_ts, to_ts, days, method, fleet)
+ *   forecast_backtest_array(ts[], kw[], days, time_zone, method, step)
  *
  * The store's series come from the detection reader (one sorted scan,
  * readings plus estimates, a memory context per series); each is put on
@@ -31,6 +32,7 @@
 PG_FUNCTION_INFO_V1(meter_etl_forecast_array);
 PG_FUNCTION_INFO_V1(meter_etl_forecast);
 PG_FUNCTION_INFO_V1(meter_etl_forecast_backtest);
+PG_FUNCTION_INFO_V1(meter_etl_forecast_backtest_array);
 
 #define IMPORT_CHANNEL 1		/* what fleet and group totals add up */
 
@@ -290,9 +292,30 @@ meter_etl_forecast(PG_FUNCTION_ARGS)
 
 /* ------------------------------------------------------------ backtest */
 
-/* Row (series, n, mae, rmse, mase, mape) of one series' or the pool's sums. */
+/* The backtest's days: 1 to 366 local days. */
+static int
+days_arg(FunctionCallInfo fcinfo, int argno)
+{
+	int			days;
+
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("days must not be null")));
+	days = PG_GETARG_INT32(argno);
+	if (days < 1 || days > 366)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("days must be between 1 and 366")));
+	return days;
+}
+
+/*
+ * A row of metrics: (series, n, mae, rmse, mase, mape), or without the
+ * series (series NULL) for the array form.
+ */
 static void
-accuracy_row(FcCall *c, const char *series, const MeFcAccuracy *a)
+accuracy_row(ReturnSetInfo *rsinfo, const char *series, const MeFcAccuracy *a)
 {
 	Datum		v[6];
 	bool		nulls[6] = {false};
@@ -300,15 +323,20 @@ accuracy_row(FcCall *c, const char *series, const MeFcAccuracy *a)
 				rmse,
 				mase,
 				mape;
+	int			k = 0;
 
 	me_fc_accuracy_finish(a, &mae, &rmse, &mase, &mape);
-	v[0] = CStringGetTextDatum(series);
-	v[1] = Int64GetDatum((int64) a->n);
-	v[2] = metric(mae, &nulls[2]);
-	v[3] = metric(rmse, &nulls[3]);
-	v[4] = metric(mase, &nulls[4]);
-	v[5] = metric(mape, &nulls[5]);
-	tuplestore_putvalues(c->rsinfo->setResult, c->rsinfo->setDesc, v, nulls);
+	if (series != NULL)
+		v[k++] = CStringGetTextDatum(series);
+	v[k++] = Int64GetDatum((int64) a->n);
+	v[k] = metric(mae, &nulls[k]);
+	k++;
+	v[k] = metric(rmse, &nulls[k]);
+	k++;
+	v[k] = metric(mase, &nulls[k]);
+	k++;
+	v[k] = metric(mape, &nulls[k]);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nulls);
 }
 
 static void
@@ -321,7 +349,7 @@ backtest_sink(FcCall *c, const char *series, const char *meter_id, const char *c
 
 	fc_series(g, &s);
 	fc_error(me_fc_backtest(&s, c->method, c->days, &m, &a));
-	accuracy_row(c, series, &a);
+	accuracy_row(c->rsinfo, series, &a);
 	me_fc_accuracy_add(&c->pool, &a);
 	c->nseries++;
 }
@@ -339,15 +367,7 @@ meter_etl_forecast_backtest(PG_FUNCTION_ARGS)
 	memset(&c, 0, sizeof(c));
 	c.from = me_det_ts_arg(fcinfo, 1, "from_ts");
 	c.to = me_det_ts_arg(fcinfo, 2, "to_ts");
-	if (PG_ARGISNULL(3))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("days must not be null")));
-	c.days = PG_GETARG_INT32(3);
-	if (c.days < 1 || c.days > 366)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("days must be between 1 and 366")));
+	c.days = days_arg(fcinfo, 3);
 	c.method = fc_method_arg(fcinfo, 4);
 	c.fleet = fc_bool_arg(fcinfo, 5, "fleet");
 	fc_check_history(c.from, c.to, c.days, "from_ts", "to_ts");
@@ -355,7 +375,7 @@ meter_etl_forecast_backtest(PG_FUNCTION_ARGS)
 	c.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	run_call(&c, meters, backtest_sink, "forecast_backtest");
 	if (c.nseries > 0)
-		accuracy_row(&c, "(pooled)", &c.pool);
+		accuracy_row(c.rsinfo, "(pooled)", &c.pool);
 	return (Datum) 0;
 }
 
@@ -383,23 +403,17 @@ array_grid(const MeDetArrays *a, int64 step, int64 horizon_us, MeZone *zone, FcG
 }
 
 /*
- * forecast_array(ts[], kw[], horizon, time_zone, method, step)
- * -> (ts, forecast_kw, lo80, hi80, lo95, hi95)
+ * The series of an array form: ts and kw (arguments 0 and 1), its time
+ * zone and step (arguments tz_arg and step_arg), on its grid with the
+ * horizon after it.
  */
-Datum
-meter_etl_forecast_array(PG_FUNCTION_ARGS)
+static void
+array_series(FunctionCallInfo fcinfo, int tz_arg, int step_arg, int64 horizon, FcGrid *g)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	MeDetArrays arr;
-	int64		horizon = fc_horizon_arg(fcinfo, 2);
-	MeFcMethod	method = fc_method_arg(fcinfo, 4);
-	int64		step = me_det_interval_arg(fcinfo, 5, "step", false);
+	int64		step = me_det_interval_arg(fcinfo, step_arg, "step", false);
 	char	   *tzname;
 	MeZone		zone;
-	FcGrid		g;
-	MeFcSeries	s;
-	MeFcModel	m;
-	MeFcPoint  *out;
 
 	me_det_arrays(fcinfo, 0, 1, &arr);
 	if (arr.n == 0)
@@ -411,16 +425,34 @@ meter_etl_forecast_array(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("step must divide a day"),
 				 errhint("Use the interval of the readings, e.g. '15 minutes' or '1 hour'.")));
-	if (PG_ARGISNULL(3))
+	if (PG_ARGISNULL(tz_arg))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("time_zone must not be null")));
-	tzname = text_to_cstring(PG_GETARG_TEXT_PP(3));
+	tzname = text_to_cstring(PG_GETARG_TEXT_PP(tz_arg));
 	if (!me_zone_setup(&zone, tzname))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("time zone \"%s\" is not recognized", tzname)));
-	array_grid(&arr, step, horizon, &zone, &g);
+	array_grid(&arr, step, horizon, &zone, g);
+}
+
+/*
+ * forecast_array(ts[], kw[], horizon, time_zone, method, step)
+ * -> (ts, forecast_kw, lo80, hi80, lo95, hi95)
+ */
+Datum
+meter_etl_forecast_array(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int64		horizon = fc_horizon_arg(fcinfo, 2);
+	MeFcMethod	method = fc_method_arg(fcinfo, 4);
+	FcGrid		g;
+	MeFcSeries	s;
+	MeFcModel	m;
+	MeFcPoint  *out;
+
+	array_series(fcinfo, 3, 5, horizon, &g);
 	fc_series(&g, &s);
 	fc_error(me_fc_fit(&s, method, &m));
 	out = palloc(sizeof(MeFcPoint) * (g.h + 1));
@@ -439,5 +471,28 @@ meter_etl_forecast_array(PG_FUNCTION_ARGS)
 		v[5] = Float8GetDatum(out[k].hi95);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nulls);
 	}
+	return (Datum) 0;
+}
+
+/*
+ * forecast_backtest_array(ts[], kw[], days, time_zone, method, step)
+ * -> (n, mae, rmse, mase, mape): forecast_backtest() on any series
+ */
+Datum
+meter_etl_forecast_backtest_array(PG_FUNCTION_ARGS)
+{
+	int			days = days_arg(fcinfo, 2);
+	MeFcMethod	method = fc_method_arg(fcinfo, 4);
+	FcGrid		g;
+	MeFcSeries	s;
+	MeFcModel	m;
+	MeFcAccuracy a;
+
+	array_series(fcinfo, 3, 5, 0, &g);
+	fc_check_history(g.from, fc_grid_ts(&g, g.n), days, "ts[1]", "the end of the last step");
+	fc_series(&g, &s);
+	fc_error(me_fc_backtest(&s, method, days, &m, &a));
+	InitMaterializedSRF(fcinfo, 0);
+	accuracy_row((ReturnSetInfo *) fcinfo->resultinfo, NULL, &a);
 	return (Datum) 0;
 }

@@ -4368,8 +4368,8 @@ GRANT EXECUTE ON FUNCTION kmeans_array(double precision[], integer, integer, big
 
 -- ======================================================================
 -- Load forecasting (issue 20, forecast part): forecast_model, forecast_point,
--- forecast_array(), forecast(), forecast_backtest(), forecast_run() and
--- v_forecast_vs_actual, as src/sql/76_forecast.sql installs them
+-- forecast_array(), forecast(), forecast_backtest(), forecast_backtest_array(),
+-- forecast_run() and v_forecast_vs_actual, as src/sql/76_forecast.sql installs them
 -- ======================================================================
 
 CREATE TABLE forecast_model (
@@ -4478,6 +4478,18 @@ SET jit = off;
 COMMENT ON FUNCTION forecast_backtest(text[], timestamptz, timestamptz, integer, text, boolean) IS
   'Rolling-origin day-ahead evaluation on [from_ts, to_ts): each of the last days local days is forecast from its start, the parameters fitted once on the history before the first; MAE and RMSE in kW, MASE against the in-sample seasonal-naive MAE (weekly lag), MAPE in % over actuals at least 10 % of the mean |kW|; one row per series and a (pooled) row';
 
+CREATE FUNCTION forecast_backtest_array(ts timestamptz[], kw double precision[],
+                                        days integer DEFAULT 28,
+                                        time_zone text DEFAULT 'UTC', method text DEFAULT 'hw2',
+                                        step interval DEFAULT '15 minutes')
+RETURNS TABLE (n bigint, mae double precision, rmse double precision, mase double precision,
+               mape double precision)
+AS 'MODULE_PATHNAME', 'meter_etl_forecast_backtest_array'
+LANGUAGE C IMMUTABLE PARALLEL SAFE
+SET search_path = meter_etl, pg_catalog, pg_temp;
+COMMENT ON FUNCTION forecast_backtest_array(timestamptz[], double precision[], integer, text, text, interval) IS
+  'forecast_backtest() on any series: ts strictly ascending, kw NULL for a missing value (filled as forecast_array() fills it); the last days local days of time_zone are the origins';
+
 CREATE FUNCTION forecast_run(meters text[] DEFAULT NULL, history interval DEFAULT '56 days',
                              horizon interval DEFAULT '1 day', method text DEFAULT 'hw2',
                              fleet boolean DEFAULT true, history_to timestamptz DEFAULT pg_catalog.now())
@@ -4577,13 +4589,16 @@ COMMENT ON COLUMN v_forecast_vs_actual.model_id IS 'The forecast_model row whose
 REVOKE ALL ON FUNCTION forecast_array(timestamptz[], double precision[], interval, text, text, interval),
        forecast(text[], timestamptz, timestamptz, interval, text, boolean, boolean),
        forecast_backtest(text[], timestamptz, timestamptz, integer, text, boolean),
+       forecast_backtest_array(timestamptz[], double precision[], integer, text, text, interval),
        forecast_run(text[], interval, interval, text, boolean, timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION forecast_array(timestamptz[], double precision[], interval, text, text, interval),
       forecast(text[], timestamptz, timestamptz, interval, text, boolean, boolean),
       forecast_backtest(text[], timestamptz, timestamptz, integer, text, boolean),
+      forecast_backtest_array(timestamptz[], double precision[], integer, text, text, interval),
       forecast_run(text[], interval, interval, text, boolean, timestamptz) TO meter_etl_admin;
 GRANT SELECT, INSERT, UPDATE, DELETE ON forecast_model, forecast_point, v_forecast_vs_actual TO meter_etl_admin;
 GRANT USAGE, SELECT ON SEQUENCE forecast_model_model_id_seq TO meter_etl_admin;
 GRANT SELECT ON v_forecast_vs_actual TO meter_etl_reader;
-GRANT EXECUTE ON FUNCTION forecast_array(timestamptz[], double precision[], interval, text, text, interval)
+GRANT EXECUTE ON FUNCTION forecast_array(timestamptz[], double precision[], interval, text, text, interval),
+      forecast_backtest_array(timestamptz[], double precision[], integer, text, text, interval)
    TO meter_etl_reader;
