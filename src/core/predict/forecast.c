@@ -643,13 +643,15 @@ quantile(const double *v, size_t n, double q)
 
 /*
  * Bounds of step k from the pooled errors of steps k-w..k+w (err is
- * norig x herr, row per origin), or Gaussian when too few.
+ * norig x herr, row per origin), or Gaussian when too few.  w is herr / 48
+ * within [1, 8]: enough errors to pool, and a bounded sort per step
+ * however long the horizon.
  */
 static void
 bounds(MeFcPoint *pt, const double *err, int norig, size_t herr, size_t k,
 	   const Params *p, double sigma, double *pool)
 {
-	size_t		w = herr / 48 > 1 ? herr / 48 : 1;
+	size_t		w = herr / 48 < 1 ? 1 : herr / 48 > 8 ? 8 : herr / 48;
 	size_t		kk = k < herr ? k : herr - 1;
 	size_t		a = kk >= w ? kk - w : 0;
 	size_t		b = kk + w < herr ? kk + w : herr - 1;

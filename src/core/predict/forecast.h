@@ -33,16 +33,18 @@
  * 2 weeks fits daily-only (omega = 0, no weekly season).  A constant series
  * (all zero included) forecasts the constant with zero-width intervals.
  *
- * Prediction intervals: empirical quantiles of honest multi-step errors.
+ * Prediction intervals: empirical quantiles of multi-step errors made out
+ * of sample (the states know only the past; the parameters are the fit's).
  * The filter runs over the history with the fitted parameters; from each of
  * the last ME_FC_INTERVAL_ORIGINS local day starts that has h observations
  * after it, the h-step forecast is compared with what came.  The errors of
- * horizon step k, pooled with steps k-w..k+w (w = max(1, h / 48)), give the
- * 2.5, 10, 90 and 97.5 % quantiles added to the point forecast.  With fewer
- * than ME_FC_MIN_POOLED errors the bounds are Gaussian with
+ * horizon step k, pooled with steps k-w..k+w (w = h / 48 within [1, 8]),
+ * give the 2.5, 10, 90 and 97.5 % quantiles added to the point forecast.
+ * With fewer than ME_FC_MIN_POOLED errors the bounds are Gaussian with
  * sigma_k = sigma_1 sqrt(1 + (k - 1) alpha^2).  Bounds are widened to hold
  * the point forecast; a series that never reads below zero gets no
- * negative forecast or bound.
+ * negative forecast or bound.  On noisy synthetic data the 80 % interval
+ * holds 80-82 % of what comes (test_forecast.c).
  *
  * Seasonal naive: the last value seen at the same weekly index (last
  * week), else at the same daily index (yesterday), else the last value.
