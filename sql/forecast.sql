@@ -64,6 +64,16 @@ SELECT count(*), min(forecast_kw), max(hi95)
   FROM meter_etl.forecast_array(ARRAY(SELECT generate_series(timestamptz '2024-03-20', '2024-04-05', '1 hour')),
                                 array_fill(0.5::float8, ARRAY[385]), '6 hours', 'Europe/Dublin', 'hw2', '1 hour');
 
+-- DST: hourly readings in Europe/Dublin following the local clock across
+-- the 23-hour 31 March 2024; the day after is forecast by the local hour
+CREATE TEMP TABLE dub AS
+SELECT ts, (0.2 + 0.1 * extract(hour FROM ts AT TIME ZONE 'Europe/Dublin'))::float8 AS kw
+  FROM generate_series(timestamptz '2024-03-10 00:00+00', '2024-03-31 23:00+01', '1 hour') ts;
+SELECT count(*) AS steps, min(ts AT TIME ZONE 'Europe/Dublin') AS first_local,
+       max(abs(forecast_kw - (0.2 + 0.1 * extract(hour FROM ts AT TIME ZONE 'Europe/Dublin')))) < 1e-6 AS by_local_hour
+  FROM meter_etl.forecast_array((SELECT array_agg(ts ORDER BY ts) FROM dub), (SELECT array_agg(kw ORDER BY ts) FROM dub),
+                                '1 day', 'Europe/Dublin', 'hw2', '1 hour');
+
 -- ---------------------------------------------------------------- store
 -- A's next day from the store: close to the pattern, intervals ordered
 CREATE TEMP TABLE f1 AS SELECT * FROM meter_etl.forecast(ARRAY['A'], '2024-01-01', '2024-02-26');
