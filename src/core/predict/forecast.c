@@ -371,102 +371,134 @@ objective(Objective *o, const double *u)
 	return sse(o->st, o->s, &o->p);
 }
 
+/* A Nelder-Mead simplex: dim + 1 vertices and their objective values. */
+typedef struct Simplex
+{
+	int			dim;
+	double		v[NM_DIM_MAX + 1][NM_DIM_MAX];
+	double		f[NM_DIM_MAX + 1];
+} Simplex;
+
+/* The best (lo), worst (hi) and second-worst (nh) vertices; ties to the first. */
+static void
+simplex_rank(const Simplex *sx, int *lo, int *hi, int *nh)
+{
+	*lo = *hi = 0;
+	for (int i = 1; i <= sx->dim; i++)
+	{
+		if (sx->f[i] > sx->f[*hi])
+			*hi = i;
+		if (sx->f[i] < sx->f[*lo])
+			*lo = i;
+	}
+	*nh = *lo;
+	for (int i = 0; i <= sx->dim; i++)
+		if (i != *hi && sx->f[i] > sx->f[*nh])
+			*nh = i;
+}
+
+/* out = c + coef (w - c), and its objective value. */
+static double
+try_point(Objective *o, const double *c, const double *w, double coef, double *out)
+{
+	for (int j = 0; j < o->dim; j++)
+		out[j] = c[j] + coef * (w[j] - c[j]);
+	return objective(o, out);
+}
+
+/* Vertex i becomes x with value fx. */
+static void
+replace(Simplex *sx, int i, const double *x, double fx)
+{
+	memcpy(sx->v[i], x, sizeof(double) * sx->dim);
+	sx->f[i] = fx;
+}
+
+/* Every vertex halfway towards the best one. */
+static void
+shrink(Objective *o, Simplex *sx, int lo)
+{
+	for (int i = 0; i <= sx->dim; i++)
+		if (i != lo)
+		{
+			for (int j = 0; j < sx->dim; j++)
+				sx->v[i][j] = sx->v[lo][j] + 0.5 * (sx->v[i][j] - sx->v[lo][j]);
+			sx->f[i] = objective(o, sx->v[i]);
+		}
+}
+
+/*
+ * One Nelder-Mead step on the worst vertex hi: reflect through the centroid
+ * c of the others; expand a reflection that beats the best; contract
+ * (outside or inside) one that beats nothing but the worst; else shrink.
+ */
+static void
+nm_step(Objective *o, Simplex *sx, int lo, int hi, int nh)
+{
+	double		c[NM_DIM_MAX] = {0},
+				r[NM_DIM_MAX],
+				t[NM_DIM_MAX];
+	double		fr,
+				ft;
+
+	for (int j = 0; j < sx->dim; j++)
+		for (int i = 0; i <= sx->dim; i++)
+			if (i != hi)
+				c[j] += sx->v[i][j] / sx->dim;
+	fr = try_point(o, c, sx->v[hi], -1.0, r);
+	if (fr < sx->f[lo])
+	{
+		ft = try_point(o, c, sx->v[hi], -2.0, t);
+		if (ft < fr)
+			replace(sx, hi, t, ft);
+		else
+			replace(sx, hi, r, fr);
+	}
+	else if (fr < sx->f[nh])
+		replace(sx, hi, r, fr);
+	else
+	{
+		ft = try_point(o, c, fr < sx->f[hi] ? r : sx->v[hi], 0.5, t);
+		if (ft < fmin(fr, sx->f[hi]))
+			replace(sx, hi, t, ft);
+		else
+			shrink(o, sx, lo);
+	}
+}
+
 /*
  * Nelder-Mead (reflection 1, expansion 2, contraction 0.5, shrink 0.5)
  * from x, moving x to the best vertex; stops after max_evals or when the
- * simplex's values agree to a relative 1e-8.  Returns the best value.
+ * simplex's values agree to a relative 1e-8 (finer changes of the squared
+ * error move no forecast).  Returns the best value.
  */
 static double
 nelder_mead(Objective *o, double *x, int max_evals)
 {
-	int			dim = o->dim;
-	double		v[NM_DIM_MAX + 1][NM_DIM_MAX];
-	double		f[NM_DIM_MAX + 1];
+	Simplex		sx;
 	int			start = o->evals;
+	int			lo,
+				hi,
+				nh;
 
-	for (int i = 0; i <= dim; i++)
+	sx.dim = o->dim;
+	for (int i = 0; i <= sx.dim; i++)
 	{
-		memcpy(v[i], x, sizeof(double) * dim);
+		memcpy(sx.v[i], x, sizeof(double) * sx.dim);
 		if (i > 0)
-			v[i][i - 1] += 1.0;
-		f[i] = objective(o, v[i]);
+			sx.v[i][i - 1] += 1.0;
+		sx.f[i] = objective(o, sx.v[i]);
 	}
-	while (o->evals - start < max_evals)
+	for (;;)
 	{
-		int			hi = 0,
-					lo = 0,
-					nh = 0;
-		double		c[NM_DIM_MAX],
-					r[NM_DIM_MAX],
-					t[NM_DIM_MAX];
-		double		fr,
-					ft;
-
-		for (int i = 1; i <= dim; i++)
-		{
-			if (f[i] > f[hi])
-				hi = i;
-			if (f[i] < f[lo])
-				lo = i;
-		}
-		nh = lo;
-		for (int i = 0; i <= dim; i++)
-			if (i != hi && f[i] > f[nh])
-				nh = i;
-		if (f[hi] - f[lo] <= 1e-8 * (fabs(f[lo]) + 1e-300))
+		simplex_rank(&sx, &lo, &hi, &nh);
+		if (o->evals - start >= max_evals ||
+			sx.f[hi] - sx.f[lo] <= 1e-8 * (fabs(sx.f[lo]) + 1e-300))
 			break;
-		for (int j = 0; j < dim; j++)
-		{
-			c[j] = 0.0;
-			for (int i = 0; i <= dim; i++)
-				if (i != hi)
-					c[j] += v[i][j] / dim;
-			r[j] = c[j] + (c[j] - v[hi][j]);
-		}
-		fr = objective(o, r);
-		if (fr < f[lo])
-		{
-			for (int j = 0; j < dim; j++)
-				t[j] = c[j] + 2.0 * (c[j] - v[hi][j]);
-			ft = objective(o, t);
-			if (ft < fr)
-				memcpy(v[hi], t, sizeof(t)), f[hi] = ft;
-			else
-				memcpy(v[hi], r, sizeof(r)), f[hi] = fr;
-			continue;
-		}
-		if (fr < f[nh])
-		{
-			memcpy(v[hi], r, sizeof(r));
-			f[hi] = fr;
-			continue;
-		}
-		for (int j = 0; j < dim; j++)
-			t[j] = c[j] + 0.5 * ((fr < f[hi] ? r[j] : v[hi][j]) - c[j]);
-		ft = objective(o, t);
-		if (ft < fmin(fr, f[hi]))
-		{
-			memcpy(v[hi], t, sizeof(t));
-			f[hi] = ft;
-			continue;
-		}
-		for (int i = 0; i <= dim; i++)
-			if (i != lo)
-			{
-				for (int j = 0; j < dim; j++)
-					v[i][j] = v[lo][j] + 0.5 * (v[i][j] - v[lo][j]);
-				f[i] = objective(o, v[i]);
-			}
+		nm_step(o, &sx, lo, hi, nh);
 	}
-	{
-		int			lo = 0;
-
-		for (int i = 1; i <= dim; i++)
-			if (f[i] < f[lo])
-				lo = i;
-		memcpy(x, v[lo], sizeof(double) * dim);
-		return f[lo];
-	}
+	memcpy(x, sx.v[lo], sizeof(double) * sx.dim);
+	return sx.f[lo];
 }
 
 /*
@@ -862,6 +894,46 @@ mean_abs(const double *y, size_t n)
 }
 
 /*
+ * Run the filter of model m over s (initialised from the history hist) and
+ * add the errors of each origin's forecast of its local day to acc.
+ */
+static MeFcStatus
+score_days(const MeFcSeries *s, const MeFcSeries *hist, const MeFcModel *m,
+		   const size_t *orig, int norig, MeFcAccuracy *acc)
+{
+	State		st;
+	Params		p;
+	double	   *f = me_alloc(sizeof(double) * (2 * (size_t) s->m1 + 2));
+	double		ape_floor = ME_FC_MAPE_MIN_SHARE * mean_abs(s->y, hist->n);
+	int			next = 0;
+
+	if (!state_alloc(&st, s->m1) || f == NULL)
+	{
+		state_free(&st);
+		me_free(f);
+		return ME_FC_NO_MEMORY;
+	}
+	params_of_model(m, m->weekly, &p);
+	state_init(&st, hist, &p);
+	for (size_t i = 0; i < s->n; i++)
+	{
+		if (next < norig && orig[next] == i)
+		{
+			size_t		h = day_length(s, i);
+
+			path(&st, &p, s->ds + i, s->ws + i, h, f);
+			for (size_t k = 0; k < h; k++)
+				accumulate(acc, s->y[i + k], f[k], ape_floor);
+			next++;
+		}
+		state_update(&st, &p, s->y[i], s->ds[i], s->ws[i]);
+	}
+	me_free(f);
+	state_free(&st);
+	return ME_FC_OK;
+}
+
+/*
  * Rolling-origin day-ahead backtest: the origins are the last `days` local
  * day starts of s followed by a whole day (23 hours at least), each
  * forecasting its own local day (to the next day start).  The method is fitted once on the history before the
@@ -878,11 +950,6 @@ me_fc_backtest(const MeFcSeries *s, MeFcMethod method, int days, MeFcModel *m,
 	size_t	   *orig;
 	int			norig;
 	MeFcSeries	hist;
-	State		st;
-	Params		p;
-	double	   *f;
-	double		ape_floor;
-	int			next = 0;
 
 	memset(acc, 0, sizeof(*acc));
 	if (days < 1 || s == NULL || s->m1 < 1)
@@ -894,50 +961,16 @@ me_fc_backtest(const MeFcSeries *s, MeFcMethod method, int days, MeFcModel *m,
 	norig = last_day_starts(s, 1, (size_t) s->m1 - (size_t) s->m1 / 24, days, orig);
 	hist = *s;
 	hist.n = norig > 0 ? orig[0] : 0;
-	if ((rc = me_fc_fit(&hist, method, m)) != ME_FC_OK)
+	rc = me_fc_fit(&hist, method, m);
+	if (rc == ME_FC_OK)
+		rc = me_fc_check(s);
+	if (rc == ME_FC_OK)
 	{
-		me_free(orig);
-		return rc;
+		acc->scale = naive_scale(s, hist.n);
+		rc = score_days(s, &hist, m, orig, norig, acc);
 	}
-	if ((rc = me_fc_check(s)) != ME_FC_OK)
-	{
-		me_free(orig);
-		return rc;
-	}
-	if (!state_alloc(&st, s->m1))
-	{
-		state_free(&st);
-		me_free(orig);
-		return ME_FC_NO_MEMORY;
-	}
-	acc->scale = naive_scale(s, hist.n);
-	ape_floor = ME_FC_MAPE_MIN_SHARE * mean_abs(s->y, hist.n);
-	params_of_model(m, m->weekly, &p);
-	f = me_alloc(sizeof(double) * (2 * (size_t) s->m1 + 2));
-	if (f == NULL)
-	{
-		me_free(orig);
-		state_free(&st);
-		return ME_FC_NO_MEMORY;
-	}
-	state_init(&st, &hist, &p);
-	for (size_t i = 0; i < s->n; i++)
-	{
-		if (next < norig && orig[next] == i)
-		{
-			size_t		h = day_length(s, i);
-
-			path(&st, &p, s->ds + i, s->ws + i, h, f);
-			for (size_t k = 0; k < h; k++)
-				accumulate(acc, s->y[i + k], f[k], ape_floor);
-			next++;
-		}
-		state_update(&st, &p, s->y[i], s->ds[i], s->ws[i]);
-	}
-	me_free(f);
 	me_free(orig);
-	state_free(&st);
-	return ME_FC_OK;
+	return rc;
 }
 
 /* Add a series' sums to a pool (each error keeps its own series' scale). */
