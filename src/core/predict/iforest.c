@@ -4,6 +4,14 @@
  * See iforest.h for the algorithm.  The trees of a forest share one node
  * array (indices, not pointers, so it can grow); a leaf keeps its whole
  * contribution depth + c(size), so scoring a point is one walk per tree.
+ *
+ * Scoring walks a compiled copy (compile()): each node's children side by
+ * side (right = left + 1, so a step is left + (x > value), no branch), and
+ * every leaf a self-loop (value +inf), so that a block of points walks a
+ * tree in lockstep for the tree's depth: the points' walks are independent
+ * chains the CPU overlaps, and no branch mispredicts on the data.  Scores
+ * are the same bits as one walk per point (each point's sum is still taken
+ * tree by tree, in order).
  */
 #include "core/predict/iforest.h"
 
@@ -23,6 +31,14 @@ typedef struct IfNode
 	double		value;			/* threshold, or the leaf's depth + c(size) */
 } IfNode;
 
+/* A node of the compiled forest: children at left and left + 1. */
+typedef struct IfStep
+{
+	double		value;			/* threshold; +inf at a leaf */
+	int32_t		feature;		/* 0 at a leaf */
+	int32_t		left;			/* a leaf: itself */
+} IfStep;
+
 struct MeIForest
 {
 	size_t		d;
@@ -33,7 +49,13 @@ struct MeIForest
 	size_t		nnodes;
 	size_t		cap;
 	int32_t    *roots;			/* root node of each tree */
+	IfStep	   *steps;			/* the compiled forest (nnodes of them) */
+	double	   *leaf_h;			/* per step: the leaf's depth + c(size) */
+	int32_t    *step_roots;
+	int		   *depth;			/* per tree: its deepest leaf */
 };
+
+#define SCORE_BLOCK 16			/* points walked through a tree together */
 
 /* Growing one tree: the data, the sample being partitioned, scratch. */
 typedef struct Builder
@@ -291,6 +313,66 @@ draw_sample(Builder *b, size_t n)
 	}
 }
 
+/*
+ * Lay each tree out breadth first into f->steps, siblings side by side;
+ * a leaf loops on itself.  Returns ME_IFOREST_OK or ME_IFOREST_NOMEM.
+ */
+static int
+compile(MeIForest *f)
+{
+	int32_t    *queue = me_alloc(sizeof(int32_t) * f->nnodes);
+	int32_t    *level = me_alloc(sizeof(int32_t) * f->nnodes);
+	size_t		out = 0;
+
+	f->steps = me_alloc(sizeof(IfStep) * f->nnodes);
+	f->leaf_h = me_alloc(sizeof(double) * f->nnodes);
+	f->step_roots = me_alloc(sizeof(int32_t) * (size_t) f->n_trees);
+	f->depth = me_alloc(sizeof(int) * (size_t) f->n_trees);
+	if (!queue || !level || !f->steps || !f->leaf_h || !f->step_roots || !f->depth)
+	{
+		me_free(queue);
+		me_free(level);
+		return ME_IFOREST_NOMEM;
+	}
+	for (int t = 0; t < f->n_trees; t++)
+	{
+		size_t		head = out;
+
+		/* queue[k] is the builder's node that becomes step k */
+		f->step_roots[t] = (int32_t) out;
+		f->depth[t] = 0;
+		queue[out] = f->roots[t];
+		level[out++] = 0;
+		for (size_t k = head; k < out; k++)
+		{
+			const IfNode *nd = &f->nodes[queue[k]];
+			IfStep	   *st = &f->steps[k];
+
+			if (level[k] > f->depth[t])
+				f->depth[t] = level[k];
+			if (nd->left < 0)
+			{
+				st->value = INFINITY;
+				st->feature = 0;
+				st->left = (int32_t) k;
+				f->leaf_h[k] = nd->value;
+				continue;
+			}
+			st->value = nd->value;
+			st->feature = nd->feature;
+			st->left = (int32_t) out;
+			f->leaf_h[k] = 0.0;
+			queue[out] = nd->left;
+			level[out++] = level[k] + 1;
+			queue[out] = nd->right;
+			level[out++] = level[k] + 1;
+		}
+	}
+	me_free(queue);
+	me_free(level);
+	return ME_IFOREST_OK;
+}
+
 int
 me_iforest_fit(const double *x, size_t n, size_t d, const MeIForestParams *p,
 			   MeIForest **out, size_t *bad_index)
@@ -321,6 +403,8 @@ me_iforest_fit(const double *x, size_t n, size_t d, const MeIForestParams *p,
 	}
 	if (f->roots)
 		builder_free(&b);
+	if (st == ME_IFOREST_OK)
+		st = compile(f);
 	if (st != ME_IFOREST_OK)
 	{
 		me_iforest_free(f);
@@ -330,20 +414,43 @@ me_iforest_fit(const double *x, size_t n, size_t d, const MeIForestParams *p,
 	return ME_IFOREST_OK;
 }
 
+/*
+ * The mean path length of points x[0..n) (n <= SCORE_BLOCK) into h: the
+ * points walk each tree together, for the tree's depth.
+ */
+static void
+path_lengths(const MeIForest *f, const double *x, size_t n, double *h)
+{
+	size_t		d = f->d;
+	int32_t		at[SCORE_BLOCK];
+
+	for (size_t j = 0; j < n; j++)
+		h[j] = 0.0;
+	for (int t = 0; t < f->n_trees; t++)
+	{
+		for (size_t j = 0; j < n; j++)
+			at[j] = f->step_roots[t];
+		for (int lev = 0; lev < f->depth[t]; lev++)
+			for (size_t j = 0; j < n; j++)
+			{
+				const IfStep *st = &f->steps[at[j]];
+
+				at[j] = st->left + (x[j * d + st->feature] > st->value);
+			}
+		for (size_t j = 0; j < n; j++)
+			h[j] += f->leaf_h[at[j]];
+	}
+	for (size_t j = 0; j < n; j++)
+		h[j] /= f->n_trees;
+}
+
 double
 me_iforest_path_length(const MeIForest *f, const double *x)
 {
-	double		sum = 0.0;
+	double		h;
 
-	for (int t = 0; t < f->n_trees; t++)
-	{
-		const IfNode *nd = &f->nodes[f->roots[t]];
-
-		while (nd->left >= 0)
-			nd = &f->nodes[x[nd->feature] <= nd->value ? nd->left : nd->right];
-		sum += nd->value;
-	}
-	return sum / f->n_trees;
+	path_lengths(f, x, 1, &h);
+	return h;
 }
 
 int
@@ -365,12 +472,15 @@ me_iforest_score(const MeIForest *f, const double *x, size_t n, size_t d,
 			*bad_index = bad;
 		return ME_IFOREST_NONFINITE;
 	}
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i += SCORE_BLOCK)
 	{
-		double		h = me_iforest_path_length(f, x + i * d);
+		size_t		nb = n - i < SCORE_BLOCK ? n - i : SCORE_BLOCK;
+		double		h[SCORE_BLOCK];
 
+		path_lengths(f, x + i * d, nb, h);
 		/* c(psi) = 0 only for psi = 1: no information, the neutral 0.5 */
-		scores[i] = f->c_psi > 0.0 ? exp2(-h / f->c_psi) : 0.5;
+		for (size_t j = 0; j < nb; j++)
+			scores[i + j] = f->c_psi > 0.0 ? exp2(-h[j] / f->c_psi) : 0.5;
 	}
 	return ME_IFOREST_OK;
 }
@@ -388,6 +498,10 @@ me_iforest_free(MeIForest *f)
 		return;
 	me_free(f->nodes);
 	me_free(f->roots);
+	me_free(f->steps);
+	me_free(f->leaf_h);
+	me_free(f->step_roots);
+	me_free(f->depth);
 	me_free(f);
 }
 

@@ -40,6 +40,8 @@ typedef struct KmWork
 	double	   *moved;			/* k how far each centroid moved in the last update */
 	double	   *half_gap;		/* k half the distance to the nearest other centroid */
 	double	   *closest;		/* n seeding: squared distance to the nearest centre */
+	int		   *nearest;		/* n seeding: that centre */
+	double	   *cand_d2;		/* k seeding: squared distance of a candidate to each centre */
 	double	   *cumsum;			/* n seeding: running sum of closest */
 	const MeKmParams *p;
 } KmWork;
@@ -170,28 +172,29 @@ check_input(const double *x, size_t n, size_t d, const MeKmParams *p)
  * scale of the data (scikit-learn's convention).
  */
 static double
-abs_tolerance(const double *x, size_t n, size_t d, double tol)
+abs_tolerance(const double *x, size_t n, size_t d, double tol, double *mean, double *ss)
 {
 	double		total = 0.0;
 
 	if (tol == 0.0)
 		return 0.0;
+	/* row by row (the data's order in memory), each dimension's sums in point order */
 	for (size_t j = 0; j < d; j++)
-	{
-		double		mean = 0.0,
-					ss = 0.0;
-
-		for (size_t i = 0; i < n; i++)
-			mean += x[i * d + j];
-		mean /= (double) n;
-		for (size_t i = 0; i < n; i++)
+		mean[j] = ss[j] = 0.0;
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < d; j++)
+			mean[j] += x[i * d + j];
+	for (size_t j = 0; j < d; j++)
+		mean[j] /= (double) n;
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < d; j++)
 		{
-			double		t = x[i * d + j] - mean;
+			double		t = x[i * d + j] - mean[j];
 
-			ss += t * t;
+			ss[j] += t * t;
 		}
-		total += ss / (double) n;
-	}
+	for (size_t j = 0; j < d; j++)
+		total += ss[j] / (double) n;
 	return tol * total / (double) d;
 }
 
@@ -225,17 +228,43 @@ draw_weighted(KmWork *w)
 	return lo;
 }
 
-/* The potential (sum of squared distances) if point c became a centre. */
+/*
+ * Seeding skips the distances that cannot matter: if a candidate c is at
+ * least twice as far from point i's nearest centre a as i is, then by the
+ * triangle inequality d(i, c) >= d(i, a), and c changes nothing for i.  In
+ * squared distances: d2(c, a) > 4 d2(i, a), with a margin far above the
+ * rounding of either, so every skipped point is one the full computation
+ * would also have left alone: the same seeds, bit for bit, several times
+ * faster once the centres spread over the clusters.
+ */
+#define SEED_PRUNE_MARGIN (4.0 * (1.0 + 1e-9))
+
+/* Squared distances of point c to the first j centres, into cand_d2. */
+static void
+candidate_distances(const KmWork *w, size_t c, int j)
+{
+	for (int a = 0; a < j; a++)
+		w->cand_d2[a] = sqdist(w->x + c * w->d, w->cent + (size_t) a * w->d, w->d);
+}
+
+/* The potential (sum of squared distances) if point c became centre j. */
 static double
-potential_with(const KmWork *w, size_t c)
+potential_with(const KmWork *w, size_t c, int j)
 {
 	const double *xc = w->x + c * w->d;
 	double		pot = 0.0;
 
+	candidate_distances(w, c, j);
 	for (size_t i = 0; i < w->n; i++)
 	{
-		double		dd = sqdist(w->x + i * w->d, xc, w->d);
+		double		dd;
 
+		if (w->cand_d2[w->nearest[i]] > SEED_PRUNE_MARGIN * w->closest[i])
+		{
+			pot += w->closest[i];
+			continue;
+		}
+		dd = sqdist(w->x + i * w->d, xc, w->d);
 		pot += dd < w->closest[i] ? dd : w->closest[i];
 	}
 	return pot;
@@ -247,13 +276,20 @@ add_centre(KmWork *w, int j, size_t c)
 {
 	const double *xc = w->x + c * w->d;
 
+	candidate_distances(w, c, j);
 	memcpy(w->cent + (size_t) j * w->d, xc, w->d * sizeof(double));
 	for (size_t i = 0; i < w->n; i++)
 	{
-		double		dd = sqdist(w->x + i * w->d, xc, w->d);
+		double		dd;
 
+		if (j > 0 && w->cand_d2[w->nearest[i]] > SEED_PRUNE_MARGIN * w->closest[i])
+			continue;
+		dd = sqdist(w->x + i * w->d, xc, w->d);
 		if (j == 0 || dd < w->closest[i])
+		{
 			w->closest[i] = dd;
+			w->nearest[i] = j;
+		}
 	}
 }
 
@@ -276,7 +312,7 @@ seed_centres(KmWork *w)
 		for (int t = 0; t < trials; t++)
 		{
 			size_t		c = draw_weighted(w);
-			double		pot = potential_with(w, c);
+			double		pot = potential_with(w, c, j);
 
 			if (pot < best_pot)
 			{
@@ -551,6 +587,8 @@ free_work(KmWork *w)
 	me_free(w->moved);
 	me_free(w->half_gap);
 	me_free(w->closest);
+	me_free(w->nearest);
+	me_free(w->cand_d2);
 	me_free(w->cumsum);
 }
 
@@ -580,6 +618,8 @@ alloc_all(KmWork *w, MeKmResult *out)
 	w->moved = alloc_array((size_t) w->k, sizeof(double), &failed);
 	w->half_gap = alloc_array((size_t) w->k, sizeof(double), &failed);
 	w->closest = alloc_array(w->n, sizeof(double), &failed);
+	w->nearest = alloc_array(w->n, sizeof(int), &failed);
+	w->cand_d2 = alloc_array((size_t) w->k, sizeof(double), &failed);
 	w->cumsum = alloc_array(w->n, sizeof(double), &failed);
 	out->labels = alloc_array(w->n, sizeof(int), &failed);
 	out->centroids = alloc_array(kd, sizeof(double), &failed);
@@ -624,7 +664,8 @@ me_kmeans(const double *x, size_t n, size_t d, const MeKmParams *p, MeKmResult *
 	w.rng = p->seed;
 	if (!alloc_all(&w, out))
 		return ME_KM_NO_MEMORY;
-	tol_abs = abs_tolerance(x, n, d, p->tol);
+	/* the centroid arrays (k * d >= d) are free until the first run */
+	tol_abs = abs_tolerance(x, n, d, p->tol, w.cent, w.sums);
 	for (int r = 0; r < p->restarts; r++)
 	{
 		int			iterations;
