@@ -27,6 +27,8 @@ PURE_SRCS = src/core/me_alloc.c src/core/confine.c src/core/keyruns.c \
 	$(READ_SRCS) $(SERIES_SRCS) $(PARQUET_SRCS)
 # issue 20, load-profile segmentation: k-means and the profiles it clusters
 PREDICT_SRCS += src/core/predict/kmeans.c src/core/predict/loadprofile.c
+# issue 20, load forecasting: double-seasonal Holt-Winters
+PREDICT_SRCS += src/core/predict/forecast.c
 PURE_SRCS += $(PREDICT_SRCS)
 GLUE_SRCS = src/pg/meter_etl.c src/pg/guc.c \
 	$(sort $(wildcard src/pg/ingest/*.c src/pg/detect/*.c src/pg/archive/*.c))
@@ -104,6 +106,7 @@ test_confine_SRCS = src/core/confine.c
 test_svg_chart_SRCS = $(REPORT_SRCS)
 test_iforest_SRCS = src/core/me_alloc.c src/core/predict/iforest.c src/core/predict/dayfeatures.c
 test_kmeans_SRCS = $(test_series_SRCS) src/core/predict/kmeans.c src/core/predict/loadprofile.c
+test_forecast_SRCS = src/core/me_alloc.c src/core/read/tzconv.c src/core/series/series.c src/core/predict/forecast.c
 # the parser thread's allocation failures are injected through realloc
 test_parser_thread_LDFLAGS = -Wl,--wrap=realloc
 

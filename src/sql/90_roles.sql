@@ -82,3 +82,10 @@ GRANT EXECUTE ON FUNCTION isolation_forest_array(double precision[], integer, in
 -- load_profiles() writes meter_segment, so it stays the admin's.
 GRANT SELECT ON v_segment_profile TO meter_etl_reader;
 GRANT EXECUTE ON FUNCTION kmeans_array(double precision[], integer, integer, bigint) TO meter_etl_reader;
+
+-- forecasting (#20): readers see the forecasts beside the actuals, and may
+-- forecast and backtest their own arrays (the *_array forms read no table)
+GRANT SELECT ON v_forecast_vs_actual TO meter_etl_reader;
+GRANT EXECUTE ON FUNCTION forecast_array(timestamptz[], double precision[], interval, text, text, interval),
+      forecast_backtest_array(timestamptz[], double precision[], integer, text, text, interval)
+   TO meter_etl_reader;

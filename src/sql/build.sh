@@ -8,6 +8,8 @@ headers="src/core/series/series.h src/core/read/rules.h src/core/read/reader.h s
 # issue #20 anomaly scores
 headers="$headers src/core/predict/iforest.h"
 headers="$headers src/core/predict/kmeans.h"
+# issue 20, load forecasting
+headers="$headers src/core/predict/forecast.h"
 # NAME VALUE per line: a quoted string whole, otherwise the first word
 defs=$(sed -n -e 's/^#define \(ME_DEFAULT_[A-Z0-9_]*\)[ 	][ 	]*"\([^"]*\)".*/\1 \2/p' \
               -e 't' -e 's/^#define \(ME_DEFAULT_[A-Z0-9_]*\)[ 	][ 	]*\([A-Za-z0-9._+-][A-Za-z0-9._+-]*\)\([ 	].*\)\{0,1\}$/\1 \2/p' $headers)

@@ -46,6 +46,7 @@ typedef struct MeDetCatalog
 	int32		key_lo;
 	int32		key_hi;
 	int64		max_interval_us;	/* longest interval of a meter in scope */
+	bool		with_estimates; /* the reader adds meter_etl.estimate rows */
 } MeDetCatalog;
 
 /* One series: readings of one meter channel in time order. */

@@ -78,9 +78,20 @@ static void row_shutdown(DestReceiver *self);
 static void row_destroy(DestReceiver *self);
 
 /*
+ * Readings and, for slots without one, the stored estimates (flag 1,
+ * estimated), as v_reading_filled combines them: what forecasting reads.
+ */
+#define READ_WITH_ESTIMATES \
+	"(SELECT meter_key, channel_id, ts, kw, flags FROM meter_etl.reading" \
+	" UNION ALL SELECT e.meter_key, e.channel_id, e.ts, e.kw, 1::smallint FROM meter_etl.estimate e" \
+	" WHERE NOT EXISTS (SELECT 1 FROM meter_etl.reading x WHERE x.meter_key = e.meter_key" \
+	" AND x.channel_id = e.channel_id AND x.ts = e.ts))"
+
+/*
  * Open the cursor over readings with from <= ts < to of the catalog's
  * meters.  Estimated values are not in meter_etl.reading (they live in
- * meter_etl.estimate), so every row read is a reading as received.
+ * meter_etl.estimate), so every row read is a reading as received, unless
+ * the catalog asks for the estimates too (cat->with_estimates).
  */
 MeDetReader *
 me_det_reader_open(MeDetCatalog *cat, TimestampTz from, TimestampTz to)
@@ -90,6 +101,7 @@ me_det_reader_open(MeDetCatalog *cat, TimestampTz from, TimestampTz to)
 	Datum		args[4];
 	int			nargs = 2;
 	const char *sql;
+	const char *src;
 
 	rd->cat = cat;
 	rd->buf_cxt = AllocSetContextCreate(CurrentMemoryContext, "meter_etl series buffers",
@@ -99,6 +111,7 @@ me_det_reader_open(MeDetCatalog *cat, TimestampTz from, TimestampTz to)
 	args[0] = TimestampTzGetDatum(from);
 	args[1] = TimestampTzGetDatum(to);
 	args[2] = cat->keys;
+	src = cat->with_estimates ? READ_WITH_ESTIMATES : "meter_etl.reading";
 	if (cat->key_range)
 	{
 		/* see me_det_plan_key_range(); me_det_reader_next() skips meters not asked for */
@@ -106,21 +119,21 @@ me_det_reader_open(MeDetCatalog *cat, TimestampTz from, TimestampTz to)
 		args[2] = Int32GetDatum(cat->key_lo);
 		args[3] = Int32GetDatum(cat->key_hi);
 		nargs = 4;
-		sql = "SELECT r.meter_key, r.channel_id, r.ts, r.kw, r.flags FROM meter_etl.reading r"
-			" WHERE r.ts >= $1 AND r.ts < $2 AND r.meter_key BETWEEN $3 AND $4"
-			" ORDER BY r.meter_key, r.channel_id, r.ts";
+		sql = psprintf("SELECT r.meter_key, r.channel_id, r.ts, r.kw, r.flags FROM %s r"
+					   " WHERE r.ts >= $1 AND r.ts < $2 AND r.meter_key BETWEEN $3 AND $4"
+					   " ORDER BY r.meter_key, r.channel_id, r.ts", src);
 	}
 	else if (cat->keys != (Datum) 0)
 	{
 		nargs = 3;
-		sql = "SELECT r.meter_key, r.channel_id, r.ts, r.kw, r.flags FROM meter_etl.reading r"
-			" WHERE r.ts >= $1 AND r.ts < $2 AND r.meter_key = ANY ($3)"
-			" ORDER BY r.meter_key, r.channel_id, r.ts";
+		sql = psprintf("SELECT r.meter_key, r.channel_id, r.ts, r.kw, r.flags FROM %s r"
+					   " WHERE r.ts >= $1 AND r.ts < $2 AND r.meter_key = ANY ($3)"
+					   " ORDER BY r.meter_key, r.channel_id, r.ts", src);
 	}
 	else
-		sql = "SELECT r.meter_key, r.channel_id, r.ts, r.kw, r.flags FROM meter_etl.reading r"
-			" WHERE r.ts >= $1 AND r.ts < $2"
-			" ORDER BY r.meter_key, r.channel_id, r.ts";
+		sql = psprintf("SELECT r.meter_key, r.channel_id, r.ts, r.kw, r.flags FROM %s r"
+					   " WHERE r.ts >= $1 AND r.ts < $2"
+					   " ORDER BY r.meter_key, r.channel_id, r.ts", src);
 	rd->portal = SPI_cursor_open_with_args(NULL, sql, nargs, argtypes, args, NULL, true,
 										   CURSOR_OPT_NO_SCROLL);
 	if (rd->portal == NULL)
