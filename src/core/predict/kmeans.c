@@ -41,7 +41,9 @@ typedef struct KmWork
 	double	   *half_gap;		/* k half the distance to the nearest other centroid */
 	double	   *closest;		/* n seeding: squared distance to the nearest centre */
 	int		   *nearest;		/* n seeding: that centre */
-	double	   *cand_d2;		/* k seeding: squared distance of a candidate to each centre */
+	double	   *cand_d2;		/* trials * k seeding: squared distances of the candidates to the centres */
+	double	   *trial_d2;		/* trials * n seeding: the candidates' squared distances (NAN: ruled out) */
+	int			trials;			/* seeding: candidates per centre, 2 + floor(ln k) */
 	double	   *cumsum;			/* n seeding: running sum of closest */
 	const MeKmParams *p;
 } KmWork;
@@ -198,20 +200,28 @@ abs_tolerance(const double *x, size_t n, size_t d, double tol, double *mean, dou
 	return tol * total / (double) d;
 }
 
-/* A point drawn with probability proportional to closest[] (uniform if all 0). */
-static size_t
-draw_weighted(KmWork *w)
+/* The running sums of closest[] into cumsum; their total. */
+static double
+weights_sum(KmWork *w)
 {
 	double		total = 0.0;
-	double		r;
-	size_t		lo = 0,
-				hi = w->n - 1;
 
 	for (size_t i = 0; i < w->n; i++)
 	{
 		total += w->closest[i];
 		w->cumsum[i] = total;
 	}
+	return total;
+}
+
+/* A point drawn with probability proportional to closest[] (uniform if all 0). */
+static size_t
+draw_weighted(KmWork *w, double total)
+{
+	double		r;
+	size_t		lo = 0,
+				hi = w->n - 1;
+
 	if (!(total > 0.0))
 		return km_index(&w->rng, w->n);
 	r = km_unif(&w->rng) * total;
@@ -238,53 +248,55 @@ draw_weighted(KmWork *w)
  * faster once the centres spread over the clusters.
  */
 #define SEED_PRUNE_MARGIN (4.0 * (1.0 + 1e-9))
+/* candidates per centre: 2 + floor(ln k) is at most 8 for k <= ME_KMEANS_MAX_K */
+#define ME_KM_MAX_TRIALS 9
 
-/* Squared distances of point c to the first j centres, into cand_d2. */
+/*
+ * The potentials (sums of squared distances to the nearest centre) if
+ * each candidate c[0..nc) became centre j, in one pass over the points
+ * (the data is read once for all candidates, not once each: seeding is
+ * bound by memory traffic); each candidate's distances kept in trial_d2.
+ */
 static void
-candidate_distances(const KmWork *w, size_t c, int j)
+potentials(KmWork *w, const size_t *c, int nc, int j, double *pot)
 {
-	for (int a = 0; a < j; a++)
-		w->cand_d2[a] = sqdist(w->x + c * w->d, w->cent + (size_t) a * w->d, w->d);
-}
-
-/* The potential (sum of squared distances) if point c became centre j. */
-static double
-potential_with(const KmWork *w, size_t c, int j)
-{
-	const double *xc = w->x + c * w->d;
-	double		pot = 0.0;
-
-	candidate_distances(w, c, j);
-	for (size_t i = 0; i < w->n; i++)
+	for (int t = 0; t < nc; t++)
 	{
-		double		dd;
-
-		if (w->cand_d2[w->nearest[i]] > SEED_PRUNE_MARGIN * w->closest[i])
-		{
-			pot += w->closest[i];
-			continue;
-		}
-		dd = sqdist(w->x + i * w->d, xc, w->d);
-		pot += dd < w->closest[i] ? dd : w->closest[i];
+		pot[t] = 0.0;
+		for (int a = 0; a < j; a++)
+			w->cand_d2[t * w->k + a] = sqdist(w->x + c[t] * w->d, w->cent + (size_t) a * w->d, w->d);
 	}
-	return pot;
-}
-
-/* Make point c centre number j and update the distances to the nearest centre. */
-static void
-add_centre(KmWork *w, int j, size_t c)
-{
-	const double *xc = w->x + c * w->d;
-
-	candidate_distances(w, c, j);
-	memcpy(w->cent + (size_t) j * w->d, xc, w->d * sizeof(double));
 	for (size_t i = 0; i < w->n; i++)
 	{
-		double		dd;
+		const double *xi = w->x + i * w->d;
 
-		if (j > 0 && w->cand_d2[w->nearest[i]] > SEED_PRUNE_MARGIN * w->closest[i])
-			continue;
-		dd = sqdist(w->x + i * w->d, xc, w->d);
+		for (int t = 0; t < nc; t++)
+		{
+			double		dd;
+
+			if (j > 0 && w->cand_d2[t * w->k + w->nearest[i]] > SEED_PRUNE_MARGIN * w->closest[i])
+			{
+				w->trial_d2[t * w->n + i] = NAN;
+				pot[t] += w->closest[i];
+				continue;
+			}
+			dd = sqdist(xi, w->x + c[t] * w->d, w->d);
+			w->trial_d2[t * w->n + i] = dd;
+			pot[t] += j == 0 || dd < w->closest[i] ? dd : w->closest[i];
+		}
+	}
+}
+
+/* Make candidate t (point c) centre number j: the nearest centres from its distances. */
+static void
+add_centre(KmWork *w, int j, int t, size_t c)
+{
+	memcpy(w->cent + (size_t) j * w->d, w->x + c * w->d, w->d * sizeof(double));
+	for (size_t i = 0; i < w->n; i++)
+	{
+		double		dd = w->trial_d2[t * w->n + i];
+
+		/* NAN (ruled out) compares false: the nearest centre stays */
 		if (j == 0 || dd < w->closest[i])
 		{
 			w->closest[i] = dd;
@@ -300,27 +312,26 @@ add_centre(KmWork *w, int j, size_t c)
 static void
 seed_centres(KmWork *w)
 {
-	int			trials = 2 + (int) floor(log((double) w->k));
+	size_t		c[ME_KM_MAX_TRIALS];
+	double		pot[ME_KM_MAX_TRIALS];
 
-	add_centre(w, 0, km_index(&w->rng, w->n));
+	c[0] = km_index(&w->rng, w->n);
+	potentials(w, c, 1, 0, pot);
+	add_centre(w, 0, 0, c[0]);
 	for (int j = 1; j < w->k; j++)
 	{
-		size_t		best = 0;
-		double		best_pot = INFINITY;
+		double		total = weights_sum(w);
+		int			best = 0;
 
 		km_interrupts(w);
-		for (int t = 0; t < trials; t++)
-		{
-			size_t		c = draw_weighted(w);
-			double		pot = potential_with(w, c, j);
-
-			if (pot < best_pot)
-			{
-				best_pot = pot;
-				best = c;
-			}
-		}
-		add_centre(w, j, best);
+		for (int t = 0; t < w->trials; t++)
+			c[t] = draw_weighted(w, total);
+		potentials(w, c, w->trials, j, pot);
+		/* strictly lower: the first of equal candidates */
+		for (int t = 1; t < w->trials; t++)
+			if (pot[t] < pot[best])
+				best = t;
+		add_centre(w, j, best, c[best]);
 	}
 }
 
@@ -589,6 +600,7 @@ free_work(KmWork *w)
 	me_free(w->closest);
 	me_free(w->nearest);
 	me_free(w->cand_d2);
+	me_free(w->trial_d2);
 	me_free(w->cumsum);
 }
 
@@ -619,7 +631,9 @@ alloc_all(KmWork *w, MeKmResult *out)
 	w->half_gap = alloc_array((size_t) w->k, sizeof(double), &failed);
 	w->closest = alloc_array(w->n, sizeof(double), &failed);
 	w->nearest = alloc_array(w->n, sizeof(int), &failed);
-	w->cand_d2 = alloc_array((size_t) w->k, sizeof(double), &failed);
+	w->trials = 2 + (int) floor(log((double) w->k));
+	w->cand_d2 = alloc_array((size_t) w->trials * w->k, sizeof(double), &failed);
+	w->trial_d2 = alloc_array((size_t) w->trials * w->n, sizeof(double), &failed);
 	w->cumsum = alloc_array(w->n, sizeof(double), &failed);
 	out->labels = alloc_array(w->n, sizeof(int), &failed);
 	out->centroids = alloc_array(kd, sizeof(double), &failed);
