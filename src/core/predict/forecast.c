@@ -304,13 +304,59 @@ state_update(State *st, const Params *p, double y, int ds, int ws)
 	return err;
 }
 
-/* Sum of squared one-step errors of y[0..n) (the objective). */
+/* Copy the states of src into dst (of the same m1). */
+static void
+state_copy(State *dst, const State *src)
+{
+	dst->l = src->l;
+	dst->e = src->e;
+	dst->last = src->last;
+	memcpy(dst->d, src->d, sizeof(double) * src->m1);
+	memcpy(dst->w, src->w, sizeof(double) * src->m2);
+}
+
+/*
+ * Sum of squared one-step errors of y[0..n) from the states st holds.  The
+ * Holt-Winters filter is state_update() with its states in registers (the
+ * fit runs it hundreds of times a series): the same arithmetic in the same
+ * order, so the same bits.
+ */
 static double
-sse(State *st, const MeFcSeries *s, const Params *p)
+run_sse(State *st, const MeFcSeries *s, const Params *p)
 {
 	double		acc = 0.0;
 
-	state_init(st, s, p);
+	if (p->method == ME_FC_HW2 && s->n > 0)
+	{
+		const double a = p->alpha,
+					dgain = p->delta * (1.0 - p->alpha),
+					wgain = p->omega * (1.0 - p->alpha),
+					phi = p->phi;
+		const bool	weekly = p->weekly;
+		double		l = st->l,
+					eprev = st->e;
+		double	   *d = st->d,
+				   *w = st->w;
+
+		for (size_t i = 0; i < s->n; i++)
+		{
+			int			di = s->ds[i],
+						wi = s->ws[i];
+			double		e = s->y[i] - (l + d[di] + (weekly ? w[wi] : 0.0));
+			double		err = e - phi * eprev;
+
+			l += a * e;
+			d[di] += dgain * e;
+			if (weekly)
+				w[wi] += wgain * e;
+			eprev = e;
+			acc += err * err;
+		}
+		st->l = l;
+		st->e = eprev;
+		st->last = s->y[s->n - 1];
+		return acc;
+	}
 	for (size_t i = 0; i < s->n; i++)
 	{
 		double		err = state_update(st, p, s->y[i], s->ds[i], s->ws[i]);
@@ -318,6 +364,14 @@ sse(State *st, const MeFcSeries *s, const Params *p)
 		acc += err * err;
 	}
 	return acc;
+}
+
+/* Sum of squared one-step errors of y[0..n) (the objective). */
+static double
+sse(State *st, const MeFcSeries *s, const Params *p)
+{
+	state_init(st, s, p);
+	return run_sse(st, s, p);
 }
 
 /* ------------------------------------------------------------ fitting */
@@ -361,6 +415,8 @@ typedef struct Objective
 	Params		p;
 	int			dim;
 	int			evals;
+	const State *init;			/* the initial states (they do not depend on
+								 * the parameters), or NULL: recomputed */
 } Objective;
 
 static double
@@ -368,7 +424,10 @@ objective(Objective *o, const double *u)
 {
 	params_from(u, o->dim, &o->p);
 	o->evals++;
-	return sse(o->st, o->s, &o->p);
+	if (o->init == NULL)
+		return sse(o->st, o->s, &o->p);
+	state_copy(o->st, o->init);
+	return run_sse(o->st, o->s, &o->p);
 }
 
 /* A Nelder-Mead simplex: dim + 1 vertices and their objective values. */
@@ -469,7 +528,7 @@ nm_step(Objective *o, Simplex *sx, int lo, int hi, int nh)
 /*
  * Nelder-Mead (reflection 1, expansion 2, contraction 0.5, shrink 0.5)
  * from x, moving x to the best vertex; stops after max_evals or when the
- * simplex's values agree to a relative 1e-8 (finer changes of the squared
+ * simplex's values agree to a relative 1e-6 (finer changes of the squared
  * error move no forecast).  Returns the best value.
  */
 static double
@@ -493,7 +552,7 @@ nelder_mead(Objective *o, double *x, int max_evals)
 	{
 		simplex_rank(&sx, &lo, &hi, &nh);
 		if (o->evals - start >= max_evals ||
-			sx.f[hi] - sx.f[lo] <= 1e-8 * (fabs(sx.f[lo]) + 1e-300))
+			sx.f[hi] - sx.f[lo] <= 1e-6 * (fabs(sx.f[lo]) + 1e-300))
 			break;
 		nm_step(o, &sx, lo, hi, nh);
 	}
@@ -502,9 +561,11 @@ nelder_mead(Objective *o, double *x, int max_evals)
 }
 
 /*
- * Fit by Nelder-Mead from three fixed starts (slow, medium and fast
- * adaptation, u-space: logit of the smoothing parameters, atanh of phi);
- * the best end point wins, earlier start on ties.
+ * Fit by Nelder-Mead from the best of three fixed starts (slow, medium and
+ * fast adaptation, u-space: logit of the smoothing parameters, atanh of
+ * phi), judged by their squared error: one descent instead of three, 3x
+ * faster, and on the households and fleets of the forecast comparison
+ * (test/e2e/e2e_forecast_peers.sh) as accurate; earlier start on ties.
  */
 static void
 fit_hw(State *st, const MeFcSeries *s, bool weekly, Params *best, int *evals, double *best_sse)
@@ -514,22 +575,33 @@ fit_hw(State *st, const MeFcSeries *s, bool weekly, Params *best, int *evals, do
 		{-1.5, -2.0, 1.0, -2.0},	/* .18, .12, .76, .12 */
 		{-0.5, -1.0, 0.0, -1.0},	/* .38, .27, 0, .27 */
 	};
-	Objective	o = {st, s, {ME_FC_HW2, weekly, 0, 0, 0, 0}, weekly ? 4 : 3, 0};
+	Objective	o = {st, s, {ME_FC_HW2, weekly, 0, 0, 0, 0}, weekly ? 4 : 3, 0, NULL};
+	double		u[NM_DIM_MAX];
+	int			k0 = 0;
+	double		f0 = INFINITY;
+	State		init;
 
-	*best_sse = INFINITY;
+	/* the initial states once, copied for every evaluation (a third of its cost) */
+	if (state_alloc(&init, st->m1))
+	{
+		state_init(&init, s, &o.p);
+		o.init = &init;
+	}
+
 	for (int k = 0; k < 3; k++)
 	{
-		double		u[NM_DIM_MAX];
-		double		v;
+		double		v = objective(&o, starts[k]);
 
-		memcpy(u, starts[k], sizeof(u));
-		v = nelder_mead(&o, u, ME_FC_MAX_EVALS);
-		if (v < *best_sse)
+		if (v < f0)
 		{
-			*best_sse = v;
-			params_from(u, o.dim, best);
+			f0 = v;
+			k0 = k;
 		}
 	}
+	memcpy(u, starts[k0], sizeof(u));
+	*best_sse = nelder_mead(&o, u, ME_FC_MAX_EVALS);
+	state_free(&init);
+	params_from(u, o.dim, best);
 	best->method = ME_FC_HW2;
 	best->weekly = weekly;
 	*evals = o.evals;
