@@ -122,3 +122,55 @@ compare_kmeans() {
   echo "   inertia ours / scikit-learn's = $KM_RATIO; meter_etl is ${KM_SPEEDUP}x faster than scikit-learn on its default threads (${OMP_NUM_THREADS:-all} of $(nproc) cores), $(awk -v a="$KM_SK1_MS" -v b="$KM_OURS_MS" 'BEGIN { printf "%.1f", (b > 0) ? a / b : 0 }')x than on one (meter_etl's k-means runs on one)"
   cmp_q "DROP TABLE public.cmp_prof, public.cmp_prof_m" >/dev/null
 }
+
+# compare_forecast DIR ORIGINS HISTORY_DAYS: day-ahead forecasts from each of
+# the last ORIGINS local midnights of every series in public.cmp_series
+# (series, tz, step_s, ts, kw; a series named fleet... is a fleet total),
+# each fitted on the HISTORY_DAYS before it, by meter_etl (forecast_array,
+# refitted at every origin) and by statsmodels on the same numbers; an
+# origin needs 8 days of data before it (the weekly seasonal naive of the
+# MASE scale).  Prints a table per series and the pooled MASE.
+compare_forecast() {
+  local dir=$1 norigins=$2 hdays=$3
+  cmp_q "CREATE TABLE public.cmp_origin AS
+           SELECT s.series, s.tz, s.step_s, d::timestamp AT TIME ZONE s.tz AS origin
+             FROM (SELECT series, min(tz) AS tz, min(step_s) AS step_s, min(ts) AS first_ts, max(ts) AS last_ts
+                     FROM public.cmp_series GROUP BY 1) s,
+                  LATERAL generate_series(((s.last_ts + make_interval(secs => s.step_s)) AT TIME ZONE s.tz)::date - $norigins,
+                                          ((s.last_ts + make_interval(secs => s.step_s)) AT TIME ZONE s.tz)::date - 1,
+                                          interval '1 day') d
+            WHERE d::timestamp AT TIME ZONE s.tz >= s.first_ts + interval '8 days'" >/dev/null
+  FC_FITS=$(cmp_q "SELECT count(*) FROM public.cmp_origin")
+  FC_OURS_MS=$(cmp_ms "CREATE TABLE public.cmp_ours AS
+    SELECT o.series, f.ts, f.forecast_kw
+      FROM public.cmp_origin o
+     CROSS JOIN LATERAL (SELECT array_agg(s.ts ORDER BY s.ts) AS t, array_agg(s.kw ORDER BY s.ts) AS k
+                           FROM public.cmp_series s
+                          WHERE s.series = o.series AND s.ts >= o.origin - interval '$hdays days' AND s.ts < o.origin) h
+     CROSS JOIN LATERAL meter_etl.forecast_array(h.t, h.k, interval '1 day', o.tz, 'hw2', make_interval(secs => o.step_s)) f")
+  cmp_q "COPY (SELECT series, extract(epoch FROM ts), kw FROM public.cmp_series ORDER BY 1, 2) TO STDOUT (FORMAT csv)" > "$dir/fc_hist.csv"
+  cmp_q "COPY (SELECT series, extract(epoch FROM origin), step_s, $hdays * 86400 FROM public.cmp_origin ORDER BY 1, 2)
+           TO STDOUT (FORMAT csv)" > "$dir/fc_origins.csv"
+  cmp_q "COPY (SELECT series, extract(epoch FROM ts), forecast_kw FROM public.cmp_ours ORDER BY 1, 2) TO STDOUT (FORMAT csv)" > "$dir/fc_ours.csv"
+  "$PY" "$PEERS" forecast "$dir/fc_hist.csv" "$dir/fc_origins.csv" "$dir/fc_ours.csv" > "$dir/fc.json"
+  "$PY" - "$dir/fc.json" "$FC_OURS_MS" "$FC_FITS" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+ours_ms = float(sys.argv[2]) / max(int(sys.argv[3]), 1)
+f = lambda v: f"{v:8.3f}" if v == v else "       -"
+print(f"\nday-ahead forecasts, rolling origin ({r['fits']} fits): MASE, MAE (kW) and MAPE (%)")
+print(f"{'series':28} {'n':>6} | {'MASE ours':>9} {'statsm.':>8} {'s.naive':>8} | {'MAE ours':>8} {'statsm.':>8} | {'MAPE ours':>9} {'statsm.':>8}")
+for name, s in r["series"].items():
+    o, m, n = s["meter_etl"], s["statsmodels"], s["seasonal_naive"]
+    print(f"{name[:28]:28} {s['n']:6d} | {f(o['mase']):>9} {f(m['mase'])} {f(n['mase'])} | {f(o['mae'])} {f(m['mae'])} | {f(o['mape']):>9} {f(m['mape'])}")
+for label, key in (("pooled MASE, all meters", "pooled_mase"), ("   real households", "pooled_mase_real"),
+                   ("   generated meters", "pooled_mase_generated")):
+    p = r[key]
+    print(f"{label:28} {'':6} | {f(p['meter_etl']):>9} {f(p['statsmodels'])} {f(p['seasonal_naive'])}")
+print(f"fit + forecast per series-origin: meter_etl {ours_ms:.1f} ms, statsmodels {1000 * r['statsmodels_fit_s']:.1f} ms (median)")
+PY
+  FC_POOLED_OURS=$(cmp_json "$dir/fc.json" pooled_mase | "$PY" -c "import ast,sys; print(ast.literal_eval(sys.stdin.read())['meter_etl'])")
+  FC_POOLED_SM=$(cmp_json "$dir/fc.json" pooled_mase | "$PY" -c "import ast,sys; print(ast.literal_eval(sys.stdin.read())['statsmodels'])")
+  FC_POOLED_SN=$(cmp_json "$dir/fc.json" pooled_mase | "$PY" -c "import ast,sys; print(ast.literal_eval(sys.stdin.read())['seasonal_naive'])")
+  cmp_q "DROP TABLE public.cmp_origin, public.cmp_ours" >/dev/null
+}
