@@ -14,8 +14,11 @@ PEERS=test/analytics/peers.py
 # ms SQL...: the server's own time of the statement, in ms (psql \timing)
 cmp_ms() { psql -X -q -At -v ON_ERROR_STOP=1 -c "\\timing on" -c "$1" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -1; }
 cmp_q() { psql -X -q -At -v ON_ERROR_STOP=1 -c "$1"; }
-cmp_json() { "$PY" -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$1" "$2"; }
+# cmp_json FILE KEY [KEY2]: a value of the peer's JSON (KEY2: inside KEY)
+cmp_json() { "$PY" -c "import json,sys; v=json.load(open(sys.argv[1]))[sys.argv[2]]; print(v[sys.argv[3]] if len(sys.argv) > 3 else v)" "$@"; }
 cmp_fmt() { awk -v v="$1" -v d="${2:-3}" 'BEGIN { printf "%.*f", d, v }'; }
+# cmp_json_ms FILE KEY: a time in seconds in the peer's JSON, as ms
+cmp_json_ms() { awk -v s="$(cmp_json "$1" "$2")" 'BEGIN { printf "%.1f", s * 1000 }'; }
 
 # compare_setup DIR METERS DAYS INTERVAL_MIN SEED: generate, ingest, load the labels
 compare_setup() {
@@ -68,8 +71,8 @@ compare_iforest() {
   IF_POS=$(cmp_json "$dir/if.json" positives)
   IF_AUC_OURS=$(cmp_json "$dir/if.json" auc_ours)
   IF_AUC_SK=$(cmp_json "$dir/if.json" auc_sklearn)
-  IF_SK_MS=$(awk -v s="$(cmp_json "$dir/if.json" sklearn_s)" 'BEGIN { printf "%.1f", s * 1000 }')
-  IF_SK_SPREAD="$(awk -v s="$(cmp_json "$dir/if.json" sklearn_s_min)" 'BEGIN { printf "%.1f", s * 1000 }')-$(awk -v s="$(cmp_json "$dir/if.json" sklearn_s_max)" 'BEGIN { printf "%.1f", s * 1000 }')"
+  IF_SK_MS=$(cmp_json_ms "$dir/if.json" sklearn_s)
+  IF_SK_SPREAD="$(cmp_json_ms "$dir/if.json" sklearn_s_min)-$(cmp_json_ms "$dir/if.json" sklearn_s_max)"
   IF_SPEEDUP=$(awk -v a="$IF_SK_MS" -v b="$IF_OURS_MS" 'BEGIN { printf "%.1f", (b > 0) ? a / b : 0 }')
   printf '\n%-58s %12s %12s\n' "isolation forest, $IF_N meter-days ($IF_POS labelled)" "meter_etl" "scikit-learn"
   printf '%-58s %12s %12s\n' "ROC AUC against the labels" "$(cmp_fmt "$IF_AUC_OURS" 4)" "$(cmp_fmt "$IF_AUC_SK" 4)"
@@ -107,9 +110,9 @@ compare_kmeans() {
   KM_INERTIA_SK=$(cmp_json "$dir/km.json" inertia_sklearn)
   KM_ARI_OURS=$(cmp_json "$dir/km.json" ari_ours)
   KM_ARI_SK=$(cmp_json "$dir/km.json" ari_sklearn)
-  KM_SK_MS=$(awk -v s="$(cmp_json "$dir/km.json" sklearn_s)" 'BEGIN { printf "%.1f", s * 1000 }')
-  KM_SK1_MS=$(awk -v s="$(cmp_json "$dir/km.json" sklearn_1thread_s)" 'BEGIN { printf "%.1f", s * 1000 }')
-  KM_SK_SPREAD="$(awk -v s="$(cmp_json "$dir/km.json" sklearn_s_min)" 'BEGIN { printf "%.1f", s * 1000 }')-$(awk -v s="$(cmp_json "$dir/km.json" sklearn_s_max)" 'BEGIN { printf "%.1f", s * 1000 }')"
+  KM_SK_MS=$(cmp_json_ms "$dir/km.json" sklearn_s)
+  KM_SK1_MS=$(cmp_json_ms "$dir/km.json" sklearn_1thread_s)
+  KM_SK_SPREAD="$(cmp_json_ms "$dir/km.json" sklearn_s_min)-$(cmp_json_ms "$dir/km.json" sklearn_s_max)"
   KM_RATIO=$(awk -v a="$KM_INERTIA" -v b="$KM_INERTIA_SK" 'BEGIN { printf "%.4f", a / b }')
   KM_SPEEDUP=$(awk -v a="$KM_SK_MS" -v b="$KM_OURS_MS" 'BEGIN { printf "%.1f", (b > 0) ? a / b : 0 }')
   printf '\n%-58s %12s %12s\n' "k-means, $KM_N profiles x $KM_DIMS, k = $k, $restarts restarts" "meter_etl" "scikit-learn"
@@ -169,8 +172,8 @@ for label, key in (("pooled MASE, all meters", "pooled_mase"), ("   real househo
     print(f"{label:28} {'':6} | {f(p['meter_etl']):>9} {f(p['statsmodels'])} {f(p['seasonal_naive'])}")
 print(f"fit + forecast per series-origin: meter_etl {ours_ms:.1f} ms, statsmodels {1000 * r['statsmodels_fit_s']:.1f} ms (median)")
 PY
-  FC_POOLED_OURS=$(cmp_json "$dir/fc.json" pooled_mase | "$PY" -c "import ast,sys; print(ast.literal_eval(sys.stdin.read())['meter_etl'])")
-  FC_POOLED_SM=$(cmp_json "$dir/fc.json" pooled_mase | "$PY" -c "import ast,sys; print(ast.literal_eval(sys.stdin.read())['statsmodels'])")
-  FC_POOLED_SN=$(cmp_json "$dir/fc.json" pooled_mase | "$PY" -c "import ast,sys; print(ast.literal_eval(sys.stdin.read())['seasonal_naive'])")
+  FC_POOLED_OURS=$(cmp_json "$dir/fc.json" pooled_mase meter_etl)
+  FC_POOLED_SM=$(cmp_json "$dir/fc.json" pooled_mase statsmodels)
+  FC_POOLED_SN=$(cmp_json "$dir/fc.json" pooled_mase seasonal_naive)
   cmp_q "DROP TABLE public.cmp_origin, public.cmp_ours" >/dev/null
 }
